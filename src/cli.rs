@@ -1,0 +1,296 @@
+//! The command line, and nothing else: clap derive types. Values stay
+//! `Option` where a config file may supply them, because a clap default would
+//! make every flag look "set" and the file could never override it
+//! (`config.rs` applies the defaults after merging).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Look up Partner Center customer qualifications (education, nonprofit,
+/// government, state-owned) for a whole list of customers, and write a
+/// spreadsheet-safe report.
+#[derive(Debug, Parser)]
+#[command(name = "qualrecon", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Look up every customer in a CSV and write qualifications.csv and summary.json.
+    Run(Box<RunArgs>),
+    /// Serve the built-in fake Partner Center (API and token endpoints) on loopback.
+    Sandbox(SandboxArgs),
+    /// Validate an input file without touching the network.
+    Check(CheckArgs),
+}
+
+/// How the input file is read; shared by `run` and `check`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// CSV of customer tenant ids (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Input column holding the ids, by header name or 1-based number
+    /// [default: detected from the header or the data].
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// Input delimiter: one character, or `tab` / `\t`
+    /// [default: sniffed; a .tsv file means tab].
+    #[arg(long, value_name = "C", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output folder, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// API root [env: PARTNER_CENTER_BASE_URL] [default: https://api.partnercenter.microsoft.com].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Max requests per second over the whole run, > 0 [default: 5].
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// Max requests in flight, >= 1 [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+
+    /// The partner's own AAD tenant (id or domain), for OAuth2 client credentials
+    /// [env: PARTNER_CENTER_TENANT].
+    #[arg(long, value_name = "ID")]
+    pub tenant: Option<String>,
+
+    /// App registration (client) id [env: PARTNER_CENTER_CLIENT_ID].
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// File holding the client secret (else env PARTNER_CENTER_CLIENT_SECRET).
+    /// There is deliberately no flag that takes the secret itself.
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// Identity host [env: PARTNER_CENTER_AUTHORITY] [default: https://login.microsoftonline.com].
+    #[arg(long, value_name = "URL")]
+    pub authority: Option<String>,
+
+    /// Which AAD token endpoint to use [default: v2].
+    #[arg(long, value_name = "VERSION")]
+    pub token_endpoint: Option<TokenEndpoint>,
+
+    /// TOML config file with any of these options [env: QUALRECON_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Start the built-in fake Partner Center and point the run at it.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Look up only the first N valid ids (smoke test).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Stop dispatching after this long (e.g. `90s`, `30m`, `2h`) and write a partial report.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+
+    /// Per-request timeout [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<std::time::Duration>,
+
+    /// In-review entries older than this many days count as stale [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    pub stale_after: Option<u32>,
+
+    /// Start qualifications.csv with a UTF-8 byte-order mark (Excel on Windows).
+    #[arg(long)]
+    pub csv_bom: bool,
+
+    /// Logs on stderr as text or one JSON object per line [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// No progress output, errors only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenEndpoint {
+    /// `{authority}/{tenant}/oauth2/v2.0/token` with a `scope`.
+    #[default]
+    V2,
+    /// `{authority}/{tenant}/oauth2/token` with a `resource`.
+    V1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Canned behaviours of the sandbox, for demos, tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ScenarioName {
+    /// Every answer derived from the id; no faults beyond those answers.
+    #[default]
+    Default,
+    /// A token bucket over all customer requests: 429 + Retry-After beyond it.
+    Throttle,
+    /// Some tenants fail 1–3 times (503, 500, reset, truncated body) before answering.
+    Flaky,
+    /// Some tenants answer only after a long delay (beyond a short request timeout).
+    Slow,
+    /// Some tenants always get a broken body (truncated JSON, HTML, empty).
+    Malformed,
+    /// Tokens live only a few seconds.
+    TokenExpiry,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Which canned behaviour to serve.
+    #[arg(long, value_enum, default_value_t = ScenarioName::Default)]
+    pub scenario: ScenarioName,
+
+    /// Added latency per customer request in ms: `N` or a range `MIN..MAX`.
+    #[arg(long, value_name = "MS", default_value = "0")]
+    pub latency_ms: String,
+
+    /// Seed for every random choice the sandbox makes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Requests per second the throttle scenario admits.
+    #[arg(long, default_value_t = 50.0)]
+    pub throttle_rate: f64,
+
+    /// Burst the throttle scenario admits.
+    #[arg(long, default_value_t = 10.0)]
+    pub throttle_burst: f64,
+
+    /// Lifetime of issued tokens in seconds [default: 3600, 5 in token-expiry].
+    #[arg(long)]
+    pub token_lifetime: Option<u64>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (requests per second, e.g. 5 or 0.5)"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!("must be greater than 0, got `{s}`"));
+    }
+    Ok(v)
+}
+
+/// `tab`, `\t`, or any single ASCII character.
+pub fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "`{s}` is not a single character (use `,` `;` `|` or `tab`)"
+        )),
+    }
+}
+
+/// `90`, `90s`, `500ms`, `30m`, `2h`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 90s, 30m, 2h, 1h30m)");
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return (secs.is_finite() && secs > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(secs))
+            .ok_or_else(bad);
+    }
+    let mut total = 0.0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
+        rest = &rest[n_end..];
+        let u_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let factor = match &rest[..u_end] {
+            "ms" => 0.001,
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(bad()),
+        };
+        total += n * factor;
+        rest = &rest[u_end..];
+    }
+    if total > 0.0 && total.is_finite() {
+        Ok(std::time::Duration::from_secs_f64(total))
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["", "abc", "5x", "-3s", "0", "m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_and_delimiters() {
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert!(parse_rate("abc").is_err());
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-3").is_err());
+        assert!(parse_rate("inf").is_err());
+        assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
+        assert_eq!(parse_delimiter(";"), Ok(b';'));
+        assert!(parse_delimiter(";;").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,542 @@
+//! The wire model of the Partner Center API: the JSON the qualifications
+//! endpoint, its error bodies and the AAD token endpoints send.
+//!
+//! Both sides use these types: the client (`api.rs`, `auth.rs`) to read
+//! responses and the sandbox (`sandbox/`) to write them, so the fake and the
+//! client cannot drift apart on field names. Only shapes live here, no
+//! behaviour: tolerance rules (case-insensitive keys, BOM, two body shapes)
+//! are in [`parse_qualifications`], which the sandbox never calls.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Wire name of the vetting date as the GET examples spell it.
+pub const VETTING_CREATED_DATE: &str = "vettingCreatedDate";
+/// Wire name of the vetting date as the SDK model and REST reference spell it.
+pub const VETTING_CREATE_DATE: &str = "vettingCreateDate";
+
+/// One qualification entry as it travels on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WireQualification {
+    /// `Education`, `StateOwnedEntity`, `GovernmentCommunityCloud`, …
+    #[serde(default)]
+    pub qualification: Option<String>,
+    /// `Approved`, `InReview`, `Denied` or a value we have never seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vetting_status: Option<String>,
+    /// Free text, present on denied entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vetting_reason: Option<String>,
+    /// When vetting started, RFC 3339 text as the server wrote it.
+    #[serde(
+        default,
+        rename = "vettingCreatedDate",
+        alias = "vettingCreateDate",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vetting_created_date: Option<String>,
+}
+
+/// The wrapper form of the GET body (REST reference).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireQualifications {
+    /// The entries; empty for a customer without qualifications.
+    pub qualifications: Vec<WireQualification>,
+}
+
+/// A Partner Center error body (`ApiFault`). `code` is a number in real
+/// captures and a string in the docs, so both are accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ApiFault {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<FaultCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// An error code that is sometimes a JSON number, sometimes a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FaultCode {
+    Number(i64),
+    Text(String),
+}
+
+impl std::fmt::Display for FaultCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultCode::Number(n) => write!(f, "{n}"),
+            FaultCode::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The API-gateway error body, e.g. on 429:
+/// `{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayError {
+    pub status_code: u16,
+    pub message: String,
+}
+
+/// A successful AAD token response (v1 sends `expires_in` as a string, v2 as
+/// a number).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub token_type: String,
+    pub expires_in: NumberOrString,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_expires_in: Option<NumberOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NumberOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<NumberOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// A count of seconds that AAD writes either as `3599` or as `"3599"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrString {
+    Number(f64),
+    Text(String),
+}
+
+impl NumberOrString {
+    /// The value in seconds, if it is a finite, non-negative number.
+    pub fn seconds(&self) -> Option<f64> {
+        let v = match self {
+            NumberOrString::Number(n) => *n,
+            NumberOrString::Text(s) => s.trim().parse::<f64>().ok()?,
+        };
+        (v.is_finite() && v >= 0.0).then_some(v)
+    }
+}
+
+/// AAD's error body for a failed token request.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct AadError {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+}
+
+/// A qualification as the rest of the program sees it: names canonical,
+/// date parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qualification {
+    /// Canonical casing for known names (`education` → `Education`), else verbatim.
+    pub qualification: String,
+    /// Canonical casing for the three known statuses, else verbatim; `None` when absent.
+    pub vetting_status: Option<String>,
+    /// Verbatim.
+    pub vetting_reason: Option<String>,
+    /// When vetting started; `None` when absent.
+    pub vetting_created_date: Option<VettingDate>,
+}
+
+/// A vetting date: parsed when it is any RFC 3339 form (or an ISO date-time
+/// without offset, taken as UTC), kept as raw text otherwise so nothing the
+/// API said is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VettingDate {
+    /// A parsed instant and how many fractional-second digits the API wrote,
+    /// so the report repeats the API's precision without inventing any.
+    Parsed {
+        at: DateTime<Utc>,
+        fraction_digits: u8,
+    },
+    /// Text that is not a date we understand, verbatim.
+    Raw(String),
+}
+
+impl VettingDate {
+    /// Parse the API's text.
+    pub fn parse(text: &str) -> VettingDate {
+        let t = text.trim();
+        let fraction_digits = fraction_digits(t);
+        if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+            return VettingDate::Parsed {
+                at: d.with_timezone(&Utc),
+                fraction_digits,
+            };
+        }
+        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(n) = NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), fmt) {
+                return VettingDate::Parsed {
+                    at: n.and_utc(),
+                    fraction_digits,
+                };
+            }
+        }
+        VettingDate::Raw(text.to_string())
+    }
+
+    /// The instant, when parsed.
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
+        match self {
+            VettingDate::Parsed { at, .. } => Some(*at),
+            VettingDate::Raw(_) => None,
+        }
+    }
+
+    /// RFC 3339 in UTC with `Z`, with the API's own number of fractional digits.
+    pub fn to_report_string(&self) -> String {
+        match self {
+            VettingDate::Parsed {
+                at,
+                fraction_digits,
+            } => format_utc(*at, *fraction_digits),
+            VettingDate::Raw(s) => s.clone(),
+        }
+    }
+}
+
+/// `2020-12-03T10:37:38.885Z` style with exactly `digits` fractional digits (0–9).
+pub fn format_utc(at: DateTime<Utc>, digits: u8) -> String {
+    let base = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if digits == 0 {
+        return base;
+    }
+    let nanos = format!("{:09}", at.timestamp_subsec_nanos() % 1_000_000_000);
+    let digits = usize::from(digits.min(9));
+    format!("{}.{}Z", base.trim_end_matches('Z'), &nanos[..digits])
+}
+
+fn fraction_digits(t: &str) -> u8 {
+    // Fraction follows the seconds: the first '.' after the 'T'/' ' separator.
+    let Some(dot) = t.find('.') else { return 0 };
+    let n = t[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    n.min(9) as u8
+}
+
+/// Why a 200 body could not be read as qualifications.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("empty response body")]
+    Empty,
+    #[error("response is not JSON ({detail}); body starts: {snippet}")]
+    NotJson { detail: String, snippet: String },
+    #[error("unexpected JSON: {0}")]
+    Shape(String),
+}
+
+const KNOWN_QUALIFICATIONS: [&str; 5] = [
+    "None",
+    "Education",
+    "Nonprofit",
+    "GovernmentCommunityCloud",
+    "StateOwnedEntity",
+];
+const KNOWN_STATUSES: [&str; 3] = ["Approved", "InReview", "Denied"];
+
+fn canonical(value: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(value))
+        .map_or_else(|| value.to_string(), |k| (*k).to_string())
+}
+
+/// Strip a leading UTF-8 byte-order mark, which some Microsoft services emit.
+pub fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// A short, printable start of a body for error messages: control characters
+/// replaced, at most `max` characters.
+pub fn snippet(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out.trim().to_string()
+}
+
+/// Read a 200 body of `GET /v1/customers/{id}/qualifications`.
+///
+/// Accepts the bare array (docs, SDK) and the `{"qualifications": [...]}`
+/// wrapper (REST reference), keys in any case, both spellings of the date
+/// field, a leading BOM and unknown fields. A `None` entry means "no
+/// qualification" and is dropped. Anything else is a [`BodyError`]: we never
+/// guess an answer from a body we do not understand.
+pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError> {
+    let body = strip_bom(body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
+        detail: e.to_string(),
+        snippet: snippet(body, 80),
+    })?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(map) => match get_ci(&map, "qualifications") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Null) => Vec::new(),
+            Some(other) => {
+                return Err(BodyError::Shape(format!(
+                    "\"qualifications\" is {}, not a list",
+                    kind(other)
+                )));
+            }
+            None => {
+                return Err(BodyError::Shape(format!(
+                    "object without a \"qualifications\" list (keys: {})",
+                    map.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        },
+        other => {
+            return Err(BodyError::Shape(format!(
+                "{} where a list of qualifications was expected",
+                kind(&other)
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let wire = wire_entry(item).map_err(|e| BodyError::Shape(format!("entry {i}: {e}")))?;
+        let name = wire
+            .qualification
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| BodyError::Shape(format!("entry {i} has no \"qualification\" name")))?;
+        let name = canonical(name, &KNOWN_QUALIFICATIONS);
+        if name == "None" {
+            continue;
+        }
+        out.push(Qualification {
+            qualification: name,
+            vetting_status: wire
+                .vetting_status
+                .map(|s| canonical(s.trim(), &KNOWN_STATUSES)),
+            vetting_reason: wire.vetting_reason,
+            vetting_created_date: wire
+                .vetting_created_date
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| VettingDate::parse(&s)),
+        });
+    }
+    Ok(out)
+}
+
+/// One array element → [`WireQualification`], with keys matched
+/// case-insensitively. A bare string is the retired API's form
+/// (`"education"`) and names a qualification without vetting data.
+fn wire_entry(item: Value) -> Result<WireQualification, String> {
+    match item {
+        Value::String(name) => Ok(WireQualification {
+            qualification: Some(name),
+            ..Default::default()
+        }),
+        Value::Object(map) => {
+            let text = |keys: &[&str]| -> Result<Option<String>, String> {
+                for key in keys {
+                    match get_ci(&map, key) {
+                        None | Some(Value::Null) => continue,
+                        Some(Value::String(s)) => return Ok(Some(s.clone())),
+                        Some(other) => {
+                            return Err(format!("\"{key}\" is {}, not text", kind(other)));
+                        }
+                    }
+                }
+                Ok(None)
+            };
+            Ok(WireQualification {
+                qualification: text(&["qualification"])?,
+                vetting_status: text(&["vettingStatus"])?,
+                vetting_reason: text(&["vettingReason"])?,
+                vetting_created_date: text(&[VETTING_CREATED_DATE, VETTING_CREATE_DATE])?,
+            })
+        }
+        other => Err(format!("{} instead of an object", kind(&other))),
+    }
+}
+
+/// Case-insensitive key lookup; an exact match wins.
+pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Vec<Qualification> {
+        parse_qualifications(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn bare_array_and_wrapper_agree() {
+        let a = parse(r#"[{"qualification":"Education","vettingStatus":"Approved"}]"#);
+        let b = parse(
+            r#"{"Qualifications":[{"qualification":"Education","vettingStatus":"Approved"}]}"#,
+        );
+        assert_eq!(a, b);
+        assert_eq!(a[0].qualification, "Education");
+        assert_eq!(a[0].vetting_status.as_deref(), Some("Approved"));
+    }
+
+    #[test]
+    fn keys_any_case_both_date_spellings_bom_and_unknown_fields() {
+        let body = "\u{feff}[{\"QUALIFICATION\":\"education\",\"VettingStatus\":\"inreview\",\
+                    \"vettingCreateDate\":\"2021-05-06T19:59:56.6832021+00:00\",\"extra\":1},\
+                    {\"qualification\":\"Education\",\"vettingStatus\":\"Denied\",\
+                    \"vettingReason\":\"Not an Education Customer\",\
+                    \"vettingCreatedDate\":\"2020-12-03T10:37:38.885Z\"}]";
+        let q = parse(body);
+        assert_eq!(q[0].qualification, "Education");
+        assert_eq!(q[0].vetting_status.as_deref(), Some("InReview"));
+        assert_eq!(
+            q[0].vetting_created_date.as_ref().unwrap().to_report_string(),
+            "2021-05-06T19:59:56.6832021Z"
+        );
+        assert_eq!(
+            q[1].vetting_created_date.as_ref().unwrap().to_report_string(),
+            "2020-12-03T10:37:38.885Z"
+        );
+        assert_eq!(
+            q[1].vetting_reason.as_deref(),
+            Some("Not an Education Customer")
+        );
+    }
+
+    #[test]
+    fn offsets_are_converted_to_utc_and_whole_seconds_stay_whole() {
+        let d = VettingDate::parse("2020-12-04T22:54:24+02:00");
+        assert_eq!(d.to_report_string(), "2020-12-04T20:54:24Z");
+        let d = VettingDate::parse("2020-12-04T20:54:24");
+        assert_eq!(d.to_report_string(), "2020-12-04T20:54:24Z");
+        assert_eq!(
+            VettingDate::parse("07/09/2020: 00:00:00"),
+            VettingDate::Raw("07/09/2020: 00:00:00".into())
+        );
+    }
+
+    #[test]
+    fn unknown_status_and_missing_status_are_kept() {
+        let q = parse(
+            r#"{"qualifications":[{"qualification":"StateOwnedEntity"},{"qualification":"Education","vettingStatus":"UnderAppeal"}]}"#,
+        );
+        assert_eq!(q[0].vetting_status, None);
+        assert_eq!(q[1].vetting_status.as_deref(), Some("UnderAppeal"));
+    }
+
+    #[test]
+    fn empty_lists_and_none_entries_mean_no_qualification() {
+        assert!(parse("[]").is_empty());
+        assert!(parse(r#"{"qualifications":[]}"#).is_empty());
+        assert!(parse(r#"[{"qualification":"None"}]"#).is_empty());
+    }
+
+    #[test]
+    fn bodies_that_are_not_qualifications_are_errors_not_guesses() {
+        for body in [
+            "",
+            "   ",
+            "<html><body>Service Unavailable</body></html>",
+            r#"[{"qualification":"Educ"#,
+            r#"{"value":[]}"#,
+            r#""Customer tagging denied.""#,
+            "null",
+            r#"[{"vettingStatus":"Approved"}]"#,
+            r#"[{"qualification":5}]"#,
+            "[1]",
+        ] {
+            assert!(
+                parse_qualifications(body.as_bytes()).is_err(),
+                "accepted {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn not_json_error_names_the_start_of_the_body() {
+        let e = parse_qualifications(b"<html>\n<h1>Bad Gateway</h1>").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("not JSON"), "{text}");
+        assert!(text.contains("<html> <h1>Bad Gateway"), "{text}");
+    }
+
+    #[test]
+    fn sandbox_serialization_round_trips_through_the_tolerant_parser() {
+        let wire = WireQualifications {
+            qualifications: vec![WireQualification {
+                qualification: Some("Education".into()),
+                vetting_status: Some("Denied".into()),
+                vetting_reason: Some("Not an Academic Domain".into()),
+                vetting_created_date: Some("2020-12-03T10:37:38.885Z".into()),
+            }],
+        };
+        let body = serde_json::to_vec(&wire).unwrap();
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.contains(VETTING_CREATED_DATE), "{text}");
+        let q = parse_qualifications(&body).unwrap();
+        assert_eq!(q[0].vetting_reason.as_deref(), Some("Not an Academic Domain"));
+    }
+
+    #[test]
+    fn expires_in_as_number_or_string() {
+        let t: TokenResponse = serde_json::from_str(
+            r#"{"token_type":"Bearer","expires_in":"3599","access_token":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expires_in.seconds(), Some(3599.0));
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"x"}"#)
+                .unwrap();
+        assert_eq!(t.expires_in.seconds(), Some(3599.0));
+    }
+
+    #[test]
+    fn fault_code_number_or_text() {
+        let f: ApiFault = serde_json::from_str(
+            r#"{"code":20002,"description":"No relationship between caller and account.","data":[],"source":"PartnerFD"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.code.unwrap().to_string(), "20002");
+        let f: ApiFault =
+            serde_json::from_str(r#"{"code":"60003","description":"Tenant not found"}"#).unwrap();
+        assert_eq!(f.code.unwrap().to_string(), "60003");
+    }
+}

@@ -1,0 +1,1 @@
+//! The built-in fake Partner Center (stub: being written).
