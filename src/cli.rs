@@ -240,7 +240,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             .ok_or_else(bad)?;
         let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
         rest = &rest[n_end..];
-        let u_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let factor = match &rest[..u_end] {
             "ms" => 0.001,
             "s" | "sec" => 1.0,

@@ -3,9 +3,19 @@
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
 //! `api`, `auth`, `model`) → `report`. The `sandbox` is a fake Partner Center
-//! that shares only `model` with the client.
+//! that shares only `model` with the client. `run` wires the commands.
 
+pub mod api;
+pub mod auth;
 pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod fsutil;
 pub mod input;
+pub mod lookup;
 pub mod model;
+pub mod pacer;
+pub mod progress;
+pub mod report;
+pub mod run;
 pub mod sandbox;

@@ -428,11 +428,17 @@ mod tests {
         assert_eq!(q[0].qualification, "Education");
         assert_eq!(q[0].vetting_status.as_deref(), Some("InReview"));
         assert_eq!(
-            q[0].vetting_created_date.as_ref().unwrap().to_report_string(),
+            q[0].vetting_created_date
+                .as_ref()
+                .unwrap()
+                .to_report_string(),
             "2021-05-06T19:59:56.6832021Z"
         );
         assert_eq!(
-            q[1].vetting_created_date.as_ref().unwrap().to_report_string(),
+            q[1].vetting_created_date
+                .as_ref()
+                .unwrap()
+                .to_report_string(),
             "2020-12-03T10:37:38.885Z"
         );
         assert_eq!(
@@ -512,7 +518,10 @@ mod tests {
         let text = String::from_utf8(body.clone()).unwrap();
         assert!(text.contains(VETTING_CREATED_DATE), "{text}");
         let q = parse_qualifications(&body).unwrap();
-        assert_eq!(q[0].vetting_reason.as_deref(), Some("Not an Academic Domain"));
+        assert_eq!(
+            q[0].vetting_reason.as_deref(),
+            Some("Not an Academic Domain")
+        );
     }
 
     #[test]

@@ -1,0 +1,369 @@
+//! One customer lookup over HTTP: headers, status classification, error
+//! bodies, Retry-After. No retries or pacing here (`lookup.rs` owns those).
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use uuid::Uuid;
+
+use crate::auth::{AuthError, Token};
+use crate::model::{
+    ApiFault, BodyError, GatewayError, Qualification, parse_qualifications, snippet, strip_bom,
+};
+
+/// The `MS-PartnerCenter-Application` / `User-Agent` value.
+pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
+
+/// Longest Retry-After we take literally; beyond it the value is treated as
+/// nonsense and normal backoff applies.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Why one lookup attempt did not produce qualifications. `lookup.rs`
+/// branches on the variant (retry or not), the report shows `Display`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LookupError {
+    #[error(
+        "{0} (hint: the customer tenant does not exist or is not one of this partner's customers; check the id)"
+    )]
+    NotFound(String),
+    #[error("{0} (hint: {hint})", hint = forbidden_hint(.0))]
+    Forbidden(String),
+    #[error(
+        "{0} (hint: the token was refused even after a refresh; check that the app registration has Partner Center access)"
+    )]
+    Unauthorized(String),
+    #[error("{detail}")]
+    Throttled {
+        retry_after: Option<Duration>,
+        detail: String,
+    },
+    /// Any other HTTP status; 408 and 5xx are retried.
+    #[error("{detail}")]
+    Http { status: u16, detail: String },
+    #[error("no complete answer within {0:?} (--request-timeout)")]
+    Timeout(Duration),
+    /// Could not connect, connection reset, body cut short.
+    #[error("{0}")]
+    Transport(String),
+    /// A complete 200 whose body is not qualifications: never retried, never guessed.
+    #[error("HTTP 200 but {0}")]
+    Body(BodyError),
+    #[error("{0}")]
+    Auth(AuthError),
+}
+
+fn forbidden_hint(detail: &str) -> &'static str {
+    if detail.contains("20002") {
+        "no reseller relationship with this customer (it may have ended the relationship or removed delegated admin)"
+    } else {
+        "the app lacks rights for this customer (relationship, GDAP role or app-only access)"
+    }
+}
+
+impl LookupError {
+    /// Worth another attempt: 408, 429, 5xx, transport faults and timeouts.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LookupError::Throttled { .. } | LookupError::Timeout(_) | LookupError::Transport(_) => {
+                true
+            }
+            LookupError::Http { status, .. } => *status == 408 || *status >= 500,
+            LookupError::Auth(AuthError::Unavailable { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The Partner Center client. Cheap to share behind an `Arc`.
+pub struct ApiClient {
+    http: reqwest::Client,
+    base_url: String,
+    correlation_id: Uuid,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    /// `correlation_id` is sent on every call of the run, so one id finds the
+    /// whole run in Microsoft's logs.
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        correlation_id: Uuid,
+        timeout: Duration,
+    ) -> ApiClient {
+        ApiClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            correlation_id,
+            timeout,
+        }
+    }
+
+    /// The URL for one customer.
+    pub fn url(&self, customer: &Uuid) -> String {
+        format!("{}/v1/customers/{customer}/qualifications", self.base_url)
+    }
+
+    /// One attempt. `request_id` stays the same across a lookup's retries.
+    pub async fn get_qualifications(
+        &self,
+        customer: &Uuid,
+        request_id: &Uuid,
+        token: &Token,
+    ) -> Result<Vec<Qualification>, LookupError> {
+        let response = self
+            .http
+            .get(self.url(customer))
+            .bearer_auth(token.bearer())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header("MS-RequestId", request_id.to_string())
+            .header("MS-CorrelationId", self.correlation_id.to_string())
+            .header("MS-PartnerCenter-Application", APPLICATION)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if status == StatusCode::OK {
+            return parse_qualifications(&body).map_err(LookupError::Body);
+        }
+        Err(classify(status, &headers, &body, SystemTime::now()))
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> LookupError {
+        if e.is_timeout() {
+            LookupError::Timeout(self.timeout)
+        } else {
+            LookupError::Transport(describe_transport(e))
+        }
+    }
+}
+
+/// A non-200 answer → the error the report and the retry policy need.
+pub fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> LookupError {
+    let detail = describe_status(status, body);
+    match status.as_u16() {
+        404 => LookupError::NotFound(detail),
+        403 => LookupError::Forbidden(detail),
+        401 => LookupError::Unauthorized(detail),
+        429 => LookupError::Throttled {
+            retry_after: headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, now)),
+            detail,
+        },
+        code => LookupError::Http {
+            status: code,
+            detail,
+        },
+    }
+}
+
+/// `HTTP 404 Not Found, code 60003: Tenant not found`, from whichever error
+/// body shape the API used (ApiFault, gateway, bare string, empty, HTML).
+pub fn describe_status(status: StatusCode, body: &[u8]) -> String {
+    let head = format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let head = head.trim_end().to_string();
+    let body = strip_bom(body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return format!("{head} (empty body)");
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let serde_json::Value::String(text) = &value {
+            return format!("{head}: {text}");
+        }
+        if let Some(map) = value.as_object() {
+            let lower: serde_json::Map<String, serde_json::Value> = map
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect();
+            if lower.contains_key("statuscode") && lower.contains_key("message") {
+                let mut fixed = serde_json::Map::new();
+                fixed.insert("statusCode".into(), lower["statuscode"].clone());
+                fixed.insert("message".into(), lower["message"].clone());
+                if let Ok(g) = serde_json::from_value::<GatewayError>(fixed.into()) {
+                    return format!("{head}: {}", g.message);
+                }
+            }
+            if let Ok(f) = serde_json::from_value::<ApiFault>(lower.into())
+                && (f.code.is_some() || f.description.is_some())
+            {
+                let code = f.code.map(|c| format!(", code {c}")).unwrap_or_default();
+                let description = f.description.map(|d| format!(": {d}")).unwrap_or_default();
+                return format!("{head}{code}{description}");
+            }
+        }
+    }
+    format!("{head}: {}", snippet(body, 160))
+}
+
+/// Retry-After as delta-seconds or an HTTP date; `None` for anything else
+/// (or absurdly long values), in which case the caller backs off itself.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64() + 1.0))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    (wait <= MAX_RETRY_AFTER).then_some(wait)
+}
+
+/// A reqwest error in words an operator can act on, with its causes.
+pub fn describe_transport(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "could not connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_body() || e.is_decode() {
+        "response body cut short"
+    } else if e.is_request() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    // The URL is on the row already; keep the message about the fault.
+    if causes.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", causes.join(": "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> StatusCode {
+        StatusCode::from_u16(code).unwrap()
+    }
+
+    #[test]
+    fn error_bodies_of_every_shape_are_named() {
+        let cases: [(u16, &str, &str); 7] = [
+            (
+                404,
+                r#"{"code":60003,"description":"Tenant not found","data":[],"source":"PartnerFD"}"#,
+                "HTTP 404 Not Found, code 60003: Tenant not found",
+            ),
+            (
+                403,
+                r#"{"code":"20002","description":"No relationship between caller and account."}"#,
+                "HTTP 403 Forbidden, code 20002: No relationship between caller and account.",
+            ),
+            (
+                429,
+                r#"{ "statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds." }"#,
+                "HTTP 429 Too Many Requests: Rate limit is exceeded. Try again in 57 seconds.",
+            ),
+            (
+                400,
+                r#""Customer tagging denied.""#,
+                "HTTP 400 Bad Request: Customer tagging denied.",
+            ),
+            (403, "", "HTTP 403 Forbidden (empty body)"),
+            (
+                502,
+                "<html><body>Bad Gateway</body></html>",
+                "HTTP 502 Bad Gateway: <html><body>Bad Gateway</body></html>",
+            ),
+            (
+                401,
+                "\u{feff}{\"Code\":800001,\"Description\":\"Partner Token missing\"}",
+                "HTTP 401 Unauthorized, code 800001: Partner Token missing",
+            ),
+        ];
+        for (code, body, want) in cases {
+            assert_eq!(describe_status(status(code), body.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn classification_decides_retries() {
+        let now = SystemTime::now();
+        let h = HeaderMap::new();
+        assert!(!classify(status(404), &h, b"", now).is_retryable());
+        assert!(!classify(status(403), &h, b"", now).is_retryable());
+        assert!(!classify(status(400), &h, b"", now).is_retryable());
+        assert!(!classify(status(401), &h, b"", now).is_retryable());
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(
+                classify(status(code), &h, b"", now).is_retryable(),
+                "{code}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        match classify(status(429), &h, b"", now) {
+            LookupError::Throttled { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!LookupError::Body(BodyError::Empty).is_retryable());
+    }
+
+    #[test]
+    fn retry_after_both_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(
+            parse_retry_after(" 57 ", now),
+            Some(Duration::from_secs(57))
+        );
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        for bad in ["", "soon", "-1", "NaN", "99999999"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn forbidden_hint_names_the_relationship() {
+        let e = LookupError::Forbidden("HTTP 403 Forbidden, code 20002: No relationship".into());
+        assert!(e.to_string().contains("reseller relationship"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics_and_stays_bounded(s in ".{0,40}") {
+            if let Some(d) = parse_retry_after(&s, SystemTime::now()) {
+                proptest::prop_assert!(d <= MAX_RETRY_AFTER);
+            }
+        }
+    }
+}

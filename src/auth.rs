@@ -1,0 +1,350 @@
+//! Bearer tokens: a static one, or OAuth2 client credentials against AAD
+//! (v2 `scope` or v1 `resource`), cached, refreshed ahead of expiry, shared
+//! by all requests (one refresh at a time, no stampede on the endpoint).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::cli::TokenEndpoint;
+use crate::model::{AadError, TokenResponse, snippet};
+
+/// The audience every Partner Center token must have.
+pub const PARTNER_CENTER_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+
+/// Refresh when this share of the lifetime is left, so the margin scales
+/// down for the few-second tokens of tests and up for hour-long real ones.
+const REFRESH_SHARE: f64 = 0.2;
+/// …but never earlier than this before expiry.
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Attempts at the token endpoint for transport errors and 5xx.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+/// Where tokens come from.
+pub enum Credentials {
+    /// `PARTNER_CENTER_TOKEN`: used as is, never refreshed.
+    Static(SecretString),
+    /// OAuth2 client credentials.
+    Client(ClientCredentials),
+}
+
+/// What a client-credentials request needs.
+pub struct ClientCredentials {
+    /// The full token endpoint URL.
+    pub token_url: String,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub endpoint: TokenEndpoint,
+}
+
+impl ClientCredentials {
+    /// The token URL for `authority`, `tenant` and the endpoint version.
+    pub fn token_url(authority: &str, tenant: &str, endpoint: TokenEndpoint) -> String {
+        let authority = authority.trim_end_matches('/');
+        match endpoint {
+            TokenEndpoint::V2 => format!("{authority}/{tenant}/oauth2/v2.0/token"),
+            TokenEndpoint::V1 => format!("{authority}/{tenant}/oauth2/token"),
+        }
+    }
+}
+
+/// A token handed to a request. `generation` tells [`TokenProvider::invalidate`]
+/// whether the token a 401 complained about is still the cached one.
+#[derive(Clone)]
+pub struct Token {
+    value: Arc<SecretString>,
+    generation: u64,
+}
+
+impl Token {
+    /// The bearer value, for the Authorization header only.
+    pub fn bearer(&self) -> &str {
+        self.value.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token(generation {}, [REDACTED])", self.generation)
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// AAD said no: wrong secret, client id, tenant, scope. Fatal.
+    #[error(
+        "{url} rejected the client credentials: HTTP {status}, {error}: {description}\n  hint: {hint}"
+    )]
+    Rejected {
+        url: String,
+        status: u16,
+        error: String,
+        description: String,
+        hint: String,
+    },
+    /// The endpoint could not be reached or answered nonsense.
+    #[error("could not get a token from {url}: {detail}")]
+    Unavailable { url: String, detail: String },
+}
+
+struct Cached {
+    token: Token,
+    refresh_at: Instant,
+}
+
+/// Hands out bearer tokens.
+pub struct TokenProvider {
+    http: reqwest::Client,
+    credentials: Credentials,
+    cache: Mutex<Option<Cached>>,
+    generation: AtomicU64,
+    fetched: AtomicU64,
+}
+
+impl TokenProvider {
+    pub fn new(http: reqwest::Client, credentials: Credentials) -> TokenProvider {
+        TokenProvider {
+            http,
+            credentials,
+            cache: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            fetched: AtomicU64::new(0),
+        }
+    }
+
+    /// How many tokens were fetched from the endpoint so far.
+    pub fn tokens_fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
+    }
+
+    /// A token valid for a while yet. Concurrent callers wait for one
+    /// refresh instead of each calling the endpoint.
+    pub async fn token(&self) -> Result<Token, AuthError> {
+        let client = match &self.credentials {
+            Credentials::Static(secret) => {
+                return Ok(Token {
+                    value: Arc::new(secret.clone()),
+                    generation: 0,
+                });
+            }
+            Credentials::Client(c) => c,
+        };
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref().filter(|c| Instant::now() < c.refresh_at) {
+            return Ok(c.token.clone());
+        }
+        let (value, lifetime) = self.fetch(client).await?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let margin = lifetime.mul_f64(REFRESH_SHARE).min(MAX_REFRESH_MARGIN);
+        let token = Token {
+            value: Arc::new(value),
+            generation,
+        };
+        tracing::debug!(
+            lifetime_s = lifetime.as_secs_f64(),
+            "got a new access token (refresh {:.1}s before expiry)",
+            margin.as_secs_f64()
+        );
+        *cache = Some(Cached {
+            token: token.clone(),
+            refresh_at: Instant::now() + lifetime - margin,
+        });
+        Ok(token)
+    }
+
+    /// The API answered 401 to `used`: drop it so the next [`token`](Self::token)
+    /// fetches a fresh one (unless another request already did).
+    pub async fn invalidate(&self, used: &Token) {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.generation == used.generation)
+        {
+            *cache = None;
+        }
+    }
+
+    /// Whether a 401 can be cured by fetching a new token.
+    pub fn can_refresh(&self) -> bool {
+        matches!(self.credentials, Credentials::Client(_))
+    }
+
+    async fn fetch(&self, c: &ClientCredentials) -> Result<(SecretString, Duration), AuthError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.fetch_once(c).await {
+                Err(AuthError::Unavailable { detail, .. }) if attempt < TOKEN_ATTEMPTS => {
+                    let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+                    tracing::warn!("token endpoint: {detail}; trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        c: &ClientCredentials,
+    ) -> Result<(SecretString, Duration), AuthError> {
+        let unavailable = |detail: String| AuthError::Unavailable {
+            url: c.token_url.clone(),
+            detail,
+        };
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", c.client_id.clone()),
+            ("client_secret", c.secret.expose_secret().to_string()),
+        ];
+        match c.endpoint {
+            TokenEndpoint::V2 => {
+                form.push(("scope", format!("{PARTNER_CENTER_RESOURCE}/.default")))
+            }
+            TokenEndpoint::V1 => form.push(("resource", PARTNER_CENTER_RESOURCE.to_string())),
+        }
+        let response = self
+            .http
+            .post(&c.token_url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| unavailable(crate::api::describe_transport(&e)))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| unavailable(crate::api::describe_transport(&e)))?;
+        if status.is_success() {
+            let parsed: TokenResponse = serde_json::from_slice(crate::model::strip_bom(&body))
+                .map_err(|e| {
+                    unavailable(format!(
+                        "HTTP {status} with a body that is not a token response ({e})"
+                    ))
+                })?;
+            let lifetime = parsed
+                .expires_in
+                .seconds()
+                .ok_or_else(|| unavailable("token response has no usable expires_in".into()))?;
+            self.fetched.fetch_add(1, Ordering::Relaxed);
+            return Ok((
+                SecretString::from(parsed.access_token),
+                Duration::from_secs_f64(lifetime.max(1.0)),
+            ));
+        }
+        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
+            return Err(unavailable(format!(
+                "HTTP {status}: {}",
+                snippet(&body, 200)
+            )));
+        }
+        let aad: AadError =
+            serde_json::from_slice(crate::model::strip_bom(&body)).unwrap_or_else(|_| AadError {
+                error: format!("HTTP {}", status.as_u16()),
+                error_description: Some(snippet(&body, 200)),
+                ..AadError::default()
+            });
+        let description = aad
+            .error_description
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let hint = hint_for(&aad, &description);
+        Err(AuthError::Rejected {
+            url: c.token_url.clone(),
+            status: status.as_u16(),
+            error: aad.error,
+            description,
+            hint: hint.to_string(),
+        })
+    }
+}
+
+/// What to check, in the words of the option that sets it.
+fn hint_for(aad: &AadError, description: &str) -> &'static str {
+    let code = aad.error_codes.first().copied().or_else(|| {
+        let digits: String = description
+            .strip_prefix("AADSTS")?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    });
+    match (code, aad.error.as_str()) {
+        (Some(7000222), _) => {
+            "the client secret has expired: create a new one in the app registration and update PARTNER_CENTER_CLIENT_SECRET / --client-secret-file"
+        }
+        (Some(7000215), _) | (_, "invalid_client") => {
+            "check the client secret (PARTNER_CENTER_CLIENT_SECRET or --client-secret-file): it must be the secret's Value, not its Secret ID, and must not have expired"
+        }
+        (Some(700016), _) | (_, "unauthorized_client") => {
+            "check --client-id / PARTNER_CENTER_CLIENT_ID: the app registration must exist in the tenant given by --tenant"
+        }
+        (Some(90002), _) | (Some(900023), _) => {
+            "check --tenant / PARTNER_CENTER_TENANT: the partner's own tenant id or primary domain (e.g. contoso.onmicrosoft.com)"
+        }
+        (Some(500011), _) | (Some(70011), _) | (_, "invalid_scope") | (_, "invalid_resource") => {
+            "the app registration needs the Microsoft Partner Center API permission (and admin consent); also check --token-endpoint"
+        }
+        _ => {
+            "check --tenant, --client-id, the client secret and --authority (PARTNER_CENTER_* variables)"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_urls() {
+        assert_eq!(
+            ClientCredentials::token_url(
+                "https://login.microsoftonline.com/",
+                "contoso.com",
+                TokenEndpoint::V2
+            ),
+            "https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            ClientCredentials::token_url("http://127.0.0.1:9", "t", TokenEndpoint::V1),
+            "http://127.0.0.1:9/t/oauth2/token"
+        );
+    }
+
+    #[test]
+    fn hints_follow_aad_codes() {
+        let aad = |error: &str, code: i64| AadError {
+            error: error.into(),
+            error_codes: vec![code],
+            ..AadError::default()
+        };
+        assert!(hint_for(&aad("invalid_client", 7000215), "").contains("secret"));
+        assert!(hint_for(&aad("unauthorized_client", 700016), "").contains("--client-id"));
+        assert!(hint_for(&aad("invalid_request", 90002), "").contains("--tenant"));
+        let no_codes = AadError {
+            error: "invalid_request".into(),
+            ..AadError::default()
+        };
+        assert!(hint_for(&no_codes, "AADSTS90002: Tenant 'x' not found.").contains("--tenant"));
+    }
+
+    #[test]
+    fn tokens_never_show_their_value() {
+        let t = Token {
+            value: Arc::new(SecretString::from("super-secret-token".to_string())),
+            generation: 3,
+        };
+        assert!(!format!("{t:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,411 @@
+//! The settings of a run, merged CLI > environment > config file > default
+//! and validated once, so the rest of the program never sees a half-valid
+//! option.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::cli::{LogFormat, RunArgs, TokenEndpoint, parse_delimiter, parse_duration};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_RATE: f64 = 5.0;
+pub const DEFAULT_CONCURRENCY: u32 = 8;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
+
+/// A bad or missing option: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// How the run authenticates. Debug output redacts the secrets.
+#[derive(Debug)]
+pub enum Auth {
+    /// `PARTNER_CENTER_TOKEN`.
+    Static(SecretString),
+    /// OAuth2 client credentials.
+    Client {
+        tenant: String,
+        client_id: String,
+        secret: SecretString,
+        authority: String,
+        endpoint: TokenEndpoint,
+    },
+    /// The built-in sandbox's own app registration (`--sandbox` without a token).
+    Sandbox { endpoint: TokenEndpoint },
+}
+
+/// Every setting of a run, validated.
+#[derive(Debug)]
+pub struct Config {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub column: Option<String>,
+    pub delimiter: Option<u8>,
+    pub base_url: String,
+    pub rate: f64,
+    pub concurrency: u32,
+    pub auth: Auth,
+    pub sandbox: bool,
+    pub limit: Option<u64>,
+    pub deadline: Option<Duration>,
+    pub request_timeout: Duration,
+    pub stale_after_days: u32,
+    pub csv_bom: bool,
+    pub log_format: LogFormat,
+    pub quiet: bool,
+}
+
+/// The config file: every `run` option, all optional. Keys may use `-` or
+/// `_`. Unknown keys are an error so a typo cannot silently do nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct FileConfig {
+    pub input: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub base_url: Option<String>,
+    pub rate: Option<f64>,
+    pub concurrency: Option<u32>,
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub authority: Option<String>,
+    pub token_endpoint: Option<TokenEndpoint>,
+    pub column: Option<String>,
+    pub delimiter: Option<String>,
+    pub sandbox: Option<bool>,
+    pub limit: Option<u64>,
+    pub deadline: Option<String>,
+    pub request_timeout: Option<String>,
+    pub stale_after: Option<u32>,
+    pub csv_bom: Option<bool>,
+    pub log_format: Option<LogFormat>,
+    pub quiet: Option<bool>,
+}
+
+impl FileConfig {
+    /// Parse TOML text; `source` names the file in errors.
+    pub fn parse(text: &str, source: &Path) -> anyhow::Result<FileConfig> {
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| usage(format!("config file {}: {e}", source.display())))?;
+        let table: toml::Table = table
+            .into_iter()
+            .map(|(k, v)| (k.replace('-', "_"), v))
+            .collect();
+        FileConfig::deserialize(table)
+            .map_err(|e| usage(format!("config file {}: {e}", source.display())))
+    }
+}
+
+/// Merge and validate. `env` looks up an environment variable (a closure so
+/// tests need not touch the process environment); empty values count as unset.
+pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let file = match args
+        .config
+        .clone()
+        .or_else(|| env("QUALRECON_CONFIG").map(PathBuf::from))
+    {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            FileConfig::parse(&text, &path)?
+        }
+        None => FileConfig::default(),
+    };
+
+    let sandbox = args.sandbox || file.sandbox.unwrap_or(false);
+    let input = args.input.input.clone().or(file.input).ok_or_else(|| {
+        usage("missing --input FILE (the CSV of customer tenant ids; `-` reads stdin)")
+    })?;
+    let out = args
+        .out
+        .clone()
+        .or(file.out)
+        .ok_or_else(|| usage("missing --out DIR (the folder the report is written to)"))?;
+    let delimiter = match (args.input.delimiter, file.delimiter) {
+        (Some(d), _) => Some(d),
+        (None, Some(d)) => {
+            Some(parse_delimiter(&d).map_err(|e| usage(format!("config delimiter: {e}")))?)
+        }
+        (None, None) => None,
+    };
+    let rate = args.rate.or(file.rate).unwrap_or(DEFAULT_RATE);
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(usage(format!(
+            "rate must be a number greater than 0, got {rate}"
+        )));
+    }
+    let concurrency = args
+        .concurrency
+        .or(file.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        return Err(usage("concurrency must be at least 1"));
+    }
+    let duration = |cli: Option<Duration>,
+                    file: Option<String>,
+                    what: &str|
+     -> anyhow::Result<Option<Duration>> {
+        match (cli, file) {
+            (Some(d), _) => Ok(Some(d)),
+            (None, Some(s)) => parse_duration(&s)
+                .map(Some)
+                .map_err(|e| usage(format!("config {what}: {e}"))),
+            (None, None) => Ok(None),
+        }
+    };
+    let deadline = duration(args.deadline, file.deadline, "deadline")?;
+    let request_timeout = duration(
+        args.request_timeout,
+        file.request_timeout,
+        "request_timeout",
+    )?
+    .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+
+    let base_url = args
+        .base_url
+        .clone()
+        .or_else(|| env("PARTNER_CENTER_BASE_URL"))
+        .or(file.base_url)
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    check_url(&base_url, "--base-url")?;
+    let authority = args
+        .authority
+        .clone()
+        .or_else(|| env("PARTNER_CENTER_AUTHORITY"))
+        .or(file.authority)
+        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+    check_url(&authority, "--authority")?;
+    let endpoint = args
+        .token_endpoint
+        .or(file.token_endpoint)
+        .unwrap_or_default();
+
+    let token = env("PARTNER_CENTER_TOKEN");
+    let auth = if let Some(token) = token {
+        Auth::Static(SecretString::from(token.trim().to_string()))
+    } else if sandbox {
+        Auth::Sandbox { endpoint }
+    } else {
+        let tenant = args
+            .tenant
+            .clone()
+            .or_else(|| env("PARTNER_CENTER_TENANT"))
+            .or(file.tenant);
+        let client_id = args
+            .client_id
+            .clone()
+            .or_else(|| env("PARTNER_CENTER_CLIENT_ID"))
+            .or(file.client_id);
+        let secret_file = args.client_secret_file.clone().or(file.client_secret_file);
+        let secret = match secret_file {
+            Some(path) => Some(read_secret_file(&path)?),
+            None => env("PARTNER_CENTER_CLIENT_SECRET")
+                .map(|s| SecretString::from(s.trim().to_string())),
+        };
+        match (tenant, client_id, secret) {
+            (Some(tenant), Some(client_id), Some(secret)) => Auth::Client {
+                tenant,
+                client_id,
+                secret,
+                authority: authority.clone(),
+                endpoint,
+            },
+            (tenant, client_id, secret) => {
+                let mut missing = Vec::new();
+                if tenant.is_none() {
+                    missing.push("--tenant (or PARTNER_CENTER_TENANT)");
+                }
+                if client_id.is_none() {
+                    missing.push("--client-id (or PARTNER_CENTER_CLIENT_ID)");
+                }
+                if secret.is_none() {
+                    missing.push(
+                        "the client secret (PARTNER_CENTER_CLIENT_SECRET or --client-secret-file)",
+                    );
+                }
+                return Err(usage(format!(
+                    "no credentials: set PARTNER_CENTER_TOKEN to a bearer token, or give OAuth2 client credentials (missing: {}); or try --sandbox to run against the built-in fake Partner Center",
+                    missing.join(", ")
+                )));
+            }
+        }
+    };
+
+    Ok(Config {
+        input,
+        out,
+        column: args.input.column.clone().or(file.column),
+        delimiter,
+        base_url,
+        rate,
+        concurrency,
+        auth,
+        sandbox,
+        limit: args.limit.or(file.limit),
+        deadline,
+        request_timeout,
+        stale_after_days: args
+            .stale_after
+            .or(file.stale_after)
+            .unwrap_or(DEFAULT_STALE_AFTER_DAYS),
+        csv_bom: args.csv_bom || file.csv_bom.unwrap_or(false),
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        quiet: args.quiet || file.quiet.unwrap_or(false),
+    })
+}
+
+fn check_url(url: &str, option: &str) -> anyhow::Result<()> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+        _ => Err(usage(format!(
+            "{option} must be an http(s) URL, got `{url}`"
+        ))),
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the client secret file {}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(usage(format!(
+            "the client secret file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(secret.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    fn args(argv: &[&str]) -> RunArgs {
+        let mut full = vec!["qualrecon", "run"];
+        full.extend_from_slice(argv);
+        match crate::cli::Cli::parse_from(full).command {
+            crate::cli::Command::Run(a) => *a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn cli_beats_env_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(&cfg, "rate = 2.5\nconcurrency = 3\nbase-url = \"http://file.example\"\nout = \"from-file\"\n").unwrap();
+        let c = resolve(
+            &args(&[
+                "--input",
+                "a.csv",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--concurrency",
+                "4",
+            ]),
+            &env(&[
+                ("PARTNER_CENTER_TOKEN", "t"),
+                ("PARTNER_CENTER_BASE_URL", "http://env.example"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.rate, 2.5);
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.base_url, "http://env.example");
+        assert_eq!(c.out, PathBuf::from("from-file"));
+        let c = resolve(
+            &args(&["--input", "a", "--out", "o"]),
+            &env(&[("PARTNER_CENTER_TOKEN", "t")]),
+        )
+        .unwrap();
+        assert_eq!(c.rate, DEFAULT_RATE);
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn missing_credentials_is_a_usage_error_that_says_what_is_missing() {
+        let e = resolve(
+            &args(&["--input", "a", "--out", "o", "--tenant", "t"]),
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        let text = e.to_string();
+        assert!(
+            text.contains("--client-id") && text.contains("PARTNER_CENTER_CLIENT_SECRET"),
+            "{text}"
+        );
+        assert!(!text.contains("--tenant (or"), "{text}");
+        // The sandbox needs no credentials.
+        assert!(
+            resolve(
+                &args(&["--input", "a", "--out", "o", "--sandbox"]),
+                &env(&[])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_urls_are_usage_errors() {
+        let e = FileConfig::parse("rat = 5", Path::new("q.toml")).unwrap_err();
+        assert!(e.to_string().contains("rat"), "{e}");
+        let e = resolve(
+            &args(&["--input", "a", "--out", "o", "--base-url", "ftp://x"]),
+            &env(&[("PARTNER_CENTER_TOKEN", "t")]),
+        )
+        .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn secret_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s3cr3t\n").unwrap();
+        let c = resolve(
+            &args(&[
+                "--input",
+                "a",
+                "--out",
+                "o",
+                "--tenant",
+                "t",
+                "--client-id",
+                "c",
+                "--client-secret-file",
+                f.to_str().unwrap(),
+            ]),
+            &env(&[]),
+        )
+        .unwrap();
+        match c.auth {
+            Auth::Client { secret, .. } => {
+                assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), "s3cr3t")
+            }
+            _ => panic!("expected client credentials"),
+        }
+    }
+}

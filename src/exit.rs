@@ -1,0 +1,52 @@
+//! Exit codes (SPEC §1.2), documented in the README. Cron wrappers and
+//! monitoring branch on these, so they never change meaning.
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every valid customer looked up, no invalid input rows.
+    Success = 0,
+    /// Cannot read input, cannot write output, authentication rejected, …
+    Fatal = 1,
+    /// Bad or missing option, bad value.
+    Usage = 2,
+    /// Report written, but some lookups failed or some input rows were invalid
+    /// (also: `--deadline` cut the run short).
+    Partial = 3,
+    /// Another run holds the lock on the same output folder.
+    Locked = 4,
+    /// SIGINT; a partial report was written.
+    Interrupted = 130,
+    /// SIGTERM; a partial report was written.
+    Terminated = 143,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Map a fatal error chain to its exit code.
+    pub fn for_error(e: &anyhow::Error) -> Exit {
+        if e.chain()
+            .any(|c| c.downcast_ref::<crate::config::UsageError>().is_some())
+        {
+            Exit::Usage
+        } else if e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<crate::fsutil::LockError>(),
+                Some(crate::fsutil::LockError::Held { .. })
+            )
+        }) {
+            Exit::Locked
+        } else {
+            Exit::Fatal
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}

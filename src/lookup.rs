@@ -1,0 +1,455 @@
+//! Looking up every customer: bounded concurrency, paced dispatch, retries
+//! with jittered exponential backoff and a per-run budget, token refresh on
+//! 401, and a clean stop (signal or deadline) that lets in-flight requests
+//! finish for a moment.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{Semaphore, watch};
+use uuid::Uuid;
+
+use crate::api::{ApiClient, LookupError};
+use crate::auth::{AuthError, TokenProvider};
+use crate::model::Qualification;
+use crate::pacer::Pacer;
+
+/// The `lookup_status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LookupStatus {
+    Ok,
+    InvalidInput,
+    NotFound,
+    Forbidden,
+    Unauthorized,
+    Throttled,
+    Failed,
+}
+
+impl LookupStatus {
+    /// The exact text written to the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupStatus::Ok => "ok",
+            LookupStatus::InvalidInput => "invalid_input",
+            LookupStatus::NotFound => "not_found",
+            LookupStatus::Forbidden => "forbidden",
+            LookupStatus::Unauthorized => "unauthorized",
+            LookupStatus::Throttled => "throttled",
+            LookupStatus::Failed => "failed",
+        }
+    }
+}
+
+/// How one customer ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: LookupStatus,
+    /// Empty unless `status` is `Ok` (and then possibly empty too).
+    pub qualifications: Vec<Qualification>,
+    /// Why it is not `Ok`.
+    pub error: Option<String>,
+    /// HTTP requests sent for this customer.
+    pub attempts: u32,
+}
+
+impl Outcome {
+    fn failed(status: LookupStatus, error: String, attempts: u32) -> Outcome {
+        Outcome {
+            status,
+            qualifications: Vec::new(),
+            error: Some(error),
+            attempts,
+        }
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (cron, systemd).
+    Terminate,
+    /// `--deadline` passed.
+    Deadline,
+}
+
+/// A one-shot stop switch shared by the run; the first reason wins.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    tx: Arc<watch::Sender<Option<StopReason>>>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            tx: Arc::new(watch::channel(None).0),
+        }
+    }
+}
+
+impl Stop {
+    /// Ask everything to stop; later reasons do not overwrite the first.
+    pub fn request(&self, reason: StopReason) {
+        self.tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.tx.borrow()
+    }
+
+    /// Resolves once a stop is requested.
+    pub async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+}
+
+/// Knobs of the retry policy.
+#[derive(Debug, Clone)]
+pub struct LookupSettings {
+    pub concurrency: usize,
+    /// Attempts per customer for errors other than 429.
+    pub max_attempts: u32,
+    /// Attempts per customer that may end in 429 before it counts as `throttled`.
+    pub max_throttled_attempts: u32,
+    /// Retries the whole run may spend; when gone, failures are final.
+    pub retry_budget: u64,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Pause after a 429 that came without Retry-After.
+    pub default_throttle_pause: Duration,
+    /// How long in-flight requests may finish after a stop.
+    pub drain_grace: Duration,
+}
+
+impl LookupSettings {
+    /// Defaults for `customers` customers at `concurrency`.
+    pub fn new(concurrency: usize, customers: usize) -> LookupSettings {
+        LookupSettings {
+            concurrency,
+            max_attempts: 5,
+            max_throttled_attempts: 12,
+            retry_budget: (customers as u64).max(100),
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(20),
+            default_throttle_pause: Duration::from_secs(2),
+            drain_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Request counters for the summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled_responses: AtomicU64,
+    budget_used: AtomicU64,
+}
+
+/// The result of [`look_up_all`]: one slot per id (`None` = never requested
+/// because the run stopped first).
+#[derive(Debug)]
+pub struct Lookups {
+    pub outcomes: Vec<Option<Outcome>>,
+    pub counters: Arc<Counters>,
+    pub stopped: Option<StopReason>,
+}
+
+/// Everything a lookup needs, shared by all of them.
+pub struct Lookup {
+    pub api: ApiClient,
+    pub auth: TokenProvider,
+    pub pacer: Pacer,
+    pub settings: LookupSettings,
+    pub counters: Arc<Counters>,
+    pub stop: Stop,
+    in_flight: Semaphore,
+}
+
+impl Lookup {
+    pub fn new(
+        api: ApiClient,
+        auth: TokenProvider,
+        pacer: Pacer,
+        settings: LookupSettings,
+        stop: Stop,
+    ) -> Lookup {
+        let in_flight = Semaphore::new(settings.concurrency);
+        Lookup {
+            api,
+            auth,
+            pacer,
+            settings,
+            counters: Arc::new(Counters::default()),
+            stop,
+            in_flight,
+        }
+    }
+}
+
+/// Look up every id; `on_done` sees each outcome as it lands (progress).
+pub async fn look_up_all(
+    lookup: Arc<Lookup>,
+    ids: &[Uuid],
+    mut on_done: impl FnMut(&Outcome),
+) -> Lookups {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; ids.len()];
+    // More lookups than `concurrency` are live at once so that customers
+    // sleeping in backoff do not hold a request slot; the semaphore caps
+    // what is actually in flight.
+    let live = (lookup.settings.concurrency * 4).max(16);
+    let mut stream = futures::stream::iter(ids.iter().copied().enumerate())
+        .map(|(i, id)| {
+            let lookup = lookup.clone();
+            async move { (i, look_up_one(&lookup, id).await) }
+        })
+        .buffer_unordered(live);
+
+    let stop = lookup.stop.clone();
+    let stopped = stop.wait();
+    tokio::pin!(stopped);
+    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        tokio::select! {
+            next = stream.next() => match next {
+                Some((i, Some(outcome))) => {
+                    on_done(&outcome);
+                    outcomes[i] = Some(outcome);
+                }
+                Some((_, None)) => {}
+                None => break,
+            },
+            () = &mut stopped, if grace.is_none() => {
+                grace = Some(Box::pin(tokio::time::sleep(lookup.settings.drain_grace)));
+            }
+            () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => {
+                tracing::warn!("in-flight requests did not finish within {:?}; abandoning them", lookup.settings.drain_grace);
+                break;
+            }
+        }
+    }
+    Lookups {
+        outcomes,
+        counters: lookup.counters.clone(),
+        stopped: stop.reason(),
+    }
+}
+
+/// Race `fut` against the stop switch.
+async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = stop.wait() => None,
+        v = fut => Some(v),
+    }
+}
+
+/// One customer, with retries. `None` when the run stopped before its first
+/// request.
+async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
+    let request_id = Uuid::new_v4();
+    let mut attempts = 0u32;
+    let mut throttled_attempts = 0u32;
+    let mut refreshed_after_401 = false;
+    let mut last_error: Option<LookupError> = None;
+    loop {
+        if l.stop.reason().is_some() {
+            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+        }
+        let acquired = unless_stopped(&l.stop, l.in_flight.acquire()).await;
+        let Some(Ok(permit)) = acquired else {
+            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+        };
+        let Some(sent_at) = unless_stopped(&l.stop, l.pacer.acquire()).await else {
+            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+        };
+        let result = match l.auth.token().await {
+            Ok(token) => {
+                attempts += 1;
+                l.counters.requests.fetch_add(1, Ordering::Relaxed);
+                if attempts > 1 {
+                    l.counters.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                let r = l.api.get_qualifications(&id, &request_id, &token).await;
+                if matches!(r, Err(LookupError::Unauthorized(_)))
+                    && !refreshed_after_401
+                    && l.auth.can_refresh()
+                {
+                    refreshed_after_401 = true;
+                    l.auth.invalidate(&token).await;
+                    tracing::debug!(customer = %id, "401: refreshing the token and trying once more");
+                    last_error = r.err();
+                    continue;
+                }
+                r
+            }
+            Err(e @ AuthError::Rejected { .. }) => {
+                return Some(Outcome::failed(
+                    LookupStatus::Unauthorized,
+                    e.to_string(),
+                    attempts,
+                ));
+            }
+            Err(e) => Err(LookupError::Auth(e)),
+        };
+        drop(permit);
+
+        let error = match result {
+            Ok(qualifications) => {
+                l.pacer.on_success();
+                return Some(Outcome {
+                    status: LookupStatus::Ok,
+                    qualifications,
+                    error: None,
+                    attempts,
+                });
+            }
+            Err(e) => e,
+        };
+        let wait = match &error {
+            LookupError::Throttled { retry_after, .. } => {
+                l.counters
+                    .throttled_responses
+                    .fetch_add(1, Ordering::Relaxed);
+                throttled_attempts += 1;
+                let pause = retry_after.unwrap_or_else(|| {
+                    backoff(
+                        l.settings.default_throttle_pause,
+                        l.settings.backoff_cap,
+                        throttled_attempts,
+                    )
+                });
+                if let Some(change) = l.pacer.on_throttled(sent_at, pause) {
+                    tracing::info!(
+                        "throttled (429): pausing all requests for {:.1}s, rate {:.2} → {:.2} requests/s",
+                        change.paused_for.as_secs_f64(),
+                        change.from,
+                        change.to
+                    );
+                }
+                // The pacer holds everyone until the window ends; a little
+                // jitter keeps the retries from landing in one clump.
+                Duration::from_millis(fastrand::u64(0..100))
+            }
+            e if e.is_retryable() => {
+                l.pacer.on_success();
+                backoff(l.settings.backoff_base, l.settings.backoff_cap, attempts)
+            }
+            _ => {
+                l.pacer.on_success();
+                return Some(final_outcome(error, attempts));
+            }
+        };
+        let out_of_attempts = match &error {
+            LookupError::Throttled { .. } => {
+                throttled_attempts >= l.settings.max_throttled_attempts
+            }
+            _ => attempts - throttled_attempts >= l.settings.max_attempts,
+        };
+        if out_of_attempts {
+            return Some(give_up(error, attempts, "gave up after the last attempt"));
+        }
+        if l.counters.budget_used.fetch_add(1, Ordering::Relaxed) >= l.settings.retry_budget {
+            return Some(give_up(error, attempts, "the run's retry budget is spent"));
+        }
+        tracing::debug!(customer = %id, attempt = attempts, "retrying in {wait:?}: {error}");
+        last_error = Some(error);
+        if unless_stopped(&l.stop, tokio::time::sleep(wait))
+            .await
+            .is_none()
+        {
+            let e = last_error.take().expect("just set");
+            return Some(give_up(e, attempts, "run stopped before the next retry"));
+        }
+    }
+}
+
+/// Full-jitter exponential backoff: uniform in [d/2, d] with
+/// d = min(cap, base · 2^(attempt−1)).
+fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+    let d = exp.min(cap);
+    d.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+/// A retryable error that stayed: `throttled` for 429, else `failed`.
+fn give_up(error: LookupError, attempts: u32, why: &str) -> Outcome {
+    let mut o = final_outcome(error, attempts);
+    if let Some(e) = o.error.as_mut() {
+        *e = format!(
+            "{e} ({why}; {attempts} attempt{})",
+            if attempts == 1 { "" } else { "s" }
+        );
+    }
+    o
+}
+
+fn final_outcome(error: LookupError, attempts: u32) -> Outcome {
+    let status = match &error {
+        LookupError::NotFound(_) => LookupStatus::NotFound,
+        LookupError::Forbidden(_) => LookupStatus::Forbidden,
+        LookupError::Unauthorized(_) => LookupStatus::Unauthorized,
+        LookupError::Throttled { .. } => LookupStatus::Throttled,
+        _ => LookupStatus::Failed,
+    };
+    Outcome::failed(status, error.to_string(), attempts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let base = Duration::from_millis(250);
+        let cap = Duration::from_secs(20);
+        for attempt in 1..30 {
+            let d = backoff(base, cap, attempt);
+            let full = base
+                .saturating_mul(2u32.saturating_pow(attempt - 1))
+                .min(cap);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_error() {
+        let o = give_up(
+            LookupError::Throttled {
+                retry_after: None,
+                detail: "HTTP 429 Too Many Requests".into(),
+            },
+            12,
+            "gave up after the last attempt",
+        );
+        assert_eq!(o.status, LookupStatus::Throttled);
+        assert!(o.error.unwrap().contains("12 attempts"));
+        let o = final_outcome(LookupError::Timeout(Duration::from_secs(30)), 5);
+        assert_eq!(o.status, LookupStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn stop_keeps_the_first_reason() {
+        let stop = Stop::default();
+        let waiter = {
+            let s = stop.clone();
+            tokio::spawn(async move { s.wait().await })
+        };
+        stop.request(StopReason::Terminate);
+        stop.request(StopReason::Deadline);
+        waiter.await.unwrap();
+        assert_eq!(stop.reason(), Some(StopReason::Terminate));
+    }
+}

@@ -1,0 +1,129 @@
+//! What the operator sees while the job runs: a progress bar on a terminal,
+//! a one-line progress log every few seconds otherwise (cron mail,
+//! journald), and log lines that never tear the bar.
+
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::cli::LogFormat;
+use crate::lookup::{LookupStatus, Outcome};
+
+/// The bar, once there is one: the log writer suspends it around each line.
+static BAR: OnceLock<ProgressBar> = OnceLock::new();
+
+/// How often the progress line is logged when there is no bar.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs on stderr, text or JSON; `--quiet` keeps errors only. `RUST_LOG`
+/// overrides the level.
+pub fn init_logging(format: LogFormat, quiet: bool) {
+    let default = if quiet { "error" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(StderrAroundBar)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.without_time().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// A `MakeWriter` for stderr that hides the bar while a line is written.
+#[derive(Clone, Copy)]
+struct StderrAroundBar;
+
+impl<'a> MakeWriter<'a> for StderrAroundBar {
+    type Writer = StderrAroundBar;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
+}
+
+impl Write for StderrAroundBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match BAR.get() {
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| std::io::stderr().write(buf)),
+            _ => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Counts outcomes and shows them.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: u64,
+    not_ok: u64,
+    started: Instant,
+    last_log: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal (and not `--quiet`), else periodic logs.
+    pub fn new(total: u64, quiet: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} customers · {msg} · ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            let _ = BAR.set(bar.clone());
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            total,
+            done: 0,
+            not_ok: 0,
+            started: now,
+            last_log: now,
+            quiet,
+        }
+    }
+
+    /// One customer finished.
+    pub fn record(&mut self, outcome: &Outcome) {
+        self.done += 1;
+        if outcome.status != LookupStatus::Ok {
+            self.not_ok += 1;
+        }
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(self.done);
+                bar.set_message(format!("{} not ok · {rate:.1}/s", self.not_ok));
+            }
+            None if !self.quiet && self.last_log.elapsed() >= LOG_EVERY => {
+                self.last_log = Instant::now();
+                tracing::info!(
+                    "progress: {}/{} customers looked up, {} not ok, {rate:.1}/s",
+                    self.done,
+                    self.total,
+                    self.not_ok
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// Remove the bar before the final summary is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! `qualifications.csv`: RFC 4180, UTF-8 (optionally with a BOM), and safe
+//! to open in a spreadsheet.
+
+use super::{FIXED_COLUMNS, ReportRow};
+
+/// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
+/// a formula (or that starts with TAB/CR, which some importers strip before
+/// looking) gets a leading `'`. Everything else is kept exactly. Idempotent,
+/// because the result starts with `'`, which is not a trigger.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Header names for the carried-over input columns; a name that clashes with
+/// a fixed column (or an earlier name) gets an `input_` prefix, so no column
+/// is ambiguous and none is dropped.
+pub fn extra_column_names(extra_headers: &[String]) -> Vec<String> {
+    let mut taken: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    extra_headers
+        .iter()
+        .map(|h| {
+            let mut name = h.clone();
+            while taken.contains(&name) {
+                name = format!("input_{name}");
+            }
+            taken.push(name.clone());
+            name
+        })
+        .collect()
+}
+
+/// The whole file as bytes (the caller writes it atomically).
+pub fn render(rows: &[ReportRow], extra_headers: &[String], bom: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 128 + 256);
+    if bom {
+        out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    let header: Vec<String> = FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(
+            extra_column_names(extra_headers)
+                .iter()
+                .map(|h| neutralise(h).into_owned()),
+        )
+        .collect();
+    w.write_record(&header).expect("writing to memory");
+    for r in rows {
+        let line = r.input_line.to_string();
+        let days = r.days_in_review.map(|d| d.to_string()).unwrap_or_default();
+        let mut record: Vec<std::borrow::Cow<'_, str>> = vec![
+            neutralise(&r.customer_tenant_id),
+            line.as_str().into(),
+            neutralise(&r.qualification),
+            neutralise(&r.vetting_status),
+            neutralise(&r.vetting_reason),
+            neutralise(&r.vetting_created_date),
+            days.as_str().into(),
+            r.lookup_status.as_str().into(),
+            neutralise(&r.error),
+        ];
+        record.extend(r.extra.iter().map(|c| neutralise(c)));
+        w.write_record(record.iter().map(|c| c.as_bytes()))
+            .expect("writing to memory");
+    }
+    w.into_inner().expect("flushing to memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lookup::LookupStatus;
+    use proptest::prelude::*;
+
+    #[test]
+    fn triggers_are_prefixed_and_everything_else_is_exact() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+46 8 123"), "'+46 8 123");
+        assert_eq!(neutralise("-5%"), "'-5%");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("\tx"), "'\tx");
+        assert_eq!(neutralise("\rx"), "'\rx");
+        assert_eq!(
+            neutralise("Skolverket, \"Göteborg\"\nrad 2"),
+            "Skolverket, \"Göteborg\"\nrad 2"
+        );
+        assert_eq!(neutralise(""), "");
+        assert_eq!(neutralise("'=already"), "'=already");
+    }
+
+    #[test]
+    fn clashing_input_headers_are_prefixed() {
+        let names = extra_column_names(&["name".into(), "error".into(), "input_error".into()]);
+        assert_eq!(names, ["name", "input_error", "input_input_error"]);
+    }
+
+    fn row(error: &str, extra: Vec<String>) -> ReportRow {
+        ReportRow {
+            customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            input_line: 2,
+            qualification: "Education".into(),
+            vetting_status: "Denied".into(),
+            vetting_reason: "Not an Education Customer".into(),
+            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            days_in_review: None,
+            lookup_status: LookupStatus::Ok,
+            error: error.into(),
+            extra,
+        }
+    }
+
+    #[test]
+    fn output_has_the_fixed_columns_crlf_and_optional_bom() {
+        let bytes = render(
+            &[row("", vec!["Åre skola".into()])],
+            &["Kundnamn".into()],
+            true,
+        );
+        assert!(bytes.starts_with(b"\xEF\xBB\xBFcustomer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,Kundnamn\r\n"));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.ends_with(",ok,,Åre skola\r\n"), "{text}");
+    }
+
+    proptest! {
+        #[test]
+        fn neutralise_is_idempotent_and_never_leaves_a_trigger_first(s in ".*") {
+            let once = neutralise(&s).into_owned();
+            prop_assert_eq!(neutralise(&once).into_owned(), once.clone());
+            let first = once.as_bytes().first().copied();
+            prop_assert!(!matches!(first, Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')));
+            // Nothing but the prefix is ever added.
+            let prefixed = format!("'{}", s);
+            prop_assert!(once == s || once == prefixed);
+        }
+
+        #[test]
+        fn every_cell_survives_the_csv_round_trip(
+            error in "[^\u{0}]{0,40}",
+            extra in proptest::collection::vec("[^\u{0}]{0,30}", 0..4),
+        ) {
+            let headers: Vec<String> = (0..extra.len()).map(|i| format!("c{i}")).collect();
+            let bytes = render(&[row(&error, extra.clone())], &headers, false);
+            let mut r = ::csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+            let rec = r.records().next().unwrap().unwrap();
+            prop_assert_eq!(rec.len(), 9 + extra.len());
+            let want = neutralise(&error).into_owned();
+            prop_assert_eq!(&rec[8], want.as_str());
+            for (i, cell) in extra.iter().enumerate() {
+                let want = neutralise(cell).into_owned();
+                prop_assert_eq!(&rec[9 + i], want.as_str());
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The report: rows of `qualifications.csv` and the `summary.json` document,
+//! built purely from the input and the lookup outcomes, then written.
+
+pub mod csv;
+pub mod summary;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::input::{InputFile, RowKind};
+use crate::lookup::{LookupStatus, Outcome};
+
+/// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
+pub const FIXED_COLUMNS: [&str; 9] = [
+    "customer_tenant_id",
+    "input_line",
+    "qualification",
+    "vetting_status",
+    "vetting_reason",
+    "vetting_created_date",
+    "days_in_review",
+    "lookup_status",
+    "error",
+];
+
+/// The error text of a customer the run never got to.
+pub const NOT_LOOKED_UP: &str = "not looked up: the run stopped before this customer was requested";
+
+/// One row of `qualifications.csv`: a customer × qualification, a customer
+/// without qualifications, a failed lookup, or an invalid input row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// Canonical lower-case GUID, or the raw text of an invalid input cell.
+    pub customer_tenant_id: String,
+    /// Line in the input file where this customer's row starts (1 = header).
+    pub input_line: u64,
+    /// `Education`, `StateOwnedEntity`, …; empty when the customer has none
+    /// or the lookup failed.
+    pub qualification: String,
+    /// `Approved`, `InReview`, `Denied`, or the API's own new value; empty
+    /// when the API sent none.
+    pub vetting_status: String,
+    /// The API's reason text, verbatim (denials).
+    pub vetting_reason: String,
+    /// RFC 3339 UTC with the API's precision; empty when absent.
+    pub vetting_created_date: String,
+    /// Whole days from `vetting_created_date` to the run's start, for
+    /// `InReview` rows only.
+    pub days_in_review: Option<i64>,
+    /// `ok`, `invalid_input`, `not_found`, `forbidden`, `unauthorized`,
+    /// `throttled`, `failed`.
+    pub lookup_status: LookupStatus,
+    /// For non-ok rows: HTTP status, API code and description, or the
+    /// transport/decoding problem, with a hint.
+    pub error: String,
+    /// The input's other columns, aligned with `InputFile::extra_headers`.
+    pub extra: Vec<String>,
+}
+
+/// Whole days between `since` and `now` (never negative).
+pub fn whole_days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (now - since).num_days().max(0)
+}
+
+/// Rows in input order. `outcomes` holds the looked-up customers (those
+/// within `--limit`); a customer in it with `None` was never requested.
+/// Duplicate rows are not repeated (the summary lists them); customers
+/// beyond `--limit` are left out on purpose.
+pub fn build_rows(
+    input: &InputFile,
+    outcomes: &std::collections::HashMap<Uuid, Option<Outcome>>,
+    now: DateTime<Utc>,
+) -> Vec<ReportRow> {
+    let mut rows = Vec::with_capacity(input.rows.len());
+    for row in &input.rows {
+        let base = ReportRow {
+            customer_tenant_id: String::new(),
+            input_line: row.line,
+            qualification: String::new(),
+            vetting_status: String::new(),
+            vetting_reason: String::new(),
+            vetting_created_date: String::new(),
+            days_in_review: None,
+            lookup_status: LookupStatus::Ok,
+            error: String::new(),
+            extra: row.extra.clone(),
+        };
+        match &row.kind {
+            RowKind::Invalid { reason } => rows.push(ReportRow {
+                customer_tenant_id: row.raw_id.clone(),
+                lookup_status: LookupStatus::InvalidInput,
+                error: reason.clone(),
+                ..base
+            }),
+            RowKind::Duplicate { .. } => {}
+            RowKind::Customer(id) => {
+                let Some(outcome) = outcomes.get(id) else {
+                    continue;
+                };
+                let base = ReportRow {
+                    customer_tenant_id: id.to_string(),
+                    ..base
+                };
+                match outcome {
+                    None => rows.push(ReportRow {
+                        lookup_status: LookupStatus::Failed,
+                        error: NOT_LOOKED_UP.to_string(),
+                        ..base
+                    }),
+                    Some(o) if o.status != LookupStatus::Ok => rows.push(ReportRow {
+                        lookup_status: o.status,
+                        error: o.error.clone().unwrap_or_default(),
+                        ..base
+                    }),
+                    Some(o) if o.qualifications.is_empty() => rows.push(base),
+                    Some(o) => {
+                        for q in &o.qualifications {
+                            let in_review = q.vetting_status.as_deref() == Some("InReview");
+                            rows.push(ReportRow {
+                                qualification: q.qualification.clone(),
+                                vetting_status: q.vetting_status.clone().unwrap_or_default(),
+                                vetting_reason: q.vetting_reason.clone().unwrap_or_default(),
+                                vetting_created_date: q
+                                    .vetting_created_date
+                                    .as_ref()
+                                    .map(|d| d.to_report_string())
+                                    .unwrap_or_default(),
+                                days_in_review: q
+                                    .vetting_created_date
+                                    .as_ref()
+                                    .and_then(|d| d.instant())
+                                    .filter(|_| in_review)
+                                    .map(|at| whole_days(at, now)),
+                                ..base.clone()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputRow;
+    use crate::model::{Qualification, VettingDate};
+    use std::collections::HashMap;
+
+    fn input(rows: Vec<InputRow>) -> InputFile {
+        InputFile {
+            delimiter: b',',
+            has_header: true,
+            id_header: "customer_tenant_id".into(),
+            extra_headers: vec!["name".into()],
+            rows,
+            blank_rows: 0,
+            sha256: String::new(),
+            encoding: "utf-8",
+        }
+    }
+
+    fn row(line: u64, raw: &str, kind: RowKind) -> InputRow {
+        InputRow {
+            line,
+            raw_id: raw.into(),
+            extra: vec![format!("name {line}")],
+            kind,
+        }
+    }
+
+    #[test]
+    fn rows_follow_input_order_with_one_row_per_qualification() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        let c = Uuid::from_u128(3);
+        let file = input(vec![
+            row(
+                2,
+                "x",
+                RowKind::Invalid {
+                    reason: "not a GUID".into(),
+                },
+            ),
+            row(3, &a.to_string(), RowKind::Customer(a)),
+            row(4, &b.to_string(), RowKind::Customer(b)),
+            row(
+                5,
+                &a.to_string(),
+                RowKind::Duplicate {
+                    id: a,
+                    first_line: 3,
+                },
+            ),
+            row(6, &c.to_string(), RowKind::Customer(c)),
+        ]);
+        let now: DateTime<Utc> = "2026-01-11T12:00:00Z".parse().unwrap();
+        let mut outcomes = HashMap::new();
+        outcomes.insert(
+            a,
+            Some(Outcome {
+                status: LookupStatus::Ok,
+                qualifications: vec![
+                    Qualification {
+                        qualification: "Education".into(),
+                        vetting_status: Some("InReview".into()),
+                        vetting_reason: None,
+                        vetting_created_date: Some(VettingDate::parse("2026-01-01T13:00:00Z")),
+                    },
+                    Qualification {
+                        qualification: "StateOwnedEntity".into(),
+                        vetting_status: None,
+                        vetting_reason: None,
+                        vetting_created_date: None,
+                    },
+                ],
+                error: None,
+                attempts: 1,
+            }),
+        );
+        outcomes.insert(b, None);
+        outcomes.insert(
+            c,
+            Some(Outcome {
+                status: LookupStatus::Ok,
+                qualifications: vec![],
+                error: None,
+                attempts: 1,
+            }),
+        );
+        let rows = build_rows(&file, &outcomes, now);
+        let lines: Vec<u64> = rows.iter().map(|r| r.input_line).collect();
+        assert_eq!(lines, [2, 3, 3, 4, 6]);
+        assert_eq!(rows[0].lookup_status, LookupStatus::InvalidInput);
+        assert_eq!(rows[0].customer_tenant_id, "x");
+        assert_eq!(rows[1].days_in_review, Some(9));
+        assert_eq!(rows[2].days_in_review, None);
+        assert_eq!(rows[2].extra, ["name 3"]);
+        assert_eq!(rows[3].error, NOT_LOOKED_UP);
+        assert_eq!(rows[4].qualification, "");
+        assert_eq!(rows[4].lookup_status, LookupStatus::Ok);
+    }
+}

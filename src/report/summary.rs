@@ -1,0 +1,333 @@
+//! `summary.json`: counted from the report rows themselves, so every number
+//! in it agrees with `qualifications.csv` by construction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::ReportRow;
+use crate::input::{InputFile, RowKind};
+use crate::lookup::LookupStatus;
+use crate::model::{VettingDate, format_utc};
+
+/// The whole document (SPEC §3.2). Keys beyond the spec are additions, never
+/// renames.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub tool: Tool,
+    pub run: RunInfo,
+    pub input: InputInfo,
+    pub lookups: LookupCounts,
+    /// Customers looked up fine that hold no qualification at all.
+    pub customers_without_qualification: u64,
+    /// Customers per qualification and vetting status.
+    pub qualifications: BTreeMap<String, StatusCounts>,
+    /// Denied entries (all qualifications) per verbatim reason.
+    pub denial_reasons: BTreeMap<String, u64>,
+    pub in_review: InReview,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// What ran, when, and how it ended.
+#[derive(Debug, Serialize)]
+pub struct RunInfo {
+    /// A fresh UUID per run.
+    pub id: Uuid,
+    /// `complete`, `interrupted` or `deadline`.
+    pub status: &'static str,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub base_url: String,
+    /// `--rate` as configured.
+    pub rate: f64,
+    pub concurrency: u32,
+    /// Sent as `MS-CorrelationId` on every request: quote it to Microsoft support.
+    pub correlation_id: Uuid,
+    /// The pacer's rate at the end (lower than `rate` after throttling).
+    pub final_rate: f64,
+    /// `--limit`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// What was read.
+#[derive(Debug, Serialize)]
+pub struct InputInfo {
+    pub path: String,
+    pub sha256: String,
+    /// Non-blank data rows.
+    pub rows: u64,
+    /// Distinct valid customer ids.
+    pub customers: u64,
+    pub duplicate_rows: u64,
+    pub blank_rows: u64,
+    pub invalid_input_rows: u64,
+    /// Each duplicated customer with the line looked up and the lines skipped.
+    pub duplicates: Vec<Duplicate>,
+    pub delimiter: String,
+    pub id_column: String,
+    pub encoding: &'static str,
+    /// Valid customers not looked up because of `--limit`.
+    pub skipped_by_limit: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Duplicate {
+    pub customer_tenant_id: Uuid,
+    pub first_line: u64,
+    pub duplicate_lines: Vec<u64>,
+}
+
+/// Outcome counts per customer (not per qualification).
+#[derive(Debug, Serialize)]
+pub struct LookupCounts {
+    pub ok: u64,
+    pub failed_lookups: u64,
+    /// Non-ok lookup statuses (invalid input excluded: it is never looked up).
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// HTTP requests sent to the qualifications endpoint.
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled_responses: u64,
+}
+
+/// Customers per status for one qualification.
+#[derive(Debug, Default, Serialize)]
+pub struct StatusCounts {
+    #[serde(rename = "Approved")]
+    pub approved: u64,
+    #[serde(rename = "InReview")]
+    pub in_review: u64,
+    #[serde(rename = "Denied")]
+    pub denied: u64,
+    /// Any other status verbatim; `""` for entries without a status.
+    pub other: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DateRange {
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+}
+
+/// How old the open reviews are.
+#[derive(Debug, Serialize)]
+pub struct InReview {
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+    pub by_qualification: BTreeMap<String, DateRange>,
+    /// In-review entries.
+    pub count: u64,
+    /// In-review entries older than `stale_after_days`.
+    pub stale: u64,
+    pub stale_after_days: u32,
+}
+
+/// Run facts that are not in the rows.
+#[derive(Debug)]
+pub struct RunMeta {
+    pub id: Uuid,
+    pub status: &'static str,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub base_url: String,
+    pub rate: f64,
+    pub final_rate: f64,
+    pub concurrency: u32,
+    pub correlation_id: Uuid,
+    pub limit: Option<u64>,
+    pub input_path: String,
+    pub stale_after_days: u32,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled_responses: u64,
+}
+
+fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "tab".into(),
+        other => (other as char).to_string(),
+    }
+}
+
+/// Count everything.
+pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
+    let mut duplicates: BTreeMap<(u64, Uuid), Vec<u64>> = BTreeMap::new();
+    let (mut invalid, mut customers) = (0u64, 0u64);
+    for r in &input.rows {
+        match &r.kind {
+            RowKind::Customer(_) => customers += 1,
+            RowKind::Duplicate { id, first_line } => {
+                duplicates
+                    .entry((*first_line, *id))
+                    .or_default()
+                    .push(r.line);
+            }
+            RowKind::Invalid { .. } => invalid += 1,
+        }
+    }
+    let duplicate_rows = duplicates.values().map(|v| v.len() as u64).sum();
+
+    let mut per_customer: BTreeMap<&str, LookupStatus> = BTreeMap::new();
+    let mut without = 0;
+    let mut qualifications: BTreeMap<String, StatusCounts> = BTreeMap::new();
+    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+    let mut denial_reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reviews: Vec<(&str, DateTime<Utc>, String)> = Vec::new();
+    let stale_cutoff = meta.started_at - chrono::Duration::days(i64::from(meta.stale_after_days));
+    let mut in_review_count = 0;
+    let mut stale = 0;
+    for r in rows {
+        if r.lookup_status == LookupStatus::InvalidInput {
+            continue;
+        }
+        per_customer.insert(&r.customer_tenant_id, r.lookup_status);
+        if r.lookup_status != LookupStatus::Ok {
+            continue;
+        }
+        if r.qualification.is_empty() {
+            without += 1;
+            continue;
+        }
+        if counted.insert((&r.customer_tenant_id, &r.qualification, &r.vetting_status)) {
+            let c = qualifications.entry(r.qualification.clone()).or_default();
+            match r.vetting_status.as_str() {
+                "Approved" => c.approved += 1,
+                "InReview" => c.in_review += 1,
+                "Denied" => c.denied += 1,
+                other => *c.other.entry(other.to_string()).or_default() += 1,
+            }
+        }
+        match r.vetting_status.as_str() {
+            "Denied" => *denial_reasons.entry(r.vetting_reason.clone()).or_default() += 1,
+            "InReview" => {
+                in_review_count += 1;
+                if let VettingDate::Parsed { at, .. } = VettingDate::parse(&r.vetting_created_date)
+                {
+                    if at < stale_cutoff {
+                        stale += 1;
+                    }
+                    reviews.push((&r.qualification, at, r.vetting_created_date.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut by_status: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for status in per_customer.values().filter(|s| **s != LookupStatus::Ok) {
+        *by_status.entry(status.as_str()).or_default() += 1;
+    }
+    let ok = per_customer
+        .values()
+        .filter(|s| **s == LookupStatus::Ok)
+        .count() as u64;
+    let looked_up = per_customer.len() as u64;
+
+    let range = |items: &mut dyn Iterator<Item = &(&str, DateTime<Utc>, String)>| {
+        let mut r: Option<(DateTime<Utc>, String, DateTime<Utc>, String)> = None;
+        for (_, at, text) in items {
+            r = Some(match r {
+                None => (*at, text.clone(), *at, text.clone()),
+                Some((lo, lt, hi, ht)) => {
+                    let (lo, lt) = if *at < lo {
+                        (*at, text.clone())
+                    } else {
+                        (lo, lt)
+                    };
+                    let (hi, ht) = if *at > hi {
+                        (*at, text.clone())
+                    } else {
+                        (hi, ht)
+                    };
+                    (lo, lt, hi, ht)
+                }
+            });
+        }
+        match r {
+            Some((_, lt, _, ht)) => DateRange {
+                oldest: Some(lt),
+                newest: Some(ht),
+            },
+            None => DateRange::default(),
+        }
+    };
+    let all = range(&mut reviews.iter());
+    let names: BTreeSet<&str> = reviews.iter().map(|(q, _, _)| *q).collect();
+    let by_qualification = names
+        .into_iter()
+        .map(|q| {
+            (
+                q.to_string(),
+                range(&mut reviews.iter().filter(|r| r.0 == q)),
+            )
+        })
+        .collect();
+
+    Summary {
+        tool: Tool {
+            name: "qualrecon",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        run: RunInfo {
+            id: meta.id,
+            status: meta.status,
+            started_at: format_utc(meta.started_at, 3),
+            finished_at: format_utc(meta.finished_at, 3),
+            duration_s: ((meta.finished_at - meta.started_at).num_milliseconds() as f64 / 1000.0),
+            base_url: meta.base_url.clone(),
+            rate: meta.rate,
+            concurrency: meta.concurrency,
+            correlation_id: meta.correlation_id,
+            final_rate: (meta.final_rate * 100.0).round() / 100.0,
+            limit: meta.limit,
+        },
+        input: InputInfo {
+            path: meta.input_path.clone(),
+            sha256: input.sha256.clone(),
+            rows: input.rows.len() as u64,
+            customers,
+            duplicate_rows,
+            blank_rows: input.blank_rows as u64,
+            invalid_input_rows: invalid,
+            duplicates: duplicates
+                .into_iter()
+                .map(|((first_line, id), lines)| Duplicate {
+                    customer_tenant_id: id,
+                    first_line,
+                    duplicate_lines: lines,
+                })
+                .collect(),
+            delimiter: delimiter_name(input.delimiter),
+            id_column: input.id_header.clone(),
+            encoding: input.encoding,
+            skipped_by_limit: customers.saturating_sub(looked_up),
+        },
+        lookups: LookupCounts {
+            ok,
+            failed_lookups: looked_up - ok,
+            by_status,
+            requests: meta.requests,
+            retries: meta.retries,
+            throttled_responses: meta.throttled_responses,
+        },
+        customers_without_qualification: without,
+        qualifications,
+        denial_reasons,
+        in_review: InReview {
+            oldest: all.oldest,
+            newest: all.newest,
+            by_qualification,
+            count: in_review_count,
+            stale,
+            stale_after_days: meta.stale_after_days,
+        },
+    }
+}
