@@ -1,0 +1,163 @@
+//! Test harness: a temp folder per test, the binary, and the sandbox started
+//! in this process on port 0 so tests can read its request journal.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use qualrecon::sandbox::{JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig};
+use tempfile::TempDir;
+
+/// Environment variables a developer's shell might carry into a test.
+const INHERITED: [&str; 9] = [
+    "PARTNER_CENTER_TOKEN",
+    "PARTNER_CENTER_BASE_URL",
+    "PARTNER_CENTER_TENANT",
+    "PARTNER_CENTER_CLIENT_ID",
+    "PARTNER_CENTER_CLIENT_SECRET",
+    "PARTNER_CENTER_AUTHORITY",
+    "QUALRECON_CONFIG",
+    "RUST_LOG",
+    "HTTP_PROXY",
+];
+
+/// A temp folder with an input and an output folder.
+pub struct Env {
+    pub dir: TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Write a file into the temp folder.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, contents).expect("write test file");
+        p
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    /// The binary with a clean environment.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("qualrecon").expect("binary");
+        for k in INHERITED {
+            c.env_remove(k);
+        }
+        c.env_remove("HTTPS_PROXY").env_remove("ALL_PROXY");
+        c.current_dir(self.dir.path());
+        c.timeout(std::time::Duration::from_secs(240));
+        c
+    }
+
+    /// `qualrecon run` against `sb` with the static token, writing to `out()`.
+    pub fn run_against(&self, sb: &TestSandbox, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+            .arg("run")
+            .arg("--input")
+            .arg(input)
+            .arg("--out")
+            .arg(self.out())
+            .arg("--base-url")
+            .arg(sb.url())
+            .args(["--rate", "200", "--concurrency", "8"])
+            .args(extra);
+        c
+    }
+
+    pub fn rows(&self) -> Vec<HashMap<String, String>> {
+        read_csv(&self.out().join("qualifications.csv"))
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.out().join("summary.json")).expect("summary.json");
+        serde_json::from_str(&text).expect("summary is JSON")
+    }
+}
+
+/// Rows of a CSV as header → value maps.
+pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).expect("open csv");
+    let headers = r.headers().expect("headers").clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("record");
+            headers.iter().map(str::to_string).zip(rec.iter().map(str::to_string)).collect()
+        })
+        .collect()
+}
+
+/// The sandbox on its own runtime, so the test thread can block on the binary.
+pub struct TestSandbox {
+    rt: tokio::runtime::Runtime,
+    sb: Option<Sandbox>,
+}
+
+impl TestSandbox {
+    pub fn start(cfg: SandboxConfig) -> TestSandbox {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sb = rt.block_on(Sandbox::start(cfg)).expect("sandbox starts");
+        TestSandbox { rt, sb: Some(sb) }
+    }
+
+    pub fn url(&self) -> String {
+        self.sb.as_ref().expect("running").base_url()
+    }
+
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.sb.as_ref().expect("running").journal()
+    }
+
+    /// Journal entries of customer requests only.
+    pub fn customer_requests(&self) -> Vec<JournalEntry> {
+        self.journal().into_iter().filter(|e| e.customer.is_some()).collect()
+    }
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sb.take() {
+            self.rt.block_on(sb.shutdown());
+        }
+    }
+}
+
+/// A CSV with a `customer_tenant_id` header and the given ids.
+pub fn id_csv(ids: &[uuid::Uuid]) -> String {
+    let mut s = String::from("customer_tenant_id\n");
+    for id in ids {
+        s.push_str(&id.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// Most requests in any window [t, t + 1 s) of the given arrival times.
+pub fn max_in_one_second(times: &[std::time::Duration]) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..sorted.len() {
+        while sorted[hi] - sorted[lo] >= std::time::Duration::from_secs(1) {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
