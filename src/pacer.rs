@@ -27,7 +27,7 @@ const INCREASE_PER_SECOND: f64 = 0.02;
 /// Dispatches stay this far beyond one second from the dispatch `cap` places
 /// earlier, so latency jitter on the wire cannot squeeze `cap + 1` requests
 /// into a one-second window at the server.
-const WINDOW_MARGIN: Duration = Duration::from_millis(20);
+const WINDOW_MARGIN: Duration = Duration::from_millis(30);
 /// Never pace slower than this, whatever the 429s say.
 const MIN_RATE: f64 = 0.05;
 
