@@ -402,14 +402,17 @@ impl InputFile {
         Description { file: self, path }.to_string()
     }
 
-    fn duplicates(&self) -> impl Iterator<Item = (&InputRow, Uuid, u64)> {
+    /// Rows repeating an earlier id, with that id and the line of its first
+    /// occurrence (for the summary's duplicate list).
+    pub fn duplicates(&self) -> impl Iterator<Item = (&InputRow, Uuid, u64)> {
         self.rows.iter().filter_map(|row| match row.kind {
             RowKind::Duplicate { id, first_line } => Some((row, id, first_line)),
             _ => None,
         })
     }
 
-    fn invalid(&self) -> impl Iterator<Item = (&InputRow, &str)> {
+    /// Rows whose id is unusable, with the reason.
+    pub fn invalid(&self) -> impl Iterator<Item = (&InputRow, &str)> {
         self.rows.iter().filter_map(|row| match &row.kind {
             RowKind::Invalid { reason } => Some((row, reason.as_str())),
             _ => None,
