@@ -417,7 +417,10 @@ mod tests {
         for id in ids_for(Answer::InReview, 60) {
             let date = Details::of(&id).date();
             DateTime::parse_from_rfc3339(&date).unwrap();
-            assert!(date.starts_with("2025-") || date.starts_with("2026-"), "{date}");
+            assert!(
+                date.starts_with("2025-") || date.starts_with("2026-"),
+                "{date}"
+            );
             styles.insert(date.len());
         }
         assert_eq!(styles.len(), 3, "{styles:?}");

@@ -35,11 +35,7 @@ pub(crate) struct TokenStore {
 impl TokenStore {
     /// A new random opaque token valid for `lifetime`.
     fn issue(&self, lifetime: Duration) -> String {
-        let token = format!(
-            "sbx.{}{}",
-            Uuid::new_v4().simple(),
-            Uuid::new_v4().simple()
-        );
+        let token = format!("sbx.{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         self.issued
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -209,7 +205,11 @@ fn token_request(
 
 /// The checks AAD makes, in roughly its order: tenant, request shape,
 /// client, credential, then the requested resource.
-fn validate(endpoint: Endpoint, tenant: &str, fields: &[(String, String)]) -> Result<(), AadFailure> {
+fn validate(
+    endpoint: Endpoint,
+    tenant: &str,
+    fields: &[(String, String)],
+) -> Result<(), AadFailure> {
     let field = |name: &str| {
         fields
             .iter()
@@ -324,7 +324,10 @@ fn check_resource(tenant: &str, resource: Option<&str>) -> Result<(), AadFailure
         None | Some("") => return Err(AadFailure::missing("resource")),
         Some(r) => r,
     };
-    if resource.trim_end_matches('/').eq_ignore_ascii_case(RESOURCE) {
+    if resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(RESOURCE)
+    {
         return Ok(());
     }
     Err(AadFailure::new(

@@ -15,10 +15,10 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::start_on(cfg, args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
-    let scenario = args
-        .scenario
-        .to_possible_value()
-        .map_or_else(|| format!("{:?}", args.scenario), |v| v.get_name().to_string());
+    let scenario = args.scenario.to_possible_value().map_or_else(
+        || format!("{:?}", args.scenario),
+        |v| v.get_name().to_string(),
+    );
     let url = sandbox.base_url();
     // Scripts wait for the first line to learn the port, so write it all at
     // once and flush: stdout is block-buffered when it is a pipe.

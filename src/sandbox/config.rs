@@ -137,10 +137,16 @@ impl SandboxConfig {
         cfg.seed = a.seed;
         if let Some(throttle) = &mut cfg.throttle {
             if !(a.throttle_rate.is_finite() && a.throttle_rate > 0.0) {
-                bail!("--throttle-rate must be a number > 0, got {}", a.throttle_rate);
+                bail!(
+                    "--throttle-rate must be a number > 0, got {}",
+                    a.throttle_rate
+                );
             }
             if !(a.throttle_burst.is_finite() && a.throttle_burst >= 1.0) {
-                bail!("--throttle-burst must be a number >= 1, got {}", a.throttle_burst);
+                bail!(
+                    "--throttle-burst must be a number >= 1, got {}",
+                    a.throttle_burst
+                );
             }
             throttle.rate = a.throttle_rate;
             throttle.burst = a.throttle_burst;

@@ -125,7 +125,9 @@ impl Sandbox {
             Ok(Ok(Err(e))) => tracing::warn!("sandbox server ended with an error: {e}"),
             Ok(Err(e)) => tracing::warn!("sandbox server task failed: {e}"),
             Err(_) => {
-                tracing::warn!("sandbox: requests still running after {SHUTDOWN_GRACE:?}, aborting");
+                tracing::warn!(
+                    "sandbox: requests still running after {SHUTDOWN_GRACE:?}, aborting"
+                );
                 task.abort();
             }
         }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use uuid::Uuid;
 
 use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
@@ -44,7 +44,10 @@ pub(crate) struct AppState {
 impl AppState {
     pub(crate) fn new(cfg: SandboxConfig, journal: Journal) -> AppState {
         AppState {
-            bucket: cfg.throttle.as_ref().map(|t| Mutex::new(TokenBucket::new(t))),
+            bucket: cfg
+                .throttle
+                .as_ref()
+                .map(|t| Mutex::new(TokenBucket::new(t))),
             latency: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
             cfg,
             journal,
@@ -170,7 +173,9 @@ fn decide(st: &AppState, id: Uuid) -> (Action, Duration) {
         Action::Reset
     } else if let Some(fault) = flaky {
         match fault {
-            Fault::Unavailable => Action::Reply(gateway(StatusCode::SERVICE_UNAVAILABLE), fault.as_str()),
+            Fault::Unavailable => {
+                Action::Reply(gateway(StatusCode::SERVICE_UNAVAILABLE), fault.as_str())
+            }
             Fault::InternalError => Action::Reply(
                 Reply::fault(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -219,10 +224,7 @@ fn malformed(m: Malformation, id: &Uuid) -> Action {
 fn gateway(status: StatusCode) -> Reply {
     let body = GatewayError {
         status_code: status.as_u16(),
-        message: status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_string(),
+        message: status.canonical_reason().unwrap_or("Error").to_string(),
     };
     Reply {
         status,

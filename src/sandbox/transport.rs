@@ -170,8 +170,8 @@ pub(crate) fn truncated(mut response: Response, body: Vec<u8>) -> Response {
     let full = body.len();
     let mut partial = body;
     partial.truncate(full / 2);
-    let chunks = stream::iter([Ok::<_, io::Error>(Bytes::from(partial))]).chain(stream::once(
-        async {
+    let chunks =
+        stream::iter([Ok::<_, io::Error>(Bytes::from(partial))]).chain(stream::once(async {
             // Pause first: hyper flushes the headers and the partial chunk
             // while the body is pending, so they reach the client before the
             // connection closes instead of being discarded with it.
@@ -180,8 +180,7 @@ pub(crate) fn truncated(mut response: Response, body: Vec<u8>) -> Response {
                 io::ErrorKind::BrokenPipe,
                 "sandbox: body truncated on purpose",
             ))
-        },
-    ));
+        }));
     *response.body_mut() = Body::from_stream(chunks);
     // A streamed body has no known length, so hyper sends this header as
     // given and enforces it: the client expects `full` bytes.
