@@ -28,11 +28,14 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
          \x20 OAuth:        PARTNER_CENTER_CLIENT_SECRET={CLIENT_SECRET} qualrecon run --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n\
          \x20 Stop with Ctrl-C.\n"
     );
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .context("cannot write to stdout")?;
-    drop(out);
+    // Scoped: the stdout lock must not live across an await (the future
+    // would stop being `Send`).
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")?;
+    }
 
     shutdown_signal().await?;
     sandbox.shutdown().await;
