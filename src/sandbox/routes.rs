@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
 use super::auth::{TokenStore, token_v1, token_v2};
-use super::config::SandboxConfig;
+use super::config::{RetryAfterStyle, SandboxConfig};
 use super::faults::{Fault, Malformation, tenant_faults};
 use super::journal::{Journal, JournalEntry, TokenCheck};
 use super::throttle::{TokenBucket, too_many_requests};
@@ -98,12 +98,15 @@ impl AppState {
         Duration::from_nanos(nanos)
     }
 
-    fn take_token(&self) -> bool {
-        self.bucket.as_ref().is_none_or(|b| {
-            b.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .try_take(Instant::now())
-        })
+    /// Take a token from the bucket; `Some(style)` means "refused, answer
+    /// 429 announcing the wait this way".
+    fn refuse(&self) -> Option<RetryAfterStyle> {
+        let (bucket, throttle) = self.bucket.as_ref().zip(self.cfg.throttle.as_ref())?;
+        let admitted = bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_take(Instant::now());
+        (!admitted).then_some(throttle.retry_after)
     }
 
     /// Count an authenticated attempt at `id`; returns (this tenant's
@@ -264,13 +267,7 @@ async fn qualifications(
     let echo = EchoIds::from(&headers);
 
     // The gateway throttles before anything else and answers at once.
-    if !st.take_token() {
-        let style = st
-            .cfg
-            .throttle
-            .as_ref()
-            .map(|t| t.retry_after)
-            .expect("only a configured throttle refuses");
+    if let Some(style) = st.refuse() {
         let (response, until) = too_many_requests(style, entry.at);
         entry.status = 429;
         entry.outcome = "throttled".to_string();
