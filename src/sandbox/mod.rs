@@ -1,21 +1,135 @@
-//! The built-in fake Partner Center (stub: being written).
+//! The built-in fake Partner Center: a real HTTP server on 127.0.0.1 that
+//! answers `GET /v1/customers/{id}/qualifications` for any GUID (the answer
+//! derived from the id, see [`answer_for`]) and issues tokens from fake AAD
+//! v1 and v2 endpoints on the same address, so `base_url()` is both the API
+//! root and the authority.
+//!
+//! It exists for the quickstart (`qualrecon run --sandbox`), for
+//! `qualrecon sandbox`, and as the test double of the client: scenarios add
+//! throttling, transport faults, slow and malformed answers and short-lived
+//! tokens, and a [`JournalEntry`] per request lets tests check what the
+//! client sent and when.
+//!
+//! The sandbox shares only the wire model with the client: it serialises
+//! `crate::model` types and never calls the client's parsing code.
+//!
+//! Files: `answers` (what each id gets), `faults` (which tenants misbehave),
+//! `config` (scenarios), `routes` (the customer endpoint), `auth` (fake AAD),
+//! `throttle`, `transport` (resets and truncated bodies), `journal`,
+//! `command` (`qualrecon sandbox`).
+
+mod answers;
+mod auth;
+mod command;
+mod config;
+mod faults;
+mod hash;
+mod journal;
+mod routes;
+mod throttle;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use answers::{Answer, answer_for, ids_for};
+pub use command::serve_command;
+pub use config::{RetryAfterStyle, SandboxConfig, Throttle};
+pub use faults::{Fault, Malformation, TenantFaults, tenant_faults};
+pub use journal::{JournalEntry, TokenCheck};
+
+use journal::Journal;
+use routes::{AppState, router};
+use transport::{ConnSwitch, FaultListener};
+
+/// The partner's AAD tenant, by domain; [`TENANT_ID`] is accepted too.
 pub const TENANT: &str = "sandbox.onmicrosoft.com";
-pub const CLIENT_ID: &str = "x";
-pub const CLIENT_SECRET: &str = "y";
-#[derive(Default)]
-pub struct SandboxConfig {
-    pub static_token: Option<String>,
+/// The same tenant by id.
+pub const TENANT_ID: &str = "7b1c5e0a-3f2d-4e8b-9a61-5d0c2b7e4f19";
+/// The one registered app.
+pub const CLIENT_ID: &str = "0a5b1f3e-8c2d-4d7a-b6e9-3f4a2c1d5e60";
+/// The app's secret. Fake, so it is fine to print.
+pub const CLIENT_SECRET: &str = "sandbox-secret-value";
+/// A bearer token accepted without OAuth (unless the config removes it).
+pub const STATIC_TOKEN: &str = "sandbox-token";
+
+/// How long [`Sandbox::shutdown`] lets in-flight requests finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running sandbox. Dropping it also stops the server (without waiting).
+#[derive(Debug)]
+pub struct Sandbox {
+    addr: SocketAddr,
+    journal: Journal,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
 }
-pub struct Sandbox;
+
 impl Sandbox {
-    pub async fn start(_c: SandboxConfig) -> std::io::Result<Sandbox> {
-        todo!()
+    /// Start on a free loopback port.
+    pub async fn start(cfg: SandboxConfig) -> std::io::Result<Sandbox> {
+        Sandbox::start_on(cfg, 0).await
     }
+
+    /// Start on `127.0.0.1:port` (0 picks a free port).
+    pub async fn start_on(cfg: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
+        let journal = Journal::new();
+        let app = router(Arc::new(AppState::new(cfg, journal.clone())))
+            .into_make_service_with_connect_info::<ConnSwitch>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = axum::serve(FaultListener::new(listener), app).with_graceful_shutdown(async {
+            // A dropped sender counts as "stop" too.
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(async move { server.await });
+        Ok(Sandbox {
+            addr,
+            journal,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the API root and the AAD authority.
     pub fn base_url(&self) -> String {
-        todo!()
+        format!("http://{}", self.addr)
     }
-    pub async fn shutdown(self) {}
-}
-pub async fn serve_command(_a: &crate::cli::SandboxArgs) -> anyhow::Result<()> {
-    todo!()
+
+    /// Every request so far, in arrival order.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.journal.snapshot()
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to a few seconds),
+    /// then stop.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("sandbox server ended with an error: {e}"),
+            Ok(Err(e)) => tracing::warn!("sandbox server task failed: {e}"),
+            Err(_) => {
+                tracing::warn!(
+                    "sandbox: requests still running after {SHUTDOWN_GRACE:?}, aborting"
+                );
+                task.abort();
+            }
+        }
+    }
 }

@@ -1,0 +1,394 @@
+//! The fake AAD: client-credentials token endpoints (v1 and v2) with AAD's
+//! real error bodies, and the bearer-token check of the customer endpoint.
+//!
+//! The received client secret is compared and then forgotten: it never
+//! reaches a response body, a log line or the journal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::journal::{JournalEntry, TokenCheck};
+use super::routes::AppState;
+use super::{CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};
+use crate::model::{AadError, NumberOrString, TokenResponse};
+
+/// The Partner Center resource (v1 `resource`).
+pub(crate) const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+/// The Partner Center scope (v2 `scope`).
+pub(crate) const SCOPE: &str = "https://api.partnercenter.microsoft.com/.default";
+
+/// Issued tokens and their expiry.
+#[derive(Debug, Default)]
+pub(crate) struct TokenStore {
+    issued: Mutex<HashMap<String, Instant>>,
+}
+
+impl TokenStore {
+    /// A new random opaque token valid for `lifetime`.
+    fn issue(&self, lifetime: Duration) -> String {
+        let token = format!("sbx.{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        self.issued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token.clone(), Instant::now() + lifetime);
+        token
+    }
+
+    /// The verdict on the `Authorization` header of a customer request.
+    pub(crate) fn check(&self, headers: &HeaderMap, static_token: Option<&str>) -> TokenCheck {
+        let Some(token) = bearer(headers) else {
+            return TokenCheck::Missing;
+        };
+        if static_token == Some(token) {
+            return TokenCheck::Static;
+        }
+        let issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
+        match issued.get(token) {
+            Some(expiry) if Instant::now() < *expiry => TokenCheck::Valid,
+            Some(_) => TokenCheck::Expired,
+            None => TokenCheck::Unknown,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header (scheme in any case).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Which AAD endpoint a token request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/{tenant}/oauth2/token`, with `resource`; string-typed numbers.
+    V1,
+    /// `/{tenant}/oauth2/v2.0/token`, with `scope`; numbers.
+    V2,
+}
+
+/// Why AAD refuses a token request: its HTTP status, `error`, AADSTS code
+/// and the first sentence(s) of `error_description`.
+#[derive(Debug, thiserror::Error)]
+#[error("AADSTS{code}: {message}")]
+struct AadFailure {
+    status: StatusCode,
+    error: &'static str,
+    code: i64,
+    message: String,
+}
+
+impl AadFailure {
+    fn new(status: StatusCode, error: &'static str, code: i64, message: String) -> AadFailure {
+        AadFailure {
+            status,
+            error,
+            code,
+            message,
+        }
+    }
+
+    fn missing(parameter: &str) -> AadFailure {
+        AadFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{parameter}'."),
+        )
+    }
+
+    /// AAD's body: the description ends with trace and correlation ids and
+    /// a timestamp on their own lines, as the real service writes it.
+    fn into_response(self, correlation_id: Uuid) -> Response {
+        let trace_id = Uuid::new_v4();
+        let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let body = AadError {
+            error: self.error.to_string(),
+            error_description: Some(format!(
+                "{self}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+            )),
+            error_codes: vec![self.code],
+            timestamp: Some(timestamp),
+            trace_id: Some(trace_id.to_string()),
+            correlation_id: Some(correlation_id.to_string()),
+            error_uri: Some(format!(
+                "https://login.microsoftonline.com/error?code={}",
+                self.code
+            )),
+        };
+        json_response(self.status, &body)
+    }
+}
+
+fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store, no-cache"),
+        ],
+        serde_json::to_vec(body).expect("wire model types always serialise"),
+    )
+        .into_response()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub(crate) async fn token_v2(
+    State(st): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    token_request(&st, Endpoint::V2, &tenant, &headers, form)
+}
+
+/// `POST /{tenant}/oauth2/token`.
+pub(crate) async fn token_v1(
+    State(st): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    token_request(&st, Endpoint::V1, &tenant, &headers, form)
+}
+
+fn token_request(
+    st: &AppState,
+    endpoint: Endpoint,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let fields = form.map(|Form(f)| f).unwrap_or_default();
+    let path = match endpoint {
+        Endpoint::V1 => format!("/{tenant}/oauth2/token"),
+        Endpoint::V2 => format!("/{tenant}/oauth2/v2.0/token"),
+    };
+    let mut entry = JournalEntry {
+        form_keys: fields.iter().map(|(k, _)| k.clone()).collect(),
+        ..st.entry("POST", path, headers, TokenCheck::NotApplicable)
+    };
+    // AAD takes the caller's `client-request-id` as the correlation id.
+    let correlation_id = headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Uuid::try_parse(v).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    let response = match validate(endpoint, tenant, &fields) {
+        Ok(()) => {
+            entry.outcome = "token-issued".to_string();
+            let token = st.tokens.issue(st.cfg.token_lifetime);
+            json_response(
+                StatusCode::OK,
+                &token_body(endpoint, token, st.cfg.token_lifetime),
+            )
+        }
+        Err(failure) => {
+            entry.outcome = failure.error.to_string();
+            failure.into_response(correlation_id)
+        }
+    };
+    entry.status = response.status().as_u16();
+    st.journal.push(entry);
+    response
+}
+
+/// The checks AAD makes, in roughly its order: tenant, request shape,
+/// client, credential, then the requested resource.
+fn validate(
+    endpoint: Endpoint,
+    tenant: &str,
+    fields: &[(String, String)],
+) -> Result<(), AadFailure> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if !(tenant.eq_ignore_ascii_case(TENANT) || tenant.eq_ignore_ascii_case(TENANT_ID)) {
+        return Err(AadFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID \
+                 and are signing into the correct cloud. Check with your subscription \
+                 administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
+        ));
+    }
+    match field("grant_type") {
+        None | Some("") => return Err(AadFailure::missing("grant_type")),
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(AadFailure::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                format!("The app requested an unsupported grant type '{other}'."),
+            ));
+        }
+    }
+    let client_id = match field("client_id") {
+        None | Some("") => return Err(AadFailure::missing("client_id")),
+        Some(id) => id,
+    };
+    if !client_id.eq_ignore_ascii_case(CLIENT_ID) {
+        return Err(AadFailure::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory \
+                 '{tenant}'. This can happen if the application has not been installed by the \
+                 administrator of the tenant or consented to by any user in the tenant. You may \
+                 have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    }
+    match field("client_secret") {
+        None | Some("") => {
+            return Err(AadFailure::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000216,
+                "'client_assertion', 'client_secret' or 'request' is required for the \
+                 'client_credentials' grant type."
+                    .to_string(),
+            ));
+        }
+        Some(secret) if secret != CLIENT_SECRET => {
+            return Err(AadFailure::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request \
+                     is the client secret value, not the client secret ID, for a secret added to \
+                     app '{CLIENT_ID}'."
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    match endpoint {
+        Endpoint::V2 => check_scope(field("scope")),
+        Endpoint::V1 => check_resource(tenant, field("resource")),
+    }
+}
+
+fn check_scope(scope: Option<&str>) -> Result<(), AadFailure> {
+    let scope = match scope.map(str::trim) {
+        None | Some("") => return Err(AadFailure::missing("scope")),
+        Some(s) => s,
+    };
+    if scope.eq_ignore_ascii_case(SCOPE) {
+        return Ok(());
+    }
+    if !scope.ends_with("/.default") {
+        return Err(AadFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must \
+                 have a scope value with /.default suffixed to the resource identifier \
+                 (application ID URI)."
+            ),
+        ));
+    }
+    Err(AadFailure::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        70011,
+        format!(
+            "The provided request must include a 'scope' input parameter. The provided value for \
+             the input parameter 'scope' is not valid. The scope {scope} is not valid."
+        ),
+    ))
+}
+
+fn check_resource(tenant: &str, resource: Option<&str>) -> Result<(), AadFailure> {
+    let resource = match resource.map(str::trim) {
+        None | Some("") => return Err(AadFailure::missing("resource")),
+        Some(r) => r,
+    };
+    if resource
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(RESOURCE)
+    {
+        return Ok(());
+    }
+    Err(AadFailure::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_resource",
+        500011,
+        format!(
+            "The resource principal named {resource} was not found in the tenant named {tenant}. \
+             This can happen if the application has not been installed by the administrator of \
+             the tenant or consented to by any user in the tenant. You might have sent your \
+             authentication request to the wrong tenant."
+        ),
+    ))
+}
+
+/// A success body: v2 with JSON numbers, v1 with every number a string
+/// plus `expires_on`, `not_before` and `resource`, as the two endpoints
+/// really differ.
+fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> Value {
+    let secs = lifetime.as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let text = |n: u64| Some(NumberOrString::Text(n.to_string()));
+    let body = match endpoint {
+        Endpoint::V2 => TokenResponse {
+            token_type: "Bearer".to_string(),
+            expires_in: NumberOrString::Number(secs as f64),
+            ext_expires_in: Some(NumberOrString::Number(secs as f64)),
+            access_token,
+            expires_on: None,
+            not_before: None,
+            resource: None,
+        },
+        Endpoint::V1 => TokenResponse {
+            token_type: "Bearer".to_string(),
+            expires_in: NumberOrString::Text(secs.to_string()),
+            ext_expires_in: text(secs),
+            expires_on: text(now + secs),
+            not_before: text(now),
+            resource: Some(RESOURCE.to_string()),
+            access_token,
+        },
+    };
+    let mut value = serde_json::to_value(&body).expect("wire model types always serialise");
+    whole_numbers(&mut value);
+    value
+}
+
+/// `NumberOrString::Number` holds an `f64`, which serde_json writes as
+/// `3600.0`; AAD writes `3600`. Rewrite integral numbers as integers so the
+/// wire looks like the real thing.
+fn whole_numbers(value: &mut Value) {
+    if let Value::Object(map) = value {
+        for v in map.values_mut() {
+            if let Some(f) = v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                && v.is_f64()
+            {
+                *v = Value::from(f as u64);
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `qualrecon sandbox`: serve the fake in the foreground until a signal.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use super::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
+use crate::cli::SandboxArgs;
+
+/// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
+/// or SIGTERM, then shut down gracefully.
+pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
+    let cfg = SandboxConfig::from_args(args)?;
+    let sandbox = Sandbox::start_on(cfg, args.port)
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let scenario = args.scenario.to_possible_value().map_or_else(
+        || format!("{:?}", args.scenario),
+        |v| v.get_name().to_string(),
+    );
+    let url = sandbox.base_url();
+    // Scripts wait for the first line to learn the port, so write it all at
+    // once and flush: stdout is block-buffered when it is a pipe.
+    let text = format!(
+        "qualrecon sandbox listening on {url} (scenario: {scenario})\n\
+         \x20 static token: PARTNER_CENTER_TOKEN={STATIC_TOKEN} qualrecon run --base-url {url} --input samples/tenants.csv --out out/\n\
+         \x20 OAuth:        PARTNER_CENTER_CLIENT_SECRET={CLIENT_SECRET} qualrecon run --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n\
+         \x20 Stop with Ctrl-C.\n"
+    );
+    // Scoped: the stdout lock must not live across an await (the future
+    // would stop being `Send`).
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to stdout")?;
+    }
+
+    shutdown_signal().await?;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT, or SIGTERM on Unix.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
+}

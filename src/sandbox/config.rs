@@ -1,0 +1,249 @@
+//! How a sandbox behaves: scenario presets and the `qualrecon sandbox`
+//! flags, turned into one plain [`SandboxConfig`] that tests may also build
+//! field by field (the knobs combine freely).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::STATIC_TOKEN;
+use crate::cli::{SandboxArgs, ScenarioName};
+
+/// Everything that makes one sandbox behave differently from another.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Shortest added delay before a customer answer.
+    pub latency_min: Duration,
+    /// Longest added delay before a customer answer (uniform in between).
+    pub latency_max: Duration,
+    /// Seed for every random choice: latency draws and which tenants are
+    /// flaky, slow or malformed.
+    pub seed: u64,
+    /// A token bucket over all customer requests; `None` admits everything.
+    pub throttle: Option<Throttle>,
+    /// About 10 % of tenants fail their first 1–3 attempts.
+    pub flaky: bool,
+    /// About 5 % of tenants answer their first attempt only after `slow_delay`.
+    pub slow: bool,
+    /// How long a slow tenant's first attempt takes.
+    pub slow_delay: Duration,
+    /// About 5 % of tenants always get a broken answer.
+    pub malformed: bool,
+    /// Every n-th customer request overall (counted after auth) is reset.
+    pub drop_every: Option<u64>,
+    /// Lifetime of tokens issued by the AAD endpoints.
+    pub token_lifetime: Duration,
+    /// A bearer token accepted without OAuth; `None` accepts issued tokens only.
+    pub static_token: Option<String>,
+}
+
+/// A token bucket shared by all customer requests, like the per-partner
+/// limit of the real API gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throttle {
+    /// Tokens added per second.
+    pub rate: f64,
+    /// Bucket size: how many requests may arrive at once after a quiet spell.
+    pub burst: f64,
+    /// How a 429 announces when to come back.
+    pub retry_after: RetryAfterStyle,
+}
+
+/// The `Retry-After` header on a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfterStyle {
+    /// `Retry-After: n` (what Partner Center documents).
+    Seconds(u64),
+    /// An IMF-fixdate `n` seconds ahead.
+    HttpDate(u64),
+    /// No header at all; the client must back off on its own.
+    Missing,
+}
+
+impl RetryAfterStyle {
+    /// The announced wait in whole seconds, if any.
+    pub fn seconds(self) -> Option<u64> {
+        match self {
+            RetryAfterStyle::Seconds(n) | RetryAfterStyle::HttpDate(n) => Some(n),
+            RetryAfterStyle::Missing => None,
+        }
+    }
+}
+
+impl Default for Throttle {
+    /// The `throttle` scenario: 50 requests per second, bursts of 10,
+    /// `Retry-After: 1`.
+    fn default() -> Self {
+        Throttle {
+            rate: 50.0,
+            burst: 10.0,
+            retry_after: RetryAfterStyle::Seconds(1),
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    /// The `default` scenario: no faults, no latency, hour-long tokens, the
+    /// static token accepted.
+    fn default() -> Self {
+        SandboxConfig {
+            latency_min: Duration::ZERO,
+            latency_max: Duration::ZERO,
+            seed: 1,
+            throttle: None,
+            flaky: false,
+            slow: false,
+            slow_delay: Duration::from_secs(3),
+            malformed: false,
+            drop_every: None,
+            token_lifetime: Duration::from_secs(3600),
+            static_token: Some(STATIC_TOKEN.to_string()),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The preset of a named scenario.
+    pub fn for_scenario(s: ScenarioName) -> Self {
+        let base = SandboxConfig::default();
+        match s {
+            ScenarioName::Default => base,
+            ScenarioName::Throttle => SandboxConfig {
+                throttle: Some(Throttle::default()),
+                ..base
+            },
+            ScenarioName::Flaky => SandboxConfig {
+                flaky: true,
+                drop_every: Some(50),
+                ..base
+            },
+            ScenarioName::Slow => SandboxConfig { slow: true, ..base },
+            ScenarioName::Malformed => SandboxConfig {
+                malformed: true,
+                ..base
+            },
+            ScenarioName::TokenExpiry => SandboxConfig {
+                token_lifetime: Duration::from_secs(5),
+                ..base
+            },
+        }
+    }
+
+    /// The scenario preset with the command's flags applied.
+    pub fn from_args(a: &SandboxArgs) -> anyhow::Result<Self> {
+        let mut cfg = SandboxConfig::for_scenario(a.scenario);
+        (cfg.latency_min, cfg.latency_max) =
+            parse_latency(&a.latency_ms).context("invalid --latency-ms")?;
+        cfg.seed = a.seed;
+        if let Some(throttle) = &mut cfg.throttle {
+            if !(a.throttle_rate.is_finite() && a.throttle_rate > 0.0) {
+                bail!(
+                    "--throttle-rate must be a number > 0, got {}",
+                    a.throttle_rate
+                );
+            }
+            if !(a.throttle_burst.is_finite() && a.throttle_burst >= 1.0) {
+                bail!(
+                    "--throttle-burst must be a number >= 1, got {}",
+                    a.throttle_burst
+                );
+            }
+            throttle.rate = a.throttle_rate;
+            throttle.burst = a.throttle_burst;
+        }
+        if let Some(secs) = a.token_lifetime {
+            if secs == 0 {
+                bail!("--token-lifetime must be at least 1 second");
+            }
+            cfg.token_lifetime = Duration::from_secs(secs);
+        }
+        Ok(cfg)
+    }
+}
+
+/// `N` or `MIN..MAX` milliseconds.
+pub(crate) fn parse_latency(text: &str) -> anyhow::Result<(Duration, Duration)> {
+    let ms = |s: &str| -> anyhow::Result<Duration> {
+        let n: u64 = s
+            .trim()
+            .parse()
+            .with_context(|| format!("`{s}` is not a whole number of milliseconds"))?;
+        Ok(Duration::from_millis(n))
+    };
+    match text.split_once("..") {
+        None => {
+            let d = ms(text)?;
+            Ok((d, d))
+        }
+        Some((lo, hi)) => {
+            let (lo, hi) = (ms(lo)?, ms(hi)?);
+            if lo > hi {
+                bail!("`{text}`: the minimum is larger than the maximum");
+            }
+            Ok((lo, hi))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> SandboxArgs {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            a: SandboxArgs,
+        }
+        let argv = std::iter::once("sandbox").chain(extra.iter().copied());
+        Wrap::try_parse_from(argv).unwrap().a
+    }
+
+    #[test]
+    fn latency_forms() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_latency("0").unwrap(), (ms(0), ms(0)));
+        assert_eq!(parse_latency("25").unwrap(), (ms(25), ms(25)));
+        assert_eq!(parse_latency("10..200").unwrap(), (ms(10), ms(200)));
+        for bad in ["", "x", "5..", "..5", "200..10", "-1", "1.5"] {
+            assert!(parse_latency(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scenarios_and_flags() {
+        let cfg = SandboxConfig::from_args(&args(&[
+            "--scenario",
+            "throttle",
+            "--throttle-rate",
+            "5",
+            "--latency-ms",
+            "1..3",
+        ]))
+        .unwrap();
+        let t = cfg.throttle.unwrap();
+        assert_eq!((t.rate, t.burst), (5.0, 10.0));
+        assert_eq!(t.retry_after, RetryAfterStyle::Seconds(1));
+        assert_eq!(cfg.latency_max, Duration::from_millis(3));
+
+        let cfg = SandboxConfig::from_args(&args(&["--scenario", "token-expiry"])).unwrap();
+        assert_eq!(cfg.token_lifetime, Duration::from_secs(5));
+        let cfg = SandboxConfig::from_args(&args(&["--token-lifetime", "9"])).unwrap();
+        assert_eq!(cfg.token_lifetime, Duration::from_secs(9));
+
+        let flaky = SandboxConfig::for_scenario(ScenarioName::Flaky);
+        assert!(flaky.flaky && flaky.drop_every == Some(50));
+        assert!(SandboxConfig::for_scenario(ScenarioName::Slow).slow);
+        assert!(SandboxConfig::for_scenario(ScenarioName::Malformed).malformed);
+
+        for bad in [
+            &["--scenario", "throttle", "--throttle-rate", "0"][..],
+            &["--scenario", "throttle", "--throttle-burst", "0.5"],
+            &["--token-lifetime", "0"],
+            &["--latency-ms", "abc"],
+        ] {
+            assert!(SandboxConfig::from_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
