@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// government, state-owned) for a whole list of customers, and write a
 /// spreadsheet-safe report.
 #[derive(Debug, Parser)]
-#[command(name = "qualrecon", version, max_term_width = 100)]
+#[command(
+    name = "qualrecon",
+    version,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -65,11 +70,11 @@ pub struct RunArgs {
     pub base_url: Option<String>,
 
     /// Max requests per second over the whole run, > 0 [default: 5].
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    #[arg(long, value_name = "N", value_parser = parse_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
 
     /// Max requests in flight, >= 1 [default: 8].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024), allow_negative_numbers = true)]
     pub concurrency: Option<u32>,
 
     /// The partner's own AAD tenant (id or domain), for OAuth2 client credentials
@@ -103,7 +108,7 @@ pub struct RunArgs {
     pub sandbox: bool,
 
     /// Look up only the first N valid ids (smoke test).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub limit: Option<u64>,
 
     /// Stop dispatching after this long (e.g. `90s`, `30m`, `2h`) and write a partial report.
@@ -115,7 +120,7 @@ pub struct RunArgs {
     pub request_timeout: Option<std::time::Duration>,
 
     /// In-review entries older than this many days count as stale [default: 30].
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     pub stale_after: Option<u32>,
 
     /// Start qualifications.csv with a UTF-8 byte-order mark (Excel on Windows).

@@ -14,10 +14,57 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
     let input = env.write("in.csv", ONE_ID);
     let input = input.to_str().unwrap();
     let cases: [(&[&str], &str); 6] = [
-        (&["run", "--input", input, "--out", "o", "--sandbox", "--rate", "abc"], "not a number"),
-        (&["run", "--input", input, "--out", "o", "--sandbox", "--rate", "0"], "greater than 0"),
-        (&["run", "--input", input, "--out", "o", "--sandbox", "--concurrency", "-3"], "--concurrency"),
-        (&["run", "--input", input, "--out", "o", "--sandbox", "--frobnicate"], "--frobnicate"),
+        (
+            &[
+                "run",
+                "--input",
+                input,
+                "--out",
+                "o",
+                "--sandbox",
+                "--rate",
+                "abc",
+            ],
+            "not a number",
+        ),
+        (
+            &[
+                "run",
+                "--input",
+                input,
+                "--out",
+                "o",
+                "--sandbox",
+                "--rate",
+                "0",
+            ],
+            "greater than 0",
+        ),
+        (
+            &[
+                "run",
+                "--input",
+                input,
+                "--out",
+                "o",
+                "--sandbox",
+                "--concurrency",
+                "-3",
+            ],
+            "--concurrency",
+        ),
+        (
+            &[
+                "run",
+                "--input",
+                input,
+                "--out",
+                "o",
+                "--sandbox",
+                "--frobnicate",
+            ],
+            "--frobnicate",
+        ),
         (&["run", "--out", "o", "--sandbox"], "missing --input"),
         (&["run", "--input", input, "--out", "o"], "no credentials"),
     ];
@@ -29,7 +76,16 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
             .stderr(predicate::str::contains(message));
     }
     env.cmd()
-        .args(["run", "--input", input, "--out", "o", "--sandbox", "--deadline", "soon"])
+        .args([
+            "run",
+            "--input",
+            input,
+            "--out",
+            "o",
+            "--sandbox",
+            "--deadline",
+            "soon",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a duration"));
@@ -67,7 +123,11 @@ fn check_reports_rows_duplicates_and_invalid_lines_without_network() {
         .stdout(predicate::str::contains("not-a-guid"))
         .stdout(predicate::str::contains("line 5"));
     let clean = env.write("clean.csv", ONE_ID);
-    env.cmd().args(["check", "--input"]).arg(&clean).assert().success();
+    env.cmd()
+        .args(["check", "--input"])
+        .arg(&clean)
+        .assert()
+        .success();
 }
 
 #[test]

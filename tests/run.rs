@@ -29,7 +29,9 @@ const ALL_ANSWERS: [Answer; 14] = [
 ];
 
 fn rows_of<'a>(rows: &'a [HashMap<String, String>], id: &Uuid) -> Vec<&'a HashMap<String, String>> {
-    rows.iter().filter(|r| r["customer_tenant_id"] == id.to_string()).collect()
+    rows.iter()
+        .filter(|r| r["customer_tenant_id"] == id.to_string())
+        .collect()
 }
 
 fn is_rfc3339_utc(s: &str) -> bool {
@@ -40,7 +42,10 @@ fn is_rfc3339_utc(s: &str) -> bool {
 fn assert_answer(rows: &[HashMap<String, String>], id: &Uuid) {
     let answer = answer_for(id);
     let mine = rows_of(rows, id);
-    assert!(!mine.is_empty(), "{id} ({answer:?}) missing from the report");
+    assert!(
+        !mine.is_empty(),
+        "{id} ({answer:?}) missing from the report"
+    );
     let first = mine[0];
     let status = first["lookup_status"].as_str();
     match answer {
@@ -55,7 +60,9 @@ fn assert_answer(rows: &[HashMap<String, String>], id: &Uuid) {
             assert_eq!(status, "ok");
             assert_eq!(first["vetting_status"], "InReview", "{answer:?}");
             assert!(is_rfc3339_utc(&first["vetting_created_date"]), "{first:?}");
-            let days: i64 = first["days_in_review"].parse().expect("days_in_review is a number");
+            let days: i64 = first["days_in_review"]
+                .parse()
+                .expect("days_in_review is a number");
             assert!(days >= 0);
         }
         Answer::Denied | Answer::CreateDateSpelling => {
@@ -74,7 +81,9 @@ fn assert_answer(rows: &[HashMap<String, String>], id: &Uuid) {
         Answer::Several => {
             assert!(mine.len() >= 2, "{mine:?}");
             assert!(mine.iter().all(|r| r["lookup_status"] == "ok"));
-            assert!(mine.iter().any(|r| r["qualification"] == "StateOwnedEntity" && r["vetting_status"].is_empty()));
+            assert!(mine.iter().any(
+                |r| r["qualification"] == "StateOwnedEntity" && r["vetting_status"].is_empty()
+            ));
         }
         Answer::StateOwnedOnly => {
             assert_eq!(mine.len(), 1);
@@ -90,11 +99,17 @@ fn assert_answer(rows: &[HashMap<String, String>], id: &Uuid) {
         Answer::NotFound => {
             assert_eq!(mine.len(), 1);
             assert_eq!(status, "not_found");
-            assert!(first["error"].contains("404") && first["error"].contains("60003"), "{first:?}");
+            assert!(
+                first["error"].contains("404") && first["error"].contains("60003"),
+                "{first:?}"
+            );
         }
         Answer::Forbidden => {
             assert_eq!(status, "forbidden");
-            assert!(first["error"].contains("403") && first["error"].contains("20002"), "{first:?}");
+            assert!(
+                first["error"].contains("403") && first["error"].contains("20002"),
+                "{first:?}"
+            );
         }
         Answer::BrokenJson | Answer::Html => {
             assert_eq!(mine.len(), 1);
@@ -120,13 +135,29 @@ fn assert_summary_matches_rows(summary: &serde_json::Value, rows: &[HashMap<Stri
     let l = &summary["lookups"];
     assert_eq!(l["ok"], ok);
     assert_eq!(l["failed_lookups"], status_of.len() as u64 - ok);
-    let by_status: u64 = l["by_status"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let by_status: u64 = l["by_status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(by_status, status_of.len() as u64 - ok);
     assert_eq!(summary["input"]["invalid_input_rows"], invalid);
-    let without = rows.iter().filter(|r| r["lookup_status"] == "ok" && r["qualification"].is_empty()).count();
+    let without = rows
+        .iter()
+        .filter(|r| r["lookup_status"] == "ok" && r["qualification"].is_empty())
+        .count();
     assert_eq!(summary["customers_without_qualification"], without as u64);
-    let denied = rows.iter().filter(|r| r["lookup_status"] == "ok" && r["vetting_status"] == "Denied").count() as u64;
-    let reasons: u64 = summary["denial_reasons"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let denied = rows
+        .iter()
+        .filter(|r| r["lookup_status"] == "ok" && r["vetting_status"] == "Denied")
+        .count() as u64;
+    let reasons: u64 = summary["denial_reasons"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(reasons, denied);
     let approved = rows
         .iter()
@@ -172,7 +203,10 @@ fn requests_carry_the_partner_center_headers() {
         assert!(e.application.as_deref().unwrap().starts_with("qualrecon/"));
         assert!(Uuid::parse_str(e.correlation_id.as_deref().unwrap()).is_ok());
         request_ids.insert(Uuid::parse_str(e.request_id.as_deref().unwrap()).unwrap());
-        assert_eq!(e.path, format!("/v1/customers/{}/qualifications", e.customer.unwrap()));
+        assert_eq!(
+            e.path,
+            format!("/v1/customers/{}/qualifications", e.customer.unwrap())
+        );
     }
     assert_eq!(request_ids.len(), 5, "a new MS-RequestId per customer");
 }
@@ -181,13 +215,27 @@ fn requests_carry_the_partner_center_headers() {
 fn every_input_dialect_gives_the_same_customers_without_options() {
     let sb = TestSandbox::start(SandboxConfig::default());
     let mut sets = Vec::new();
-    for name in ["plain.csv", "excel-sv.csv", "tabs.tsv", "partner-center-export.csv", "notes.csv", "headerless.csv"] {
+    for name in [
+        "plain.csv",
+        "excel-sv.csv",
+        "tabs.tsv",
+        "partner-center-export.csv",
+        "notes.csv",
+        "headerless.csv",
+    ] {
         let env = Env::new();
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dialects").join(name);
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/dialects")
+            .join(name);
         let input = env.write(name, std::fs::read(&src).unwrap());
-        env.run_against(&sb, &input, &[]).assert().code(predicate::in_iter([0, 3]));
+        env.run_against(&sb, &input, &[])
+            .assert()
+            .code(predicate::in_iter([0, 3]));
         let rows = env.rows();
-        let ids: Vec<String> = rows.iter().map(|r| r["customer_tenant_id"].clone()).collect();
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["customer_tenant_id"].clone())
+            .collect();
         let mut distinct: Vec<String> = Vec::new();
         for id in ids {
             if !distinct.contains(&id) {
@@ -244,7 +292,10 @@ fn duplicates_are_looked_up_once_and_listed_with_their_lines() {
     let sb = TestSandbox::start(SandboxConfig::default());
     let a = ids_for(Answer::Approved, 1)[0];
     let upper = a.to_string().to_uppercase();
-    let input = env.write("in.csv", format!("customer_tenant_id\n{a}\n{{{upper}}}\n  {a}  \n"));
+    let input = env.write(
+        "in.csv",
+        format!("customer_tenant_id\n{a}\n{{{upper}}}\n  {a}  \n"),
+    );
     env.run_against(&sb, &input, &[]).assert().success();
     assert_eq!(env.rows().len(), 1);
     assert_eq!(sb.customer_requests().len(), 1);
@@ -253,7 +304,10 @@ fn duplicates_are_looked_up_once_and_listed_with_their_lines() {
     assert_eq!(s["input"]["customers"], 1);
     assert_eq!(s["input"]["duplicate_rows"], 2);
     assert_eq!(s["input"]["duplicates"][0]["first_line"], 2);
-    assert_eq!(s["input"]["duplicates"][0]["duplicate_lines"], serde_json::json!([3, 4]));
+    assert_eq!(
+        s["input"]["duplicates"][0]["duplicate_lines"],
+        serde_json::json!([3, 4])
+    );
 }
 
 #[test]
@@ -262,7 +316,9 @@ fn limit_looks_up_only_the_first_valid_ids() {
     let sb = TestSandbox::start(SandboxConfig::default());
     let ids = ids_for(Answer::Approved, 6);
     let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(&sb, &input, &["--limit", "2"]).assert().success();
+    env.run_against(&sb, &input, &["--limit", "2"])
+        .assert()
+        .success();
     let rows = env.rows();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["customer_tenant_id"], ids[1].to_string());
@@ -291,7 +347,10 @@ fn the_sandbox_flag_runs_the_sample_end_to_end() {
         }
     }
     for a in ALL_ANSWERS {
-        assert!(seen.contains(&format!("{a:?}")), "samples/tenants.csv has no {a:?} id");
+        assert!(
+            seen.contains(&format!("{a:?}")),
+            "samples/tenants.csv has no {a:?} id"
+        );
     }
     let summary = env.summary();
     assert!(summary["input"]["duplicate_rows"].as_u64().unwrap() >= 1);
@@ -308,12 +367,27 @@ fn pacing_never_exceeds_the_rate_in_any_one_second_window() {
         latency_max: Duration::from_millis(40),
         ..SandboxConfig::default()
     });
-    let ids: Vec<Uuid> = (0..150u128).map(|i| Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 + i)).collect();
+    let ids: Vec<Uuid> = (0..150u128)
+        .map(|i| Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 + i))
+        .collect();
     let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(&sb, &input, &["--rate", "50", "--concurrency", "4"]).assert().code(predicate::in_iter([0, 3]));
+    env.run_against(&sb, &input, &["--rate", "50", "--concurrency", "4"])
+        .assert()
+        .code(predicate::in_iter([0, 3]));
     let journal = sb.customer_requests();
     assert_eq!(journal.len(), 150);
     let times: Vec<Duration> = journal.iter().map(|e| e.at).collect();
-    assert!(max_in_one_second(&times) <= 50, "max {}", max_in_one_second(&times));
-    assert_eq!(env.rows().iter().map(|r| r["customer_tenant_id"].clone()).collect::<BTreeSet<_>>().len(), 150);
+    assert!(
+        max_in_one_second(&times) <= 50,
+        "max {}",
+        max_in_one_second(&times)
+    );
+    assert_eq!(
+        env.rows()
+            .iter()
+            .map(|r| r["customer_tenant_id"].clone())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        150
+    );
 }

@@ -154,6 +154,7 @@ mod tests {
             delimiter: b',',
             has_header: true,
             id_header: "customer_tenant_id".into(),
+            id_column: 0,
             extra_headers: vec!["name".into()],
             rows,
             blank_rows: 0,

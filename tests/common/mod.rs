@@ -61,7 +61,12 @@ impl Env {
     }
 
     /// `qualrecon run` against `sb` with the static token, writing to `out()`.
-    pub fn run_against(&self, sb: &TestSandbox, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+    pub fn run_against(
+        &self,
+        sb: &TestSandbox,
+        input: &Path,
+        extra: &[&str],
+    ) -> assert_cmd::Command {
         let mut c = self.cmd();
         c.env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
             .arg("run")
@@ -93,7 +98,11 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.expect("record");
-            headers.iter().map(str::to_string).zip(rec.iter().map(str::to_string)).collect()
+            headers
+                .iter()
+                .map(str::to_string)
+                .zip(rec.iter().map(str::to_string))
+                .collect()
         })
         .collect()
 }
@@ -125,7 +134,10 @@ impl TestSandbox {
 
     /// Journal entries of customer requests only.
     pub fn customer_requests(&self) -> Vec<JournalEntry> {
-        self.journal().into_iter().filter(|e| e.customer.is_some()).collect()
+        self.journal()
+            .into_iter()
+            .filter(|e| e.customer.is_some())
+            .collect()
     }
 }
 

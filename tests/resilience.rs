@@ -1,0 +1,448 @@
+//! Surviving the real API: throttling, flaky and slow tenants, broken bodies,
+//! token expiry, rejected credentials, signals and deadlines. Assertions come
+//! from the sandbox's request journal, not from timing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{Env, TestSandbox, id_csv, max_in_one_second};
+use predicates::prelude::*;
+use qualrecon::sandbox::{
+    Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, RetryAfterStyle, SandboxConfig, TENANT,
+    Throttle, TokenCheck, answer_for, ids_for,
+};
+use uuid::Uuid;
+
+/// Ids whose default answer is a plain success, so every failure seen is
+/// the scenario's doing.
+fn approved(n: usize) -> Vec<Uuid> {
+    ids_for(Answer::Approved, n)
+}
+
+/// Requests that arrived inside a window announced by an earlier 429,
+/// allowing `grace` for requests that were already on the wire.
+fn inside_retry_after(journal: &[JournalEntry], grace: Duration) -> Vec<JournalEntry> {
+    let windows: Vec<(Duration, Duration)> = journal
+        .iter()
+        .filter_map(|e| e.retry_after_until.map(|until| (e.at, until)))
+        .collect();
+    journal
+        .iter()
+        .filter(|e| {
+            windows
+                .iter()
+                .any(|(from, until)| e.at > *from + grace && e.at < *until)
+        })
+        .cloned()
+        .collect()
+}
+
+fn by_customer(journal: &[JournalEntry]) -> BTreeMap<Uuid, Vec<JournalEntry>> {
+    let mut m: BTreeMap<Uuid, Vec<JournalEntry>> = BTreeMap::new();
+    for e in journal {
+        if let Some(c) = e.customer {
+            m.entry(c).or_default().push(e.clone());
+        }
+    }
+    m
+}
+
+fn throttle(retry_after: RetryAfterStyle) -> SandboxConfig {
+    SandboxConfig {
+        throttle: Some(Throttle {
+            rate: 50.0,
+            burst: 10.0,
+            retry_after,
+        }),
+        ..SandboxConfig::default()
+    }
+}
+
+#[test]
+fn throttling_pauses_the_whole_run_and_every_customer_still_ends_ok() {
+    let env = Env::new();
+    let sb = TestSandbox::start(throttle(RetryAfterStyle::Seconds(1)));
+    let ids = approved(250);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
+        .assert()
+        .success();
+    let journal = sb.customer_requests();
+    let throttled = journal.iter().filter(|e| e.status == 429).count();
+    assert!(throttled > 0, "the scenario should have throttled");
+    let late = inside_retry_after(&journal, Duration::from_millis(50));
+    assert!(
+        late.is_empty(),
+        "requests inside a Retry-After window: {late:?}"
+    );
+    let rows = env.rows();
+    assert_eq!(rows.len(), 250);
+    assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
+    let s = env.summary();
+    assert_eq!(s["lookups"]["throttled_responses"], throttled as u64);
+    assert_eq!(s["lookups"]["requests"], journal.len() as u64);
+    assert!(s["run"]["final_rate"].as_f64().unwrap() < 200.0);
+    // A customer answered with a complete 200 is never asked again.
+    for (id, reqs) in by_customer(&journal) {
+        let oks = reqs.iter().filter(|e| e.status == 200).count();
+        assert_eq!(oks, 1, "{id}: {reqs:?}");
+        assert_eq!(reqs.last().unwrap().status, 200);
+    }
+}
+
+#[test]
+fn retry_after_as_an_http_date_or_missing_is_honoured_too() {
+    for style in [RetryAfterStyle::HttpDate(2), RetryAfterStyle::Missing] {
+        let env = Env::new();
+        let sb = TestSandbox::start(throttle(style));
+        let ids = approved(80);
+        let input = env.write("in.csv", id_csv(&ids));
+        env.run_against(&sb, &input, &["--rate", "200"])
+            .assert()
+            .success();
+        let journal = sb.customer_requests();
+        assert!(journal.iter().any(|e| e.status == 429));
+        // HTTP dates have one-second resolution: allow for the rounding.
+        let late = inside_retry_after(&journal, Duration::from_millis(1050));
+        assert!(late.is_empty(), "{late:?}");
+        assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+    }
+}
+
+#[test]
+fn flaky_tenants_recover_with_the_same_request_id_on_every_retry() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        flaky: true,
+        drop_every: Some(50),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(200);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
+        .assert()
+        .success();
+    let journal = sb.customer_requests();
+    let per = by_customer(&journal);
+    let retried: Vec<_> = per.values().filter(|r| r.len() > 1).collect();
+    assert!(
+        retried.len() >= 10,
+        "only {} customers were retried",
+        retried.len()
+    );
+    for reqs in per.values() {
+        let request_ids: BTreeSet<_> = reqs.iter().map(|e| e.request_id.clone()).collect();
+        assert_eq!(
+            request_ids.len(),
+            1,
+            "MS-RequestId changed across retries: {reqs:?}"
+        );
+    }
+    assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+    let s = env.summary();
+    assert_eq!(s["lookups"]["retries"], (journal.len() - 200) as u64);
+}
+
+#[test]
+fn slow_tenants_time_out_and_are_retried() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        slow: true,
+        slow_delay: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(120);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(
+        &sb,
+        &input,
+        &["--request-timeout", "1s", "--concurrency", "16"],
+    )
+    .assert()
+    .success();
+    let retried = by_customer(&sb.customer_requests())
+        .values()
+        .filter(|r| r.len() > 1)
+        .count();
+    assert!(retried >= 1, "no slow tenant among 120 ids");
+    assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+}
+
+#[test]
+fn broken_bodies_fail_clearly_and_the_run_goes_on() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        malformed: true,
+        ..SandboxConfig::default()
+    });
+    let ids = approved(200);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--concurrency", "16"])
+        .assert()
+        .code(3);
+    let rows = env.rows();
+    assert_eq!(rows.len(), 200);
+    let failed: Vec<_> = rows.iter().filter(|r| r["lookup_status"] != "ok").collect();
+    assert!(!failed.is_empty(), "no malformed tenant among 200 ids");
+    for r in &failed {
+        assert_eq!(r["lookup_status"], "failed");
+        assert!(!r["error"].is_empty());
+        assert_eq!(r["qualification"], "");
+    }
+    let s = env.summary();
+    assert_eq!(s["lookups"]["failed_lookups"], failed.len() as u64);
+}
+
+fn oauth_run(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &std::path::Path,
+    secret: &str,
+    extra: &[&str],
+) -> assert_cmd::Command {
+    let mut c = env.cmd();
+    c.env("PARTNER_CENTER_CLIENT_SECRET", secret)
+        .args(["run", "--input"])
+        .arg(input)
+        .arg("--out")
+        .arg(env.out())
+        .args([
+            "--base-url",
+            &sb.url(),
+            "--authority",
+            &sb.url(),
+            "--rate",
+            "100",
+        ])
+        .args(extra);
+    c
+}
+
+#[test]
+fn short_lived_tokens_are_refreshed_before_they_expire_v2_and_v1() {
+    for endpoint in ["v2", "v1"] {
+        let env = Env::new();
+        let sb = TestSandbox::start(SandboxConfig {
+            token_lifetime: Duration::from_secs(2),
+            ..SandboxConfig::default()
+        });
+        let ids = approved(250);
+        let input = env.write("in.csv", id_csv(&ids));
+        oauth_run(
+            &env,
+            &sb,
+            &input,
+            CLIENT_SECRET,
+            &[
+                "--tenant",
+                TENANT,
+                "--client-id",
+                CLIENT_ID,
+                "--token-endpoint",
+                endpoint,
+                "--rate",
+                "80",
+            ],
+        )
+        .assert()
+        .success();
+        let journal = sb.journal();
+        let issued = journal
+            .iter()
+            .filter(|e| e.customer.is_none() && e.status == 200)
+            .count();
+        assert!(
+            issued >= 2,
+            "{endpoint}: only {issued} tokens for a 3 s run with 2 s tokens"
+        );
+        let expired: Vec<_> = journal
+            .iter()
+            .filter(|e| e.token == TokenCheck::Expired)
+            .collect();
+        assert!(
+            expired.is_empty(),
+            "{endpoint}: requests with an expired token: {expired:?}"
+        );
+        assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+    }
+}
+
+#[test]
+fn rejected_credentials_are_fatal_before_any_customer_request() {
+    let cases = [
+        (TENANT, CLIENT_ID, "wrong-secret-d3adb33f", "AADSTS7000215"),
+        (
+            TENANT,
+            "11111111-2222-3333-4444-555555555555",
+            CLIENT_SECRET,
+            "AADSTS700016",
+        ),
+        (
+            "nosuchtenant.onmicrosoft.com",
+            CLIENT_ID,
+            CLIENT_SECRET,
+            "AADSTS90002",
+        ),
+    ];
+    for (tenant, client, secret, code) in cases {
+        let env = Env::new();
+        let sb = TestSandbox::start(SandboxConfig::default());
+        let input = env.write("in.csv", id_csv(&approved(3)));
+        let out = oauth_run(
+            &env,
+            &sb,
+            &input,
+            secret,
+            &["--tenant", tenant, "--client-id", client],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{code}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(code), "{stderr}");
+        assert!(stderr.contains("hint:"), "{stderr}");
+        assert!(!stderr.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret));
+        assert!(
+            sb.customer_requests().is_empty(),
+            "{code}: a customer was requested"
+        );
+        assert!(!env.out().join("summary.json").exists());
+    }
+}
+
+#[test]
+fn the_secret_appears_in_no_output_file_or_stream() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let input = env.write("in.csv", id_csv(&ids_for(Answer::Forbidden, 2)));
+    let out = oauth_run(
+        &env,
+        &sb,
+        &input,
+        CLIENT_SECRET,
+        &[
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--log-format",
+            "json",
+        ],
+    )
+    .env("RUST_LOG", "trace")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(CLIENT_SECRET));
+    }
+    for f in std::fs::read_dir(env.out()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains(CLIENT_SECRET));
+    }
+}
+
+/// Start a long run, signal it, and check the partial report.
+fn interrupt(signal: &str, want: i32) {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = approved(400);
+    let input = env.write("in.csv", id_csv(&ids));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
+        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
+        .env_remove("RUST_LOG")
+        .args(["run", "--rate", "40", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(env.out())
+        .args(["--base-url", &sb.url()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it is well under way.
+    let start = Instant::now();
+    while sb.customer_requests().len() < 40 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still running 10 s after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(want));
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "interrupted");
+    let rows = env.rows();
+    assert_eq!(rows.len(), 400, "every customer has a row");
+    let done = rows.iter().filter(|r| r["lookup_status"] == "ok").count();
+    assert!(done >= 40 && done < 400, "{done}");
+    for r in &rows {
+        let id = Uuid::parse_str(&r["customer_tenant_id"]).unwrap();
+        assert_eq!(answer_for(&id), Answer::Approved);
+        match r["lookup_status"].as_str() {
+            "ok" => assert_eq!(r["vetting_status"], "Approved"),
+            "failed" => assert!(r["error"].contains("not looked up"), "{r:?}"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // Nothing was requested after the report says it stopped.
+    assert_eq!(
+        sb.customer_requests().len() as u64,
+        s["lookups"]["requests"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn sigterm_writes_a_partial_report_and_exits_143() {
+    interrupt("-TERM", 143);
+}
+
+#[test]
+fn sigint_writes_a_partial_report_and_exits_130() {
+    interrupt("-INT", 130);
+}
+
+#[test]
+fn a_deadline_stops_dispatching_and_exits_3() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = approved(200);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--rate", "40", "--deadline", "1s"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("deadline"));
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "deadline");
+    let rows = env.rows();
+    assert_eq!(rows.len(), 200);
+    let requested = sb.customer_requests().len();
+    assert!(
+        requested < 100,
+        "{requested} requests after a 1 s deadline at 40/s"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r["lookup_status"] == "ok").count(),
+        requested
+    );
+    let times: Vec<Duration> = sb.customer_requests().iter().map(|e| e.at).collect();
+    assert!(max_in_one_second(&times) <= 40);
+}
