@@ -55,9 +55,9 @@ pub enum LookupError {
 
 fn forbidden_hint(detail: &str) -> &'static str {
     if detail.contains("20002") {
-        "no reseller relationship with this customer (it may have ended the relationship or removed delegated admin)"
+        "no reseller relationship with this customer; it may have ended the relationship or removed delegated admin"
     } else {
-        "the app lacks rights for this customer (relationship, GDAP role or app-only access)"
+        "the app lacks rights for this customer: check the relationship, GDAP roles and app-only access"
     }
 }
 

@@ -245,12 +245,13 @@ impl Details {
         ((self.hash >> shift) % n as u64) as usize
     }
 
-    /// A fixed vetting date in 2025–2026, in one of the precisions Partner
+    /// A fixed vetting date between 2025-01-01 and 2026-10-31 (always in the
+    /// past, so `days_in_review` is realistic), in one of the precisions Partner
     /// Center has been seen to use: milliseconds with `Z`, seven fractional
     /// digits with `+00:00`, or whole seconds.
     fn date(&self) -> String {
         const START: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
-        const SPAN: u64 = 2 * 365 * 86_400;
+        const SPAN: u64 = 669 * 86_400; // up to 2026-10-31
         let secs = START + (self.hash % SPAN) as i64;
         let ticks = (self.hash >> 24) % 10_000_000; // 100 ns units
         let at = DateTime::<Utc>::from_timestamp(secs, 0).expect("2025-2026 is in range");
