@@ -138,7 +138,7 @@ impl LookupSettings {
     pub fn new(concurrency: usize, customers: usize) -> LookupSettings {
         LookupSettings {
             concurrency,
-            max_attempts: 5,
+            max_attempts: 6,
             max_throttled_attempts: 12,
             retry_budget: (customers as u64).max(100),
             backoff_base: Duration::from_millis(250),
