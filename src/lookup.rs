@@ -343,11 +343,12 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
                 // jitter keeps the retries from landing in one clump.
                 Duration::from_millis(fastrand::u64(0..100))
             }
+            // A failing server is no reason to speed up: the rate stays.
             e if e.is_retryable() => {
-                l.pacer.on_success();
                 backoff(l.settings.backoff_base, l.settings.backoff_cap, attempts)
             }
             _ => {
+                // 404/403 and the like are normal, prompt answers.
                 l.pacer.on_success();
                 return Some(final_outcome(error, attempts));
             }
