@@ -301,6 +301,7 @@ fn duplicates_are_looked_up_once_and_listed_with_their_lines() {
     assert_eq!(sb.customer_requests().len(), 1);
     let s = env.summary();
     assert_eq!(s["input"]["rows"], 3);
+    assert_eq!(s["input"]["blank_rows"], 0);
     assert_eq!(s["input"]["customers"], 1);
     assert_eq!(s["input"]["duplicate_rows"], 2);
     assert_eq!(s["input"]["duplicates"][0]["first_line"], 2);
@@ -356,6 +357,12 @@ fn the_sandbox_flag_runs_the_sample_end_to_end() {
     assert!(summary["input"]["duplicate_rows"].as_u64().unwrap() >= 1);
     assert!(summary["input"]["blank_rows"].as_u64().unwrap() >= 1);
     assert!(summary["input"]["invalid_input_rows"].as_u64().unwrap() >= 1);
+    let input = &summary["input"];
+    let parts: u64 = ["customers", "duplicate_rows", "invalid_input_rows", "blank_rows"]
+        .iter()
+        .map(|k| input[*k].as_u64().unwrap())
+        .sum();
+    assert_eq!(input["rows"].as_u64().unwrap(), parts);
     assert_summary_matches_rows(&summary, &rows);
 }
 
@@ -390,4 +397,19 @@ fn pacing_never_exceeds_the_rate_in_any_one_second_window() {
             .len(),
         150
     );
+}
+
+#[test]
+fn input_from_stdin_and_a_nested_new_output_folder() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = ids_for(Answer::InReview, 3);
+    let nested = env.path("a/b/c");
+    env.run_against(&sb, std::path::Path::new("-"), &["--out", nested.to_str().unwrap()])
+        .write_stdin(id_csv(&ids))
+        .assert()
+        .success();
+    let rows = common::read_csv(&nested.join("qualifications.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["vetting_status"] == "InReview"));
 }

@@ -63,7 +63,8 @@ pub struct RunInfo {
 pub struct InputInfo {
     pub path: String,
     pub sha256: String,
-    /// Non-blank data rows.
+    /// Data rows below the header, blank ones included, so that
+    /// `rows = customers + duplicate_rows + invalid_input_rows + blank_rows`.
     pub rows: u64,
     /// Distinct valid customer ids.
     pub customers: u64,
@@ -292,7 +293,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
         input: InputInfo {
             path: meta.input_path.clone(),
             sha256: input.sha256.clone(),
-            rows: input.rows.len() as u64,
+            rows: (input.rows.len() + input.blank_rows) as u64,
             customers,
             duplicate_rows,
             blank_rows: input.blank_rows as u64,
