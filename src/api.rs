@@ -30,7 +30,7 @@ pub enum LookupError {
     #[error("{0} (hint: {hint})", hint = forbidden_hint(.0))]
     Forbidden(String),
     #[error(
-        "{0} (hint: the token was refused even after a refresh; check that the app registration has Partner Center access)"
+        "{0} (hint: the token was refused; an OAuth token is refreshed and tried once more first, a PARTNER_CENTER_TOKEN is not; check PARTNER_CENTER_TOKEN, or that the app registration has Partner Center access)"
     )]
     Unauthorized(String),
     #[error("{detail}")]

@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{Env, TestSandbox, id_csv, max_in_one_second};
+use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second, oauth_run};
 use predicates::prelude::*;
 use qualrecon::sandbox::{
     Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, RetryAfterStyle, SandboxConfig, TENANT,
@@ -37,16 +37,6 @@ fn inside_retry_after(journal: &[JournalEntry], grace: Duration) -> Vec<JournalE
         })
         .cloned()
         .collect()
-}
-
-fn by_customer(journal: &[JournalEntry]) -> BTreeMap<Uuid, Vec<JournalEntry>> {
-    let mut m: BTreeMap<Uuid, Vec<JournalEntry>> = BTreeMap::new();
-    for e in journal {
-        if let Some(c) = e.customer {
-            m.entry(c).or_default().push(e.clone());
-        }
-    }
-    m
 }
 
 fn throttle(retry_after: RetryAfterStyle) -> SandboxConfig {
@@ -193,31 +183,6 @@ fn broken_bodies_fail_clearly_and_the_run_goes_on() {
     }
     let s = env.summary();
     assert_eq!(s["lookups"]["failed_lookups"], failed.len() as u64);
-}
-
-fn oauth_run(
-    env: &Env,
-    sb: &TestSandbox,
-    input: &std::path::Path,
-    secret: &str,
-    extra: &[&str],
-) -> assert_cmd::Command {
-    let mut c = env.cmd();
-    c.env("PARTNER_CENTER_CLIENT_SECRET", secret)
-        .args(["run", "--input"])
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
-        .args([
-            "--base-url",
-            &sb.url(),
-            "--authority",
-            &sb.url(),
-            "--rate",
-            "100",
-        ])
-        .args(extra);
-    c
 }
 
 #[test]

@@ -26,10 +26,17 @@ pub(crate) const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// The Partner Center scope (v2 `scope`).
 pub(crate) const SCOPE: &str = "https://api.partnercenter.microsoft.com/.default";
 
+/// One issued token: when it expires and whether it was revoked.
+#[derive(Debug, Clone, Copy)]
+struct Issued {
+    expiry: Instant,
+    revoked: bool,
+}
+
 /// Issued tokens and their expiry.
 #[derive(Debug, Default)]
 pub(crate) struct TokenStore {
-    issued: Mutex<HashMap<String, Instant>>,
+    issued: Mutex<HashMap<String, Issued>>,
 }
 
 impl TokenStore {
@@ -39,8 +46,28 @@ impl TokenStore {
         self.issued
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(token.clone(), Instant::now() + lifetime);
+            .insert(
+                token.clone(),
+                Issued {
+                    expiry: Instant::now() + lifetime,
+                    revoked: false,
+                },
+            );
         token
+    }
+
+    /// Invalidate every token issued so far (as when an admin revokes the
+    /// app's sessions); tokens issued afterwards work. The static token is
+    /// not affected.
+    pub(crate) fn revoke_all(&self) {
+        for t in self
+            .issued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values_mut()
+        {
+            t.revoked = true;
+        }
     }
 
     /// The verdict on the `Authorization` header of a customer request.
@@ -53,7 +80,8 @@ impl TokenStore {
         }
         let issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
         match issued.get(token) {
-            Some(expiry) if Instant::now() < *expiry => TokenCheck::Valid,
+            Some(t) if t.revoked => TokenCheck::Revoked,
+            Some(t) if Instant::now() < t.expiry => TokenCheck::Valid,
             Some(_) => TokenCheck::Expired,
             None => TokenCheck::Unknown,
         }

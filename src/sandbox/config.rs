@@ -35,6 +35,11 @@ pub struct SandboxConfig {
     pub token_lifetime: Duration,
     /// A bearer token accepted without OAuth; `None` accepts issued tokens only.
     pub static_token: Option<String>,
+    /// When the n-th customer request arrives (counted before auth, from 1),
+    /// every token issued so far is revoked: it and later requests carrying
+    /// one get 401. Tokens issued afterwards work; the static token is not
+    /// affected. `None` never revokes.
+    pub revoke_tokens_after: Option<u64>,
 }
 
 /// A token bucket shared by all customer requests, like the per-partner
@@ -98,6 +103,7 @@ impl Default for SandboxConfig {
             drop_every: None,
             token_lifetime: Duration::from_secs(3600),
             static_token: Some(STATIC_TOKEN.to_string()),
+            revoke_tokens_after: None,
         }
     }
 }

@@ -54,6 +54,8 @@ pub enum TokenCheck {
     Static,
     /// A token this sandbox issued, past its expiry.
     Expired,
+    /// A token this sandbox issued before `revoke_tokens_after` struck.
+    Revoked,
     /// Anything else.
     Unknown,
 }

@@ -38,6 +38,9 @@ pub(crate) struct AppState {
     attempts: Mutex<HashMap<Uuid, u32>>,
     /// Authenticated customer requests overall, for `drop_every`.
     requests: AtomicU64,
+    /// Customer requests overall, authenticated or not, for
+    /// `revoke_tokens_after`.
+    arrivals: AtomicU64,
     latency: Mutex<fastrand::Rng>,
 }
 
@@ -54,6 +57,7 @@ impl AppState {
             tokens: TokenStore::default(),
             attempts: Mutex::default(),
             requests: AtomicU64::new(0),
+            arrivals: AtomicU64::new(0),
         }
     }
 
@@ -260,6 +264,10 @@ async fn qualifications(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let arrival = st.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
+    if st.cfg.revoke_tokens_after == Some(arrival) {
+        st.tokens.revoke_all();
+    }
     let token = st.tokens.check(&headers, st.cfg.static_token.as_deref());
     let mut entry = st.entry("GET", uri.path().to_string(), &headers, token);
     let id = Uuid::try_parse(raw_id.trim()).ok();

@@ -2,7 +2,7 @@
 //! in this process on port 0 so tests can read its request journal.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use qualrecon::sandbox::{JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig};
@@ -172,4 +172,43 @@ pub fn max_in_one_second(times: &[std::time::Duration]) -> usize {
         best = best.max(hi - lo + 1);
     }
     best
+}
+
+/// The journal's customer requests grouped by customer, in arrival order.
+pub fn by_customer(journal: &[JournalEntry]) -> BTreeMap<uuid::Uuid, Vec<JournalEntry>> {
+    let mut m: BTreeMap<uuid::Uuid, Vec<JournalEntry>> = BTreeMap::new();
+    for e in journal {
+        if let Some(c) = e.customer {
+            m.entry(c).or_default().push(e.clone());
+        }
+    }
+    m
+}
+
+/// `qualrecon run` against `sb` with OAuth2 client credentials (`secret` in
+/// the environment, the sandbox as the authority) at `--rate 100`; add
+/// `--tenant` and `--client-id` in `extra`.
+pub fn oauth_run(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    secret: &str,
+    extra: &[&str],
+) -> assert_cmd::Command {
+    let mut c = env.cmd();
+    c.env("PARTNER_CENTER_CLIENT_SECRET", secret)
+        .args(["run", "--input"])
+        .arg(input)
+        .arg("--out")
+        .arg(env.out())
+        .args([
+            "--base-url",
+            &sb.url(),
+            "--authority",
+            &sb.url(),
+            "--rate",
+            "100",
+        ])
+        .args(extra);
+    c
 }

@@ -118,6 +118,82 @@ async fn issued_tokens_work_until_they_expire() {
 }
 
 #[tokio::test]
+async fn revocation_strikes_at_the_nth_customer_request_and_spares_later_tokens() {
+    let sb = start(SandboxConfig {
+        revoke_tokens_after: Some(3),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let issue = || async {
+        let (status, body) = post(v2_url(&sb, TENANT), &v2_form(CLIENT_SECRET)).await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<TokenResponse>(&body)
+            .unwrap()
+            .access_token
+    };
+    let old = issue().await;
+    let also_old = issue().await;
+    // Requests 1 and 2: before the revocation.
+    assert_eq!(get_with(&sb, Some(&old)).await.status(), StatusCode::OK);
+    assert_eq!(
+        get_with(&sb, Some(STATIC_TOKEN)).await.status(),
+        StatusCode::OK
+    );
+    // Request 3 revokes every token issued so far, its own included.
+    assert_401(get_with(&sb, Some(&old)).await, 400).await;
+    assert_401(get_with(&sb, Some(&also_old)).await, 400).await;
+    // Tokens issued afterwards work, and so does the static token.
+    let new = issue().await;
+    assert_eq!(get_with(&sb, Some(&new)).await.status(), StatusCode::OK);
+    assert_eq!(
+        get_with(&sb, Some(STATIC_TOKEN)).await.status(),
+        StatusCode::OK
+    );
+    assert_401(get_with(&sb, Some(&old)).await, 400).await;
+    // Only once: later requests do not revoke again.
+    assert_eq!(get_with(&sb, Some(&new)).await.status(), StatusCode::OK);
+
+    let checks: Vec<TokenCheck> = sb
+        .journal()
+        .iter()
+        .filter(|e| e.customer.is_some())
+        .map(|e| e.token)
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            TokenCheck::Valid,
+            TokenCheck::Static,
+            TokenCheck::Revoked,
+            TokenCheck::Revoked,
+            TokenCheck::Valid,
+            TokenCheck::Static,
+            TokenCheck::Revoked,
+            TokenCheck::Valid,
+        ]
+    );
+    assert!(!TokenCheck::Revoked.is_accepted());
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_count_towards_the_revocation() {
+    let sb = start(SandboxConfig {
+        revoke_tokens_after: Some(2),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (_, body) = post(v2_url(&sb, TENANT), &v2_form(CLIENT_SECRET)).await;
+    let token = serde_json::from_slice::<TokenResponse>(&body)
+        .unwrap()
+        .access_token;
+    assert_401(get_with(&sb, None).await, 800001).await;
+    assert_401(get_with(&sb, Some(&token)).await, 400).await;
+    let j = sb.journal();
+    assert_eq!(j.last().unwrap().token, TokenCheck::Revoked);
+    assert_eq!(j.last().unwrap().outcome, "unauthorized");
+}
+
+#[tokio::test]
 async fn v2_success_has_numeric_lifetimes() {
     let sb = start(SandboxConfig::default()).await;
     for tenant in [TENANT, TENANT_ID, &TENANT.to_uppercase()] {
