@@ -193,7 +193,8 @@ fn issue_3_acceptance_flaky_slow_malformed_and_dropped_connections() {
     let journal = sb.customer_requests();
     let per = by_customer(&journal);
     let rows = rows_by_id(&env, &ids);
-    let max_attempts = 5;
+    // The default policy: `LookupSettings::new` decides how often a customer is tried.
+    let max_attempts = qualrecon::lookup::LookupSettings::new(16, ids.len()).max_attempts as usize;
     let (mut flaky, mut slow, mut truncated_for_good, mut complete_malformed) = (0, 0, 0, 0);
     for id in &ids {
         let f = tenant_faults(seed, id);

@@ -358,10 +358,15 @@ fn the_sandbox_flag_runs_the_sample_end_to_end() {
     assert!(summary["input"]["blank_rows"].as_u64().unwrap() >= 1);
     assert!(summary["input"]["invalid_input_rows"].as_u64().unwrap() >= 1);
     let input = &summary["input"];
-    let parts: u64 = ["customers", "duplicate_rows", "invalid_input_rows", "blank_rows"]
-        .iter()
-        .map(|k| input[*k].as_u64().unwrap())
-        .sum();
+    let parts: u64 = [
+        "customers",
+        "duplicate_rows",
+        "invalid_input_rows",
+        "blank_rows",
+    ]
+    .iter()
+    .map(|k| input[*k].as_u64().unwrap())
+    .sum();
     assert_eq!(input["rows"].as_u64().unwrap(), parts);
     assert_summary_matches_rows(&summary, &rows);
 }
@@ -405,10 +410,14 @@ fn input_from_stdin_and_a_nested_new_output_folder() {
     let sb = TestSandbox::start(SandboxConfig::default());
     let ids = ids_for(Answer::InReview, 3);
     let nested = env.path("a/b/c");
-    env.run_against(&sb, std::path::Path::new("-"), &["--out", nested.to_str().unwrap()])
-        .write_stdin(id_csv(&ids))
-        .assert()
-        .success();
+    env.run_against(
+        &sb,
+        std::path::Path::new("-"),
+        &["--out", nested.to_str().unwrap()],
+    )
+    .write_stdin(id_csv(&ids))
+    .assert()
+    .success();
     let rows = common::read_csv(&nested.join("qualifications.csv"));
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["vetting_status"] == "InReview"));
