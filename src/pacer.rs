@@ -22,8 +22,17 @@ const FAST_DECREASE: f64 = 0.5;
 const SLOW_DECREASE: f64 = 0.85;
 /// A 429 within this long after the last pause ended means "still too fast".
 const SETTLED_AFTER: Duration = Duration::from_secs(2);
-/// Additive increase per second, as a fraction of the current rate.
-const INCREASE_PER_SECOND: f64 = 0.02;
+/// Additive increase per second, as a fraction of the current rate, by
+/// where the rate stands against the rate of the last cut (the ceiling):
+/// far below it, climb back quickly (a halving may have undershot); just
+/// below it, creep, because that is where the server's limit was found and
+/// every 429 costs a whole Retry-After pause; above it (never throttled
+/// there, or the limit went up), probe at a moderate pace.
+const INCREASE_FAR_BELOW: f64 = 0.10;
+const INCREASE_NEAR_CEILING: f64 = 0.003;
+const INCREASE_PROBING: f64 = 0.02;
+/// "Near" the ceiling means at least this share of it.
+const NEAR_CEILING: f64 = 0.9;
 /// Dispatches stay this far beyond one second from the dispatch `cap` places
 /// earlier, so latency jitter on the wire cannot squeeze `cap + 1` requests
 /// into a one-second window at the server.
@@ -61,6 +70,8 @@ struct State {
     /// When the rate was last cut: 429s for requests sent before it are
     /// echoes of the same overload and must not cut again.
     last_cut: Option<Instant>,
+    /// The rate at the last cut: roughly where the server's limit is.
+    ceiling: Option<f64>,
 }
 
 impl State {
@@ -104,6 +115,7 @@ impl Pacer {
                 paused_until: None,
                 window: VecDeque::new(),
                 last_cut: None,
+                ceiling: None,
             }),
         }
     }
@@ -160,6 +172,7 @@ impl Pacer {
             FAST_DECREASE
         };
         let from = s.rate;
+        s.ceiling = Some(from);
         s.rate = (s.rate * factor).max(MIN_RATE);
         s.last_cut = Some(now);
         // Whatever queues behind the pause restarts at the new spacing.
@@ -171,12 +184,18 @@ impl Pacer {
         })
     }
 
-    /// A request succeeded (or failed for a reason that says nothing about
-    /// load): grow the rate additively, about 2% per second of successes.
+    /// The server answered (not with a 429): grow the rate additively. At a
+    /// steady `rate` this adds `share × rate` requests/s per second.
     pub fn on_success(&self) {
         let mut s = self.state.lock().expect("pacer lock");
         if s.rate < s.max_rate {
-            let step = (INCREASE_PER_SECOND * s.rate).max(0.05) / s.rate;
+            let share = match s.ceiling {
+                Some(c) if s.rate < NEAR_CEILING * c => INCREASE_FAR_BELOW,
+                Some(c) if s.rate <= c => INCREASE_NEAR_CEILING,
+                _ => INCREASE_PROBING,
+            };
+            // Per success: (share × rate per second) / (rate successes per second).
+            let step = (share * s.rate).max(0.05) / s.rate;
             s.rate = (s.rate + step).min(s.max_rate);
         }
     }
@@ -289,6 +308,29 @@ mod tests {
         assert!(pacer.on_throttled(a, Duration::from_secs(1)).is_some());
         assert!(pacer.on_throttled(b, Duration::from_secs(1)).is_none());
         assert_eq!(pacer.rate(), 40.0);
+    }
+
+    #[test]
+    fn recovery_is_quick_far_below_the_ceiling_and_slow_near_it() {
+        let pacer = Pacer::new(100.0);
+        let sent = Instant::now();
+        pacer.on_throttled(sent, Duration::from_secs(1));
+        assert_eq!(pacer.rate(), 50.0);
+        // Far below the ceiling of 100: +0.1 per success.
+        for _ in 0..100 {
+            pacer.on_success();
+        }
+        assert!((pacer.rate() - 60.0).abs() < 1e-6, "{}", pacer.rate());
+        for _ in 0..300 {
+            pacer.on_success();
+        }
+        // Reached 90 % of the ceiling after 400 successes, then creeps.
+        let near = pacer.rate();
+        assert!((89.9..90.5).contains(&near), "{near}");
+        for _ in 0..100 {
+            pacer.on_success();
+        }
+        assert!(pacer.rate() - near < 0.45, "{}", pacer.rate());
     }
 
     #[tokio::test(start_paused = true)]
