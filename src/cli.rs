@@ -111,6 +111,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub limit: Option<u64>,
 
+    /// Continue an interrupted run in the same --out from its journal: customers
+    /// already answered are not requested again; the report covers them all.
+    #[arg(long)]
+    pub resume: bool,
+
     /// Stop dispatching after this long (e.g. `90s`, `30m`, `2h`) and write a partial report.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,

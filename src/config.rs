@@ -58,6 +58,8 @@ pub struct Config {
     pub sandbox: bool,
     pub limit: Option<u64>,
     pub deadline: Option<Duration>,
+    /// `--resume`: continue the run journaled in `out`.
+    pub resume: bool,
     pub request_timeout: Duration,
     pub stale_after_days: u32,
     pub csv_bom: bool,
@@ -85,6 +87,7 @@ pub struct FileConfig {
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
     pub deadline: Option<String>,
+    pub resume: Option<bool>,
     pub request_timeout: Option<String>,
     pub stale_after: Option<u32>,
     pub csv_bom: Option<bool>,
@@ -254,6 +257,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         sandbox,
         limit: args.limit.or(file.limit),
         deadline,
+        resume: args.resume || file.resume.unwrap_or(false),
         request_timeout,
         stale_after_days: args
             .stale_after
@@ -342,6 +346,26 @@ mod tests {
         assert_eq!(c.rate, DEFAULT_RATE);
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
         assert_eq!(c.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert!(!c.resume);
+    }
+
+    #[test]
+    fn resume_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(&cfg, "resume = true\n").unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let file = args(&[
+            "--input",
+            "a",
+            "--out",
+            "o",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert!(resolve(&file, &token).unwrap().resume);
+        let flag = args(&["--input", "a", "--out", "o", "--resume"]);
+        assert!(resolve(&flag, &token).unwrap().resume);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
 //! `api`, `auth`, `model`) → `report`. The `sandbox` is a fake Partner Center
-//! that shares only `model` with the client. `run` wires the commands.
+//! that shares only `model` with the client. `journal` records outcomes for
+//! `--resume`. `run` wires the commands.
 
 pub mod api;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod exit;
 pub mod fsutil;
 pub mod input;
+pub mod journal;
 pub mod lookup;
 pub mod model;
 pub mod pacer;

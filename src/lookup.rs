@@ -41,6 +41,21 @@ impl LookupStatus {
             LookupStatus::Failed => "failed",
         }
     }
+
+    /// The status whose [`as_str`](Self::as_str) is `text`.
+    pub fn parse(text: &str) -> Option<LookupStatus> {
+        [
+            LookupStatus::Ok,
+            LookupStatus::InvalidInput,
+            LookupStatus::NotFound,
+            LookupStatus::Forbidden,
+            LookupStatus::Unauthorized,
+            LookupStatus::Throttled,
+            LookupStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 /// How one customer ended.
@@ -199,11 +214,12 @@ impl Lookup {
     }
 }
 
-/// Look up every id; `on_done` sees each outcome as it lands (progress).
+/// Look up every id; `on_done` sees each customer's outcome as it lands
+/// (progress, the resume journal).
 pub async fn look_up_all(
     lookup: Arc<Lookup>,
     ids: &[Uuid],
-    mut on_done: impl FnMut(&Outcome),
+    mut on_done: impl FnMut(Uuid, &Outcome),
 ) -> Lookups {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; ids.len()];
     // More lookups than `concurrency` are live at once so that customers
@@ -225,7 +241,7 @@ pub async fn look_up_all(
         tokio::select! {
             next = stream.next() => match next {
                 Some((i, Some(outcome))) => {
-                    on_done(&outcome);
+                    on_done(ids[i], &outcome);
                     outcomes[i] = Some(outcome);
                 }
                 Some((_, None)) => {}

@@ -16,6 +16,7 @@ use crate::config::{self, Auth, Config};
 use crate::exit::Exit;
 use crate::fsutil::{lock_folder, write_atomic};
 use crate::input::{InputOptions, read_input};
+use crate::journal::{self, Header, JournalError, JournalWriter};
 use crate::lookup::{Lookup, LookupSettings, Outcome, Stop, StopReason, look_up_all};
 use crate::pacer::Pacer;
 use crate::progress::{Progress, init_logging};
@@ -83,21 +84,111 @@ fn is_loopback(url: &str) -> bool {
         })
 }
 
+/// What `--resume` takes over from the earlier run's journal.
+struct Earlier {
+    /// The run that wrote the journal last.
+    run_id: Uuid,
+    /// Each customer's latest journaled outcome, final or not.
+    outcomes: HashMap<Uuid, Outcome>,
+}
+
+fn nothing_to_resume(out: &Path) -> anyhow::Error {
+    config::UsageError(format!(
+        "--resume: nothing to resume in {}: it holds no journal ({}) of an earlier run; start a fresh run without --resume",
+        out.display(),
+        journal::JOURNAL_FILE
+    ))
+    .into()
+}
+
+/// A fresh journal for a new run, or the earlier run's journal (checked
+/// against the input) continued by a resumed one.
+fn open_journal(
+    cfg: &Config,
+    input_sha256: &str,
+    run_id: Uuid,
+    started_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<(JournalWriter, Option<Earlier>)> {
+    if !cfg.resume {
+        let header = Header::new(run_id, started_at, input_sha256);
+        let writer =
+            JournalWriter::create(&cfg.out, &header).context("cannot start the journal")?;
+        return Ok((writer, None));
+    }
+    let earlier = match journal::read(&cfg.out) {
+        Err(JournalError::Missing { .. }) => return Err(nothing_to_resume(&cfg.out)),
+        other => {
+            other.context("--resume: cannot use the journal; start a fresh run without --resume")?
+        }
+    };
+    if earlier.header.input_sha256 != input_sha256 {
+        return Err(config::UsageError(format!(
+            "--resume: the input changed since run {} started (sha256 {} now, {} then); start a fresh run without --resume, or resume with the original input",
+            earlier.header.run_id, input_sha256, earlier.header.input_sha256
+        ))
+        .into());
+    }
+    if earlier.torn_tail {
+        tracing::warn!(
+            "the journal's last line was cut off (the earlier run was killed while writing it); ignoring it"
+        );
+    }
+    if earlier.header.tool_version != env!("CARGO_PKG_VERSION") {
+        tracing::warn!(
+            "resuming a run journaled by qualrecon {} with qualrecon {}",
+            earlier.header.tool_version,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let writer = JournalWriter::resume(&cfg.out, &earlier, run_id, started_at)
+        .context("cannot continue the journal")?;
+    Ok((
+        writer,
+        Some(Earlier {
+            run_id: earlier.last_run_id,
+            outcomes: earlier.outcomes,
+        }),
+    ))
+}
+
 /// The batch job.
 pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let started_at = Utc::now();
+    let run_id = Uuid::new_v4();
     let input = read_input(
         &cfg.input,
         &input_options(cfg.column.clone(), cfg.delimiter),
     )
     .context("cannot read the input")?;
+    if cfg.resume && !journal::path_in(&cfg.out).exists() {
+        // Checked again under the lock; this only avoids creating the folder.
+        return Err(nothing_to_resume(&cfg.out));
+    }
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create the output folder {}", cfg.out.display()))?;
     let _lock = lock_folder(&cfg.out)?;
+    let (mut journal, earlier) = open_journal(&cfg, &input.sha256, run_id, started_at)?;
 
     let mut ids: Vec<Uuid> = input.customers().map(|(id, _)| id).collect();
     if let Some(limit) = cfg.limit {
         ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    // Customers the journal already answered for good are not asked again.
+    let is_done = |id: &Uuid| {
+        earlier
+            .as_ref()
+            .and_then(|e| e.outcomes.get(id))
+            .is_some_and(|o| journal::is_final(o.status))
+    };
+    let pending: Vec<Uuid> = ids.iter().copied().filter(|id| !is_done(id)).collect();
+    let resumed = earlier.as_ref().map(|_| (ids.len() - pending.len()) as u64);
+    if let Some(e) = &earlier {
+        tracing::info!(
+            "resuming run {}: {} customers already answered in its journal, {} to look up",
+            e.run_id,
+            ids.len() - pending.len(),
+            pending.len()
+        );
     }
 
     let stop = Stop::default();
@@ -168,14 +259,14 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         }),
     };
     let auth = TokenProvider::new(http.clone(), credentials);
-    if !ids.is_empty() && stop.reason().is_none() {
+    if !pending.is_empty() && stop.reason().is_none() {
         // Fail before any customer request when the credentials are wrong.
         auth.token().await.context("authentication failed")?;
     }
 
     let correlation_id = Uuid::new_v4();
     let api = ApiClient::new(http, &base_url, correlation_id, cfg.request_timeout);
-    let settings = LookupSettings::new(cfg.concurrency as usize, ids.len());
+    let settings = LookupSettings::new(cfg.concurrency as usize, pending.len());
     let lookup = Arc::new(Lookup::new(
         api,
         auth,
@@ -185,22 +276,39 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     ));
     tracing::info!(
         "looking up {} customers at up to {} requests/s, {} in flight (MS-CorrelationId {correlation_id})",
-        ids.len(),
+        pending.len(),
         cfg.rate,
         cfg.concurrency
     );
-    let mut progress = Progress::new(ids.len() as u64, cfg.quiet);
-    let result = look_up_all(lookup.clone(), &ids, |o| progress.record(o)).await;
+    let mut progress = Progress::new(pending.len() as u64, cfg.quiet);
+    let result = look_up_all(lookup.clone(), &pending, |id, o| {
+        progress.record(o);
+        journal.record(id, o);
+    })
+    .await;
     progress.finish();
+    journal.finish();
     let finished_at = Utc::now();
 
-    let outcomes: HashMap<Uuid, Option<Outcome>> =
-        ids.iter().copied().zip(result.outcomes).collect();
+    // The journal's outcomes first, then this run's: a customer this run
+    // did not get to keeps its earlier (non-final) outcome.
+    let mut outcomes: HashMap<Uuid, Option<Outcome>> = ids
+        .iter()
+        .map(|id| {
+            let earlier = earlier.as_ref().and_then(|e| e.outcomes.get(id)).cloned();
+            (*id, earlier)
+        })
+        .collect();
+    for (id, outcome) in pending.iter().zip(result.outcomes) {
+        if outcome.is_some() {
+            outcomes.insert(*id, outcome);
+        }
+    }
     let rows = build_rows(&input, &outcomes, started_at);
     let counters = &result.counters;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let meta = RunMeta {
-        id: Uuid::new_v4(),
+        id: run_id,
         status: match result.stopped {
             None => "complete",
             Some(StopReason::Deadline) => "deadline",
@@ -219,6 +327,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         requests: load(&counters.requests),
         retries: load(&counters.retries),
         throttled_responses: load(&counters.throttled_responses),
+        resumed_from: earlier.as_ref().map(|e| e.run_id),
+        resumed,
     };
     let summary = summary::build(&meta, &input, &rows);
 
@@ -291,6 +401,11 @@ fn closing_summary(s: &Summary, out: &Path, exit: Exit) -> String {
     outcome.push(format!("duplicate rows {}", s.input.duplicate_rows));
     outcome.push(format!("blank rows {}", s.input.blank_rows));
     lines.push(format!("  {}", outcome.join(" · ")));
+    if let (Some(from), Some(n)) = (s.run.resumed_from, s.lookups.resumed) {
+        lines.push(format!(
+            "  resumed run {from}: {n} customers taken from its journal, the requests above are this run's"
+        ));
+    }
     lines.push(format!(
         "  customers without qualification: {}",
         s.customers_without_qualification

@@ -56,6 +56,9 @@ pub struct RunInfo {
     /// `--limit`, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// `--resume`: the id of the run whose journal this run continued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<Uuid>,
 }
 
 /// What was read.
@@ -94,10 +97,15 @@ pub struct LookupCounts {
     pub failed_lookups: u64,
     /// Non-ok lookup statuses (invalid input excluded: it is never looked up).
     pub by_status: BTreeMap<&'static str, u64>,
-    /// HTTP requests sent to the qualifications endpoint.
+    /// HTTP requests sent to the qualifications endpoint (by this run only,
+    /// also when it resumed an earlier one).
     pub requests: u64,
     pub retries: u64,
     pub throttled_responses: u64,
+    /// `--resume`: customers whose outcome came from the journal, not
+    /// requested again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<u64>,
 }
 
 /// Customers per status for one qualification.
@@ -150,6 +158,10 @@ pub struct RunMeta {
     pub requests: u64,
     pub retries: u64,
     pub throttled_responses: u64,
+    /// `--resume`: the earlier run's id.
+    pub resumed_from: Option<Uuid>,
+    /// `--resume`: customers taken from the journal.
+    pub resumed: Option<u64>,
 }
 
 fn delimiter_name(d: u8) -> String {
@@ -289,6 +301,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             correlation_id: meta.correlation_id,
             final_rate: (meta.final_rate * 100.0).round() / 100.0,
             limit: meta.limit,
+            resumed_from: meta.resumed_from,
         },
         input: InputInfo {
             path: meta.input_path.clone(),
@@ -318,6 +331,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             requests: meta.requests,
             retries: meta.retries,
             throttled_responses: meta.throttled_responses,
+            resumed: meta.resumed,
         },
         customers_without_qualification: without,
         qualifications,
