@@ -347,7 +347,7 @@ async fn look_up(sb: &Sandbox, ids: &[Uuid], retry_budget: u64) -> Lookups {
         settings,
         Stop::default(),
     ));
-    look_up_all(lookup, ids, |_| {}).await
+    look_up_all(lookup, ids, |_, _| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
