@@ -227,6 +227,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
 
     let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
+        // The default for every request, token requests included.
+        .timeout(cfg.request_timeout)
         .pool_max_idle_per_host(cfg.concurrency as usize)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(60))
