@@ -47,7 +47,7 @@ pub fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Cell formats shared by both sheets.
-struct Formats {
+struct CellFormats {
     bold: Format,
     datetime: Format,
 }
@@ -66,7 +66,7 @@ fn write_date(
     row: u32,
     col: u16,
     text: &str,
-    f: &Formats,
+    f: &CellFormats,
 ) -> Result<(), XlsxError> {
     if let VettingDate::Parsed { at, .. } = VettingDate::parse(text) {
         let naive = at.naive_utc();
@@ -82,7 +82,7 @@ fn rows_sheet(
     ws: &mut Worksheet,
     rows: &[ReportRow],
     extra_headers: &[String],
-    f: &Formats,
+    f: &CellFormats,
 ) -> Result<(), XlsxError> {
     ws.set_name(ROWS_SHEET)?;
     let extra = super::csv::extra_column_names(extra_headers);
@@ -126,7 +126,7 @@ fn rows_sheet(
 struct Lines<'a> {
     ws: &'a mut Worksheet,
     row: u32,
-    f: &'a Formats,
+    f: &'a CellFormats,
 }
 
 impl Lines<'_> {
@@ -167,7 +167,7 @@ impl Lines<'_> {
     }
 }
 
-fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &Formats) -> Result<(), XlsxError> {
+fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(), XlsxError> {
     ws.set_name(SUMMARY_SHEET)?;
     ws.set_column_width(0, 44)?;
     ws.set_column_width(1, 22)?;
@@ -277,7 +277,7 @@ pub fn render(
             MAX_ROWS - 1
         );
     }
-    let f = Formats {
+    let f = CellFormats {
         bold: Format::new().set_bold(),
         datetime: Format::new().set_num_format(DATETIME_FORMAT),
     };
