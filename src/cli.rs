@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Look up every customer in a CSV and write qualifications.csv and summary.json.
+    /// Look up every customer in a CSV and write qualifications.csv/.xlsx and summary.json.
     Run(Box<RunArgs>),
     /// Serve the built-in fake Partner Center (API and token endpoints) on loopback.
     Sandbox(SandboxArgs),
@@ -131,6 +131,16 @@ pub struct RunArgs {
     /// Start qualifications.csv with a UTF-8 byte-order mark (Excel on Windows).
     #[arg(long)]
     pub csv_bom: bool,
+
+    /// Report files to write: any of csv,json,xlsx [default: all three].
+    /// summary.json is always written (last), so `json` is implied.
+    #[arg(long, value_name = "LIST", value_parser = crate::report::formats::Formats::parse_arg)]
+    pub format: Option<crate::report::formats::Formats>,
+
+    /// An earlier run's output folder: also write changes.csv (what changed
+    /// since then, per customer and qualification).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<PathBuf>,
 
     /// Logs on stderr as text or one JSON object per line [default: text].
     #[arg(long, value_name = "FORMAT")]

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, RunArgs, TokenEndpoint, parse_delimiter, parse_duration};
+use crate::report::formats::Formats;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -63,8 +64,20 @@ pub struct Config {
     pub request_timeout: Duration,
     pub stale_after_days: u32,
     pub csv_bom: bool,
+    /// Which report files to write.
+    pub formats: Formats,
+    /// `--previous DIR`: compare with that run and write `changes.csv`.
+    pub previous: Option<PathBuf>,
     pub log_format: LogFormat,
     pub quiet: bool,
+}
+
+/// A config value given as `"a,b"` or `["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StringOrList {
+    One(String),
+    List(Vec<String>),
 }
 
 /// The config file: every `run` option, all optional. Keys may use `-` or
@@ -91,6 +104,8 @@ pub struct FileConfig {
     pub request_timeout: Option<String>,
     pub stale_after: Option<u32>,
     pub csv_bom: Option<bool>,
+    pub format: Option<StringOrList>,
+    pub previous: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub quiet: Option<bool>,
 }
@@ -167,6 +182,13 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             (None, None) => Ok(None),
         }
     };
+    let formats = match (args.format, &file.format) {
+        (Some(f), _) => Ok(f),
+        (None, Some(StringOrList::One(s))) => Formats::parse([s.as_str()]),
+        (None, Some(StringOrList::List(l))) => Formats::parse(l.iter().map(String::as_str)),
+        (None, None) => Ok(Formats::default()),
+    }
+    .map_err(|e| usage(format!("config format: {e}")))?;
     let deadline = duration(args.deadline, file.deadline, "deadline")?;
     let request_timeout = duration(
         args.request_timeout,
@@ -264,6 +286,8 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             .or(file.stale_after)
             .unwrap_or(DEFAULT_STALE_AFTER_DAYS),
         csv_bom: args.csv_bom || file.csv_bom.unwrap_or(false),
+        formats,
+        previous: args.previous.clone().or(file.previous),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         quiet: args.quiet || file.quiet.unwrap_or(false),
     })
@@ -402,6 +426,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn format_comes_from_the_cli_or_the_file_as_text_or_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let run = |toml: &str, extra: &[&str]| {
+            let cfg = dir.path().join("q.toml");
+            std::fs::write(&cfg, toml).unwrap();
+            let mut argv = vec![
+                "--input",
+                "a",
+                "--out",
+                "o",
+                "--config",
+                cfg.to_str().unwrap(),
+            ];
+            argv.extend_from_slice(extra);
+            resolve(&args(&argv), &token)
+        };
+        let csv_only = Formats {
+            csv: true,
+            xlsx: false,
+        };
+        assert_eq!(run("", &[]).unwrap().formats, Formats::default());
+        assert_eq!(run("format = \"CSV,json\"", &[]).unwrap().formats, csv_only);
+        assert_eq!(run("format = [\"csv\"]", &[]).unwrap().formats, csv_only);
+        let c = run(
+            "format = \"csv\"\nprevious = \"last\"",
+            &["--format", "xlsx"],
+        )
+        .unwrap();
+        assert!(c.formats.xlsx && !c.formats.csv);
+        assert_eq!(c.previous, Some(PathBuf::from("last")));
+        let e = run("format = \"pdf\"", &[]).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(e.to_string().contains("csv, json, xlsx"), "{e}");
     }
 
     #[test]

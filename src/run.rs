@@ -20,12 +20,16 @@ use crate::journal::{self, Header, JournalError, JournalWriter};
 use crate::lookup::{Lookup, LookupSettings, Outcome, Stop, StopReason, look_up_all};
 use crate::pacer::Pacer;
 use crate::progress::{Progress, init_logging};
-use crate::report::summary::{self, RunMeta, Summary};
-use crate::report::{build_rows, csv as report_csv};
+use crate::report::changes::{self, Entry};
+use crate::report::previous::{self, PreviousRun};
+use crate::report::summary::{self, ChangesInfo, PreviousRunInfo, RunMeta, Summary};
+use crate::report::{build_rows, csv as report_csv, xlsx as report_xlsx};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 
 /// Report file names (SPEC §3).
 pub const CSV_FILE: &str = "qualifications.csv";
+pub const XLSX_FILE: &str = "qualifications.xlsx";
+pub const CHANGES_FILE: &str = "changes.csv";
 pub const SUMMARY_FILE: &str = "summary.json";
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -167,6 +171,13 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create the output folder {}", cfg.out.display()))?;
     let _lock = lock_folder(&cfg.out)?;
+    // Before any request: a wrong --previous should not cost a whole run
+    // (and is read before the journal or any report is replaced).
+    let previous = cfg
+        .previous
+        .as_deref()
+        .map(|dir| previous::read(dir, CSV_FILE, SUMMARY_FILE))
+        .transpose()?;
     let (mut journal, earlier) = open_journal(&cfg, &input.sha256, run_id, started_at)?;
 
     let mut ids: Vec<Uuid> = input.customers().map(|(id, _)| id).collect();
@@ -332,17 +343,36 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed_from: earlier.as_ref().map(|e| e.run_id),
         resumed,
     };
-    let summary = summary::build(&meta, &input, &rows);
+    let mut summary = summary::build(&meta, &input, &rows);
+    let changes = previous.map(|p| compare_with(&p, &rows, &mut summary));
 
-    let csv_path = cfg.out.join(CSV_FILE);
-    write_atomic(
-        &csv_path,
-        &report_csv::render(&rows, &input.extra_headers, cfg.csv_bom),
-    )
-    .context("cannot write the report")?;
+    let mut written = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let path = cfg.out.join(name);
+        write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    if cfg.formats.csv {
+        write(
+            CSV_FILE,
+            &report_csv::render(&rows, &input.extra_headers, cfg.csv_bom),
+        )?;
+    }
+    if cfg.formats.xlsx {
+        write(
+            XLSX_FILE,
+            &report_xlsx::render(&rows, &input.extra_headers, &summary)
+                .context("cannot build the xlsx report")?,
+        )?;
+    }
+    if let Some(changes) = &changes {
+        write(CHANGES_FILE, &changes::render(changes, cfg.csv_bom))?;
+    }
     // Last: its presence with status "complete" marks a finished run.
     let json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
-    write_atomic(&cfg.out.join(SUMMARY_FILE), &json).context("cannot write the summary")?;
+    write(SUMMARY_FILE, &json)?;
+    warn_about_stale_files(&cfg.out, &written);
     if let Some(sb) = sandbox {
         sb.shutdown().await;
     }
@@ -357,9 +387,45 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         None => Exit::Success,
     };
     if !cfg.quiet {
-        println!("{}", closing_summary(&summary, &cfg.out, exit));
+        println!("{}", closing_summary(&summary, &written, exit));
     }
     Ok(exit)
+}
+
+/// Compare this run's rows with an earlier run's and record the counts in
+/// the summary.
+fn compare_with(
+    previous: &PreviousRun,
+    rows: &[crate::report::ReportRow],
+    summary: &mut Summary,
+) -> Vec<changes::Change> {
+    let current: Vec<Entry> = rows.iter().map(Entry::from).collect();
+    let found = changes::compare(&previous.entries, &current);
+    summary.changes = Some(ChangesInfo {
+        previous_run: PreviousRunInfo {
+            path: previous.dir.display().to_string(),
+            id: previous.run_id.clone(),
+            started_at: previous.started_at.clone(),
+        },
+        by_kind: changes::counts(&found),
+        total: found.len() as u64,
+    });
+    found
+}
+
+/// A report file this run did not write (another `--format`, no
+/// `--previous`) may be left from an earlier run in the same folder: say so
+/// rather than delete it.
+fn warn_about_stale_files(out: &Path, written: &[std::path::PathBuf]) {
+    for name in [CSV_FILE, XLSX_FILE, CHANGES_FILE] {
+        let path = out.join(name);
+        if path.exists() && !written.contains(&path) {
+            tracing::warn!(
+                "{} is from an earlier run (this run did not write it: see --format / --previous)",
+                path.display()
+            );
+        }
+    }
 }
 
 /// First signal: stop dispatching and write a partial report. Second: quit.
@@ -390,7 +456,7 @@ fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
 }
 
 /// The one screen printed at the end.
-fn closing_summary(s: &Summary, out: &Path, exit: Exit) -> String {
+fn closing_summary(s: &Summary, written: &[std::path::PathBuf], exit: Exit) -> String {
     let mut lines = Vec::new();
     let looked_up = s.lookups.ok + s.lookups.failed_lookups;
     lines.push(format!(
@@ -434,8 +500,26 @@ fn closing_summary(s: &Summary, out: &Path, exit: Exit) -> String {
     for (reason, n) in s.denial_reasons.iter().take(5) {
         lines.push(format!("  denied {n}× \"{reason}\""));
     }
-    lines.push(format!("report:  {}", out.join(CSV_FILE).display()));
-    lines.push(format!("summary: {}", out.join(SUMMARY_FILE).display()));
+    if let Some(c) = &s.changes {
+        let kinds: Vec<String> = c
+            .by_kind
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        lines.push(format!(
+            "  changes since {}: {}",
+            c.previous_run.path,
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(" · ")
+            }
+        ));
+    }
+    for path in written {
+        lines.push(format!("wrote:   {}", path.display()));
+    }
     let why = match exit {
         Exit::Success => "exit 0: every customer looked up",
         Exit::Partial if s.run.status == "deadline" => {

@@ -1,8 +1,12 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
 //! built purely from the input and the lookup outcomes, then written.
 
+pub mod changes;
 pub mod csv;
+pub mod formats;
+pub mod previous;
 pub mod summary;
+pub mod xlsx;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

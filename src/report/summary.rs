@@ -27,6 +27,30 @@ pub struct Summary {
     /// Denied entries (all qualifications) per verbatim reason.
     pub denial_reasons: BTreeMap<String, u64>,
     pub in_review: InReview,
+    /// With `--previous`: what `changes.csv` holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangesInfo>,
+}
+
+/// The comparison with an earlier run (`--previous`).
+#[derive(Debug, Serialize)]
+pub struct ChangesInfo {
+    pub previous_run: PreviousRunInfo,
+    /// Rows of `changes.csv` per `change` value (every kind, zeros included).
+    pub by_kind: BTreeMap<&'static str, u64>,
+    /// Rows of `changes.csv`.
+    pub total: u64,
+}
+
+/// Which run this one was compared with.
+#[derive(Debug, Serialize)]
+pub struct PreviousRunInfo {
+    /// The folder given to `--previous`.
+    pub path: String,
+    /// Its `run.id`, when its `summary.json` was readable.
+    pub id: Option<String>,
+    /// Its `run.started_at`, when its `summary.json` was readable.
+    pub started_at: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -344,5 +368,6 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             stale,
             stale_after_days: meta.stale_after_days,
         },
+        changes: None,
     }
 }

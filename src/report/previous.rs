@@ -1,0 +1,172 @@
+//! `--previous DIR`: read an earlier run's `qualifications.csv` (and, when
+//! readable, its `summary.json` for the run id) to compare against.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::changes::Entry;
+
+/// The earlier run, as far as the comparison needs it.
+#[derive(Debug)]
+pub struct PreviousRun {
+    /// The folder given to `--previous`.
+    pub dir: PathBuf,
+    /// Its `qualifications.csv`, row by row.
+    pub entries: Vec<Entry>,
+    /// `run.id` from its `summary.json`, when that file is readable.
+    pub run_id: Option<String>,
+    /// `run.started_at` from its `summary.json`, when readable.
+    pub started_at: Option<String>,
+}
+
+/// Undo the CSV-injection prefix: `'` followed by a trigger character was
+/// added by the writer (see `csv::neutralise`); anything else is verbatim.
+pub fn unneutralise(cell: &str) -> &str {
+    match cell.as_bytes() {
+        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        _ => cell,
+    }
+}
+
+/// The columns the comparison needs; `vetting_created_date` may be missing.
+const REQUIRED: [&str; 5] = [
+    "customer_tenant_id",
+    "qualification",
+    "vetting_status",
+    "vetting_reason",
+    "lookup_status",
+];
+
+/// Parse a `qualifications.csv` (with or without BOM, `'`-neutralised
+/// cells, extra columns in any order). Ids are canonicalised.
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers = r.headers().map_err(|e| e.to_string())?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|c| col(c).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "not a qualrecon report: no column {}",
+            missing.join(", ")
+        ));
+    }
+    let [id, q, status, reason, lookup] = REQUIRED.map(|c| col(c).expect("checked above"));
+    let date = col("vetting_created_date");
+    let mut entries = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| rec.get(i))
+                .map(|c| unneutralise(c).to_string())
+                .unwrap_or_default()
+        };
+        let raw_id = cell(Some(id));
+        let customer_tenant_id = uuid::Uuid::parse_str(raw_id.trim())
+            .map(|u| u.to_string())
+            .unwrap_or(raw_id);
+        entries.push(Entry {
+            customer_tenant_id,
+            qualification: cell(Some(q)),
+            vetting_status: cell(Some(status)),
+            vetting_reason: cell(Some(reason)),
+            vetting_created_date: cell(date),
+            lookup_status: cell(Some(lookup)),
+        });
+    }
+    Ok(entries)
+}
+
+/// Read `DIR/qualifications.csv` (required) and `DIR/summary.json`
+/// (optional, for the run id).
+pub fn read(dir: &Path, csv_name: &str, summary_name: &str) -> anyhow::Result<PreviousRun> {
+    let csv_path = dir.join(csv_name);
+    let bytes = std::fs::read(&csv_path).with_context(|| {
+        format!(
+            "cannot read the previous run's report {} (--previous takes the --out folder of an earlier run that wrote {csv_name})",
+            csv_path.display()
+        )
+    })?;
+    let entries = parse_csv(&bytes)
+        .map_err(|e| anyhow::anyhow!("the previous run's report {}: {e}", csv_path.display()))?;
+    let summary: Option<serde_json::Value> = std::fs::read(dir.join(summary_name))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let run_field = |key: &str| {
+        summary
+            .as_ref()
+            .and_then(|s| s["run"][key].as_str())
+            .map(str::to_string)
+    };
+    Ok(PreviousRun {
+        dir: dir.to_path_buf(),
+        entries,
+        run_id: run_field("id"),
+        started_at: run_field("started_at"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralised_cells_come_back_and_others_stay_verbatim() {
+        assert_eq!(unneutralise("'=1+1"), "=1+1");
+        assert_eq!(unneutralise("'-5"), "-5");
+        assert_eq!(unneutralise("'quoted'"), "'quoted'");
+        assert_eq!(unneutralise("'"), "'");
+        assert_eq!(unneutralise(""), "");
+    }
+
+    #[test]
+    fn reads_a_report_with_bom_neutralised_cells_and_any_id_form() {
+        let csv = "\u{feff}customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,name\r\n\
+            6F1C2A3B-4D5E-4F60-8A7B-9C0D1E2F3A4B,2,Education,Denied,'=bad,2020-12-03T10:37:38.885Z,,ok,,x\r\n\
+            '-x,3,,,,,,invalid_input,not a GUID,y\r\n";
+        let entries = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[0].customer_tenant_id,
+            "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+        );
+        assert_eq!(entries[0].vetting_reason, "=bad");
+        assert_eq!(entries[0].vetting_created_date, "2020-12-03T10:37:38.885Z");
+        assert_eq!(entries[1].customer_tenant_id, "-x");
+        assert_eq!(entries[1].lookup_status, "invalid_input");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_names_the_missing_columns() {
+        let e = parse_csv(b"customer_tenant_id,name\r\nx,y\r\n").unwrap_err();
+        assert!(
+            e.contains("lookup_status") && e.contains("qualification"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_report_written_by_this_crate_reads_back_unchanged() {
+        use crate::lookup::LookupStatus;
+        use crate::report::ReportRow;
+        let row = ReportRow {
+            customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            input_line: 2,
+            qualification: "Education".into(),
+            vetting_status: "Denied".into(),
+            vetting_reason: "-odd, \"quoted\"\nreason".into(),
+            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            days_in_review: None,
+            lookup_status: LookupStatus::Ok,
+            error: String::new(),
+            extra: vec!["@name".into()],
+        };
+        let bytes = crate::report::csv::render(std::slice::from_ref(&row), &["n".into()], true);
+        assert_eq!(parse_csv(&bytes).unwrap(), [Entry::from(&row)]);
+    }
+}

@@ -1,0 +1,147 @@
+//! The report files a run writes: `--format` (csv, json, xlsx) and
+//! `--previous` (`changes.csv`).
+
+mod common;
+
+use common::{Env, TestSandbox, id_csv, read_csv};
+use predicates::prelude::*;
+use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
+use uuid::Uuid;
+
+fn ids() -> Vec<Uuid> {
+    [
+        Answer::Approved,
+        Answer::InReview,
+        Answer::Denied,
+        Answer::Several,
+        Answer::NotFound,
+    ]
+    .iter()
+    .flat_map(|a| ids_for(*a, 2))
+    .collect()
+}
+
+#[test]
+fn format_selects_the_files_and_summary_json_is_always_written() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let input = env.write("in.csv", id_csv(&ids()));
+
+    env.run_against(&sb, &input, &[]).assert().code(3);
+    for name in ["qualifications.csv", "qualifications.xlsx", "summary.json"] {
+        assert!(env.out().join(name).is_file(), "{name} missing");
+    }
+    let xlsx = std::fs::read(env.out().join("qualifications.xlsx")).unwrap();
+    assert!(xlsx.starts_with(b"PK\x03\x04"));
+    assert!(!env.out().join("changes.csv").exists());
+
+    let csv_only = env.path("csv-only");
+    env.run_against(&sb, &input, &["--format", "CSV", "--out"])
+        .arg(&csv_only)
+        .assert()
+        .code(3);
+    assert!(csv_only.join("qualifications.csv").is_file());
+    assert!(csv_only.join("summary.json").is_file());
+    assert!(!csv_only.join("qualifications.xlsx").exists());
+
+    let xlsx_only = env.path("xlsx-only");
+    env.run_against(&sb, &input, &["--format", "json,xlsx", "--out"])
+        .arg(&xlsx_only)
+        .assert()
+        .code(3);
+    assert!(xlsx_only.join("qualifications.xlsx").is_file());
+    assert!(!xlsx_only.join("qualifications.csv").exists());
+
+    let before = sb.customer_requests().len();
+    for bad in ["pdf", "csv,pdf", ""] {
+        env.run_against(&sb, &input, &["--format", bad, "--out"])
+            .arg(env.path("never"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("csv, json, xlsx"));
+    }
+    assert!(!env.path("never").exists());
+    assert_eq!(sb.customer_requests().len(), before);
+}
+
+#[test]
+fn previous_run_gives_changes_csv() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let input = env.write("in.csv", id_csv(&ids()));
+    env.run_against(&sb, &input, &["--format", "csv"])
+        .assert()
+        .code(3);
+    let first_id = env.summary()["run"]["id"].as_str().unwrap().to_string();
+
+    // Same answers again: a header and nothing else.
+    let second = env.path("second");
+    env.run_against(&sb, &input, &["--csv-bom", "--previous"])
+        .arg(env.out())
+        .arg("--out")
+        .arg(&second)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("changes since").and(predicate::str::contains("none")));
+    let changes = std::fs::read(second.join("changes.csv")).unwrap();
+    assert_eq!(
+        changes,
+        b"\xEF\xBB\xBFcustomer_tenant_id,qualification,change,previous_vetting_status,vetting_status,previous_vetting_reason,vetting_reason,previous_lookup_status,lookup_status,vetting_created_date\r\n"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["changes"]["total"], 0);
+    assert_eq!(summary["changes"]["previous_run"]["id"], first_id.as_str());
+    assert_eq!(summary["changes"]["by_kind"]["status_changed"], 0);
+
+    // A crafted earlier report (BOM, no summary.json) where one approved
+    // customer was still in review.
+    let approved = ids_for(Answer::Approved, 1)[0].to_string();
+    let text = std::fs::read_to_string(second.join("qualifications.csv")).unwrap();
+    let mut edited = String::new();
+    for line in text.split_inclusive("\r\n") {
+        if line.starts_with(&approved) {
+            edited.push_str(&line.replacen(",Approved,", ",InReview,", 1));
+        } else {
+            edited.push_str(line);
+        }
+    }
+    assert_ne!(edited, text);
+    std::fs::create_dir(env.path("crafted")).unwrap();
+    env.write("crafted/qualifications.csv", edited);
+    let third = env.path("third");
+    env.run_against(&sb, &input, &["--format", "xlsx", "--previous"])
+        .arg(env.path("crafted"))
+        .arg("--out")
+        .arg(&third)
+        .assert()
+        .code(3);
+    let rows = read_csv(&third.join("changes.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["customer_tenant_id"], approved);
+    assert_eq!(r["change"], "status_changed");
+    assert_eq!(r["previous_vetting_status"], "InReview");
+    assert_eq!(r["vetting_status"], "Approved");
+    assert_eq!(r["qualification"], "Education");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(third.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["changes"]["by_kind"]["status_changed"], 1);
+    assert_eq!(summary["changes"]["total"], 1);
+    assert!(summary["changes"]["previous_run"]["id"].is_null());
+}
+
+#[test]
+fn a_missing_previous_report_fails_before_any_request() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let input = env.write("in.csv", id_csv(&ids()));
+    env.run_against(&sb, &input, &["--previous", "no-such-run"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no-such-run").and(predicate::str::contains("--previous")),
+        );
+    assert!(sb.customer_requests().is_empty());
+    assert!(!env.out().join("summary.json").exists());
+}
