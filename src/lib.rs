@@ -21,3 +21,4 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod sandbox;
+pub mod signals;

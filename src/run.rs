@@ -1,7 +1,7 @@
 //! The commands, end to end: the only place that knows every module.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +23,9 @@ use crate::progress::{Progress, init_logging};
 use crate::report::changes::{self, Entry};
 use crate::report::previous::{self, PreviousRun};
 use crate::report::summary::{self, ChangesInfo, PreviousRunInfo, RunMeta, Summary};
-use crate::report::{build_rows, csv as report_csv, xlsx as report_xlsx};
+use crate::report::{ReportRow, build_rows, csv as report_csv, screen, xlsx as report_xlsx};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
+use crate::signals;
 
 /// Report file names (SPEC §3).
 pub const CSV_FILE: &str = "qualifications.csv";
@@ -203,32 +204,11 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     }
 
     let stop = Stop::default();
-    listen_for_signals(stop.clone())?;
-    if let Some(deadline) = cfg.deadline {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(deadline).await;
-            tracing::warn!(
-                "--deadline of {deadline:?} reached: no new requests; writing a partial report"
-            );
-            stop.request(StopReason::Deadline);
-        });
-    }
+    signals::watch(&stop, cfg.deadline)?;
 
     // The sandbox lives until the end of this function.
     let sandbox = if cfg.sandbox {
-        let mut sc = SandboxConfig::default();
-        if let Auth::Static(token) = &cfg.auth {
-            sc.static_token = Some(secrecy::ExposeSecret::expose_secret(token).to_string());
-        }
-        let sb = Sandbox::start(sc)
-            .await
-            .context("starting the built-in sandbox")?;
-        tracing::info!(
-            "sandbox: fake Partner Center listening on {}",
-            sb.base_url()
-        );
-        Some(sb)
+        Some(start_sandbox(&cfg.auth).await?)
     } else {
         None
     };
@@ -236,41 +216,9 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         .as_ref()
         .map_or_else(|| cfg.base_url.clone(), Sandbox::base_url);
 
-    let mut http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
-        // The default for every request, token requests included.
-        .timeout(cfg.request_timeout)
-        .pool_max_idle_per_host(cfg.concurrency as usize)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_keepalive(Duration::from_secs(60))
-        .user_agent(APPLICATION);
-    if is_loopback(&base_url) {
-        // A corporate HTTP(S)_PROXY must not capture the local sandbox.
-        http = http.no_proxy();
-    }
-    let http = http.build().context("building the HTTP client")?;
+    let http = http_client(&cfg, &base_url)?;
 
-    let credentials = match &cfg.auth {
-        Auth::Static(token) => Credentials::Static(token.clone()),
-        Auth::Client {
-            tenant,
-            client_id,
-            secret,
-            authority,
-            endpoint,
-        } => Credentials::Client(ClientCredentials {
-            token_url: ClientCredentials::token_url(authority, tenant, *endpoint),
-            client_id: client_id.clone(),
-            secret: secret.clone(),
-            endpoint: *endpoint,
-        }),
-        Auth::Sandbox { endpoint } => Credentials::Client(ClientCredentials {
-            token_url: ClientCredentials::token_url(&base_url, sandbox::TENANT, *endpoint),
-            client_id: sandbox::CLIENT_ID.to_string(),
-            secret: secrecy::SecretString::from(sandbox::CLIENT_SECRET.to_string()),
-            endpoint: *endpoint,
-        }),
-    };
+    let credentials = credentials(&cfg.auth, &base_url);
     let auth = TokenProvider::new(http.clone(), credentials);
     if !pending.is_empty() && stop.reason().is_none() {
         // Fail before any customer request when the credentials are wrong.
@@ -346,32 +294,13 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let mut summary = summary::build(&meta, &input, &rows);
     let changes = previous.map(|p| compare_with(&p, &rows, &mut summary));
 
-    let mut written = Vec::new();
-    let mut write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        let path = cfg.out.join(name);
-        write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    if cfg.formats.csv {
-        write(
-            CSV_FILE,
-            &report_csv::render(&rows, &input.extra_headers, cfg.csv_bom),
-        )?;
-    }
-    if cfg.formats.xlsx {
-        write(
-            XLSX_FILE,
-            &report_xlsx::render(&rows, &input.extra_headers, &summary)
-                .context("cannot build the xlsx report")?,
-        )?;
-    }
-    if let Some(changes) = &changes {
-        write(CHANGES_FILE, &changes::render(changes, cfg.csv_bom))?;
-    }
-    // Last: its presence with status "complete" marks a finished run.
-    let json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
-    write(SUMMARY_FILE, &json)?;
+    let written = write_reports(
+        &cfg,
+        &input.extra_headers,
+        &rows,
+        &summary,
+        changes.as_deref(),
+    )?;
     warn_about_stale_files(&cfg.out, &written);
     if let Some(sb) = sandbox {
         sb.shutdown().await;
@@ -387,9 +316,106 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         None => Exit::Success,
     };
     if !cfg.quiet {
-        println!("{}", closing_summary(&summary, &written, exit));
+        println!("{}", screen::closing_summary(&summary, &written, exit));
     }
     Ok(exit)
+}
+
+/// The built-in fake Partner Center for `--sandbox`; it also accepts a
+/// static token the user set.
+async fn start_sandbox(auth: &Auth) -> anyhow::Result<Sandbox> {
+    let mut sc = SandboxConfig::default();
+    if let Auth::Static(token) = auth {
+        sc.static_token = Some(secrecy::ExposeSecret::expose_secret(token).to_string());
+    }
+    let sb = Sandbox::start(sc)
+        .await
+        .context("starting the built-in sandbox")?;
+    tracing::info!(
+        "sandbox: fake Partner Center listening on {}",
+        sb.base_url()
+    );
+    Ok(sb)
+}
+
+/// One client for the whole run (token and API requests share its pool).
+fn http_client(cfg: &Config, base_url: &str) -> anyhow::Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
+        // The default for every request, token requests included.
+        .timeout(cfg.request_timeout)
+        .pool_max_idle_per_host(cfg.concurrency as usize)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_keepalive(Duration::from_secs(60))
+        .user_agent(APPLICATION);
+    if is_loopback(base_url) {
+        // A corporate HTTP(S)_PROXY must not capture the local sandbox.
+        http = http.no_proxy();
+    }
+    http.build().context("building the HTTP client")
+}
+
+/// Where tokens come from; the sandbox has its own app registration.
+fn credentials(auth: &Auth, base_url: &str) -> Credentials {
+    match auth {
+        Auth::Static(token) => Credentials::Static(token.clone()),
+        Auth::Client {
+            tenant,
+            client_id,
+            secret,
+            authority,
+            endpoint,
+        } => Credentials::Client(ClientCredentials {
+            token_url: ClientCredentials::token_url(authority, tenant, *endpoint),
+            client_id: client_id.clone(),
+            secret: secret.clone(),
+            endpoint: *endpoint,
+        }),
+        Auth::Sandbox { endpoint } => Credentials::Client(ClientCredentials {
+            token_url: ClientCredentials::token_url(base_url, sandbox::TENANT, *endpoint),
+            client_id: sandbox::CLIENT_ID.to_string(),
+            secret: secrecy::SecretString::from(sandbox::CLIENT_SECRET.to_string()),
+            endpoint: *endpoint,
+        }),
+    }
+}
+
+/// Write the report files atomically, `summary.json` last; returns the
+/// paths written.
+fn write_reports(
+    cfg: &Config,
+    extra_headers: &[String],
+    rows: &[ReportRow],
+    summary: &Summary,
+    changes: Option<&[changes::Change]>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let path = cfg.out.join(name);
+        write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    if cfg.formats.csv {
+        write(
+            CSV_FILE,
+            &report_csv::render(rows, extra_headers, cfg.csv_bom),
+        )?;
+    }
+    if cfg.formats.xlsx {
+        write(
+            XLSX_FILE,
+            &report_xlsx::render(rows, extra_headers, summary)
+                .context("cannot build the xlsx report")?,
+        )?;
+    }
+    if let Some(changes) = changes {
+        write(CHANGES_FILE, &changes::render(changes, cfg.csv_bom))?;
+    }
+    // Last: its presence with status "complete" marks a finished run.
+    let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
+    write(SUMMARY_FILE, &json)?;
+    Ok(written)
 }
 
 /// Compare this run's rows with an earlier run's and record the counts in
@@ -426,114 +452,6 @@ fn warn_about_stale_files(out: &Path, written: &[std::path::PathBuf]) {
             );
         }
     }
-}
-
-/// First signal: stop dispatching and write a partial report. Second: quit.
-fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::spawn(async move {
-        let mut seen = 0;
-        loop {
-            let (reason, name, code) = tokio::select! {
-                _ = int.recv() => (StopReason::Interrupt, "SIGINT", Exit::Interrupted),
-                _ = term.recv() => (StopReason::Terminate, "SIGTERM", Exit::Terminated),
-            };
-            seen += 1;
-            if seen == 1 {
-                tracing::warn!(
-                    "{name}: no new requests; letting those in flight finish, then writing a partial report (send it again to quit at once)"
-                );
-                stop.request(reason);
-            } else {
-                eprintln!("qualrecon: {name} again: quitting at once without a report");
-                std::process::exit(i32::from(code.code()));
-            }
-        }
-    });
-    Ok(())
-}
-
-/// The one screen printed at the end.
-fn closing_summary(s: &Summary, written: &[std::path::PathBuf], exit: Exit) -> String {
-    let mut lines = Vec::new();
-    let looked_up = s.lookups.ok + s.lookups.failed_lookups;
-    lines.push(format!(
-        "qualrecon: {} of {} customers looked up in {:.1} s ({} requests, {} retries, {} throttled) — run {}",
-        looked_up, s.input.customers, s.run.duration_s, s.lookups.requests, s.lookups.retries, s.lookups.throttled_responses, s.run.status
-    ));
-    let mut outcome = vec![format!("ok {}", s.lookups.ok)];
-    outcome.extend(s.lookups.by_status.iter().map(|(k, v)| format!("{k} {v}")));
-    outcome.push(format!("invalid input rows {}", s.input.invalid_input_rows));
-    outcome.push(format!("duplicate rows {}", s.input.duplicate_rows));
-    outcome.push(format!("blank rows {}", s.input.blank_rows));
-    lines.push(format!("  {}", outcome.join(" · ")));
-    if let (Some(from), Some(n)) = (s.run.resumed_from, s.lookups.resumed) {
-        lines.push(format!(
-            "  resumed run {from}: {n} customers taken from its journal, the requests above are this run's"
-        ));
-    }
-    lines.push(format!(
-        "  customers without qualification: {}",
-        s.customers_without_qualification
-    ));
-    for (q, c) in &s.qualifications {
-        let mut parts = vec![
-            format!("{} Approved", c.approved),
-            format!("{} InReview", c.in_review),
-            format!("{} Denied", c.denied),
-        ];
-        parts.extend(
-            c.other
-                .iter()
-                .map(|(k, v)| format!("{v} {}", if k.is_empty() { "(no status)" } else { k })),
-        );
-        lines.push(format!("  {q}: {}", parts.join(", ")));
-    }
-    if let Some(oldest) = &s.in_review.oldest {
-        lines.push(format!(
-            "  in review: {} entries, oldest since {oldest}, {} older than {} days",
-            s.in_review.count, s.in_review.stale, s.in_review.stale_after_days
-        ));
-    }
-    for (reason, n) in s.denial_reasons.iter().take(5) {
-        lines.push(format!("  denied {n}× \"{reason}\""));
-    }
-    if let Some(c) = &s.changes {
-        let kinds: Vec<String> = c
-            .by_kind
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        lines.push(format!(
-            "  changes since {}: {}",
-            c.previous_run.path,
-            if kinds.is_empty() {
-                "none".to_string()
-            } else {
-                kinds.join(" · ")
-            }
-        ));
-    }
-    for path in written {
-        lines.push(format!("wrote:   {}", path.display()));
-    }
-    let why = match exit {
-        Exit::Success => "exit 0: every customer looked up",
-        Exit::Partial if s.run.status == "deadline" => {
-            "exit 3: --deadline reached; the report is partial"
-        }
-        Exit::Partial => {
-            "exit 3: some lookups failed or some input rows were invalid (see lookup_status and error)"
-        }
-        Exit::Interrupted => "exit 130: interrupted (SIGINT); the report is partial",
-        Exit::Terminated => "exit 143: terminated (SIGTERM); the report is partial",
-        _ => "",
-    };
-    lines.push(why.to_string());
-    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod changes;
 pub mod csv;
 pub mod formats;
 pub mod previous;
+pub mod screen;
 pub mod summary;
 pub mod xlsx;
 

@@ -1,0 +1,88 @@
+//! The one screen `run` prints at the end: counts, where the files went,
+//! and what the exit code means.
+
+use std::path::PathBuf;
+
+use super::summary::Summary;
+use crate::exit::Exit;
+
+/// The one screen printed at the end.
+pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
+    let mut lines = Vec::new();
+    let looked_up = s.lookups.ok + s.lookups.failed_lookups;
+    lines.push(format!(
+        "qualrecon: {} of {} customers looked up in {:.1} s ({} requests, {} retries, {} throttled) — run {}",
+        looked_up, s.input.customers, s.run.duration_s, s.lookups.requests, s.lookups.retries, s.lookups.throttled_responses, s.run.status
+    ));
+    let mut outcome = vec![format!("ok {}", s.lookups.ok)];
+    outcome.extend(s.lookups.by_status.iter().map(|(k, v)| format!("{k} {v}")));
+    outcome.push(format!("invalid input rows {}", s.input.invalid_input_rows));
+    outcome.push(format!("duplicate rows {}", s.input.duplicate_rows));
+    outcome.push(format!("blank rows {}", s.input.blank_rows));
+    lines.push(format!("  {}", outcome.join(" · ")));
+    if let (Some(from), Some(n)) = (s.run.resumed_from, s.lookups.resumed) {
+        lines.push(format!(
+            "  resumed run {from}: {n} customers taken from its journal, the requests above are this run's"
+        ));
+    }
+    lines.push(format!(
+        "  customers without qualification: {}",
+        s.customers_without_qualification
+    ));
+    for (q, c) in &s.qualifications {
+        let mut parts = vec![
+            format!("{} Approved", c.approved),
+            format!("{} InReview", c.in_review),
+            format!("{} Denied", c.denied),
+        ];
+        parts.extend(
+            c.other
+                .iter()
+                .map(|(k, v)| format!("{v} {}", if k.is_empty() { "(no status)" } else { k })),
+        );
+        lines.push(format!("  {q}: {}", parts.join(", ")));
+    }
+    if let Some(oldest) = &s.in_review.oldest {
+        lines.push(format!(
+            "  in review: {} entries, oldest since {oldest}, {} older than {} days",
+            s.in_review.count, s.in_review.stale, s.in_review.stale_after_days
+        ));
+    }
+    for (reason, n) in s.denial_reasons.iter().take(5) {
+        lines.push(format!("  denied {n}× \"{reason}\""));
+    }
+    if let Some(c) = &s.changes {
+        let kinds: Vec<String> = c
+            .by_kind
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        lines.push(format!(
+            "  changes since {}: {}",
+            c.previous_run.path,
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(" · ")
+            }
+        ));
+    }
+    for path in written {
+        lines.push(format!("wrote:   {}", path.display()));
+    }
+    let why = match exit {
+        Exit::Success => "exit 0: every customer looked up",
+        Exit::Partial if s.run.status == "deadline" => {
+            "exit 3: --deadline reached; the report is partial"
+        }
+        Exit::Partial => {
+            "exit 3: some lookups failed or some input rows were invalid (see lookup_status and error)"
+        }
+        Exit::Interrupted => "exit 130: interrupted (SIGINT); the report is partial",
+        Exit::Terminated => "exit 143: terminated (SIGTERM); the report is partial",
+        _ => "",
+    };
+    lines.push(why.to_string());
+    lines.join("\n")
+}
