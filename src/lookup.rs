@@ -90,7 +90,15 @@ pub enum StopReason {
     Terminate,
     /// `--deadline` passed.
     Deadline,
+    /// The API refused the token for [`UNAUTHORIZED_STREAK`] customers in a
+    /// row: every further request would be refused too.
+    Unauthorized,
 }
+
+/// How many customers in a row may end `unauthorized` before the run stops
+/// asking: an expired static token (or an app without Partner Center access)
+/// would otherwise cost one refused request per remaining customer.
+pub const UNAUTHORIZED_STREAK: u64 = 10;
 
 /// A one-shot stop switch shared by the run; the first reason wins.
 #[derive(Debug, Clone)]
@@ -171,6 +179,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     pub throttled_responses: AtomicU64,
     budget_used: AtomicU64,
+    /// Customers in a row that ended `unauthorized`.
+    unauthorized_streak: AtomicU64,
 }
 
 /// The result of [`look_up_all`]: one slot per id (`None` = never requested
@@ -214,6 +224,24 @@ impl Lookup {
     }
 }
 
+impl Lookup {
+    /// Stop the run once [`UNAUTHORIZED_STREAK`] customers in a row ended
+    /// `unauthorized`; any other answer from the API resets the count.
+    fn watch_for_a_dead_token(&self, o: &Outcome) {
+        let streak = &self.counters.unauthorized_streak;
+        if o.status == LookupStatus::Unauthorized {
+            if streak.fetch_add(1, Ordering::Relaxed) + 1 == UNAUTHORIZED_STREAK {
+                tracing::error!(
+                    "the API refused the token for {UNAUTHORIZED_STREAK} customers in a row: no new requests; writing a partial report (fix the token, then continue with --resume)"
+                );
+                self.stop.request(StopReason::Unauthorized);
+            }
+        } else if o.attempts > 0 {
+            streak.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Look up every id; `on_done` sees each customer's outcome as it lands
 /// (progress, the resume journal).
 pub async fn look_up_all(
@@ -229,7 +257,13 @@ pub async fn look_up_all(
     let mut stream = futures::stream::iter(ids.iter().copied().enumerate())
         .map(|(i, id)| {
             let lookup = lookup.clone();
-            async move { (i, look_up_one(&lookup, id).await) }
+            async move {
+                let outcome = look_up_one(&lookup, id).await;
+                if let Some(o) = &outcome {
+                    lookup.watch_for_a_dead_token(o);
+                }
+                (i, outcome)
+            }
         })
         .buffer_unordered(live);
 

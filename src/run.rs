@@ -310,6 +310,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         Some(StopReason::Interrupt) => Exit::Interrupted,
         Some(StopReason::Terminate) => Exit::Terminated,
         Some(StopReason::Deadline) => Exit::Partial,
+        Some(StopReason::Unauthorized) => Exit::Fatal,
         None if summary.lookups.failed_lookups > 0 || summary.input.invalid_input_rows > 0 => {
             Exit::Partial
         }

@@ -481,3 +481,48 @@ fn a_refused_static_token_is_not_retried_and_each_customer_is_unauthorized() {
     }
     assert_counts_match(&env, &rows);
 }
+
+#[test]
+fn a_token_refused_customer_after_customer_stops_the_run_and_resume_finishes_it() {
+    // An expired static token would otherwise cost one refused request per
+    // remaining customer; after a streak of 401s the run stops (exit 1),
+    // writes everything it knows, and --resume with a good token finishes.
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = approved(60);
+    let input = env.write("in.csv", id_csv(&ids));
+    let out = env
+        .run_against(&sb, &input, &["--concurrency", "4"])
+        .env("PARTNER_CENTER_TOKEN", "expired-static-token")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
+    let refused = sb.customer_requests().len();
+    let streak = qualrecon::lookup::UNAUTHORIZED_STREAK as usize;
+    assert!(
+        (streak..streak + 8).contains(&refused),
+        "{refused} requests"
+    );
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "interrupted");
+    let rows = env.rows();
+    assert_eq!(rows.len(), 60, "every customer has a row");
+    assert!(
+        rows.iter()
+            .all(|r| ["unauthorized", "failed"].contains(&r["lookup_status"].as_str()))
+    );
+
+    env.run_against(&sb, &input, &["--resume"])
+        .assert()
+        .success();
+    let rows = env.rows();
+    assert_eq!(rows.len(), 60);
+    assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
+    assert_eq!(sb.customer_requests().len(), refused + 60);
+}

@@ -79,6 +79,9 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
         Exit::Partial => {
             "exit 3: some lookups failed or some input rows were invalid (see lookup_status and error)"
         }
+        Exit::Fatal => {
+            "exit 1: the API kept refusing the token; the report is partial (fix the token, then run again with --resume)"
+        }
         Exit::Interrupted => "exit 130: interrupted (SIGINT); the report is partial",
         Exit::Terminated => "exit 143: terminated (SIGTERM); the report is partial",
         _ => "",
