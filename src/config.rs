@@ -494,3 +494,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_config_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = FileConfig::parse(&text, &path).unwrap();
+        assert_eq!(file.rate, Some(5.0));
+        assert_eq!(file.token_endpoint, Some(TokenEndpoint::V2));
+        assert_eq!(file.stale_after, Some(30));
+    }
+}
