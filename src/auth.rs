@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::cli::TokenEndpoint;
-use crate::model::{AadError, TokenResponse, snippet};
+use crate::model::{AadError, NumberOrString, TokenResponse, snippet};
 
 /// The audience every Partner Center token must have.
 pub const PARTNER_CENTER_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
@@ -228,14 +228,18 @@ impl TokenProvider {
                         "HTTP {status} with a body that is not a token response ({e})"
                     ))
                 })?;
-            let lifetime = parsed
-                .expires_in
-                .seconds()
-                .ok_or_else(|| unavailable("token response has no usable expires_in".into()))?;
+            if parsed.access_token.trim().is_empty() {
+                return Err(unavailable(format!(
+                    "HTTP {status} with an empty access_token"
+                )));
+            }
+            // Clamped: a nonsense lifetime must neither panic nor pin a token for ever.
+            let lifetime =
+                token_lifetime(&parsed, chrono::Utc::now().timestamp()).clamp(1.0, 86_400.0);
             self.fetched.fetch_add(1, Ordering::Relaxed);
             return Ok((
                 SecretString::from(parsed.access_token),
-                Duration::from_secs_f64(lifetime.max(1.0)),
+                Duration::from_secs_f64(lifetime),
             ));
         }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
@@ -268,6 +272,20 @@ impl TokenProvider {
             hint: hint.to_string(),
         })
     }
+}
+
+/// Seconds a fresh token lives: `expires_in`, else `expires_on` (epoch
+/// seconds, v1), else an hour (AAD's usual lifetime; a 401 still triggers a
+/// refresh if that guess is wrong).
+fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
+    if let Some(s) = t.expires_in.as_ref().and_then(NumberOrString::seconds) {
+        return s;
+    }
+    if let Some(on) = t.expires_on.as_ref().and_then(NumberOrString::seconds) {
+        return (on - now_epoch as f64).max(0.0);
+    }
+    tracing::warn!("the token response has no expires_in; assuming the token lives an hour");
+    3600.0
 }
 
 /// What to check, in the words of the option that sets it.
@@ -337,6 +355,20 @@ mod tests {
             ..AadError::default()
         };
         assert!(hint_for(&no_codes, "AADSTS90002: Tenant 'x' not found.").contains("--tenant"));
+    }
+
+    #[test]
+    fn token_lifetime_from_expires_in_expires_on_or_a_default() {
+        let parse = |s: &str| serde_json::from_str::<TokenResponse>(s).unwrap();
+        assert_eq!(
+            token_lifetime(&parse(r#"{"access_token":"x","expires_in":"5"}"#), 0),
+            5.0
+        );
+        assert_eq!(
+            token_lifetime(&parse(r#"{"access_token":"x","expires_on":"1000"}"#), 400),
+            600.0
+        );
+        assert_eq!(token_lifetime(&parse(r#"{"access_token":"x"}"#), 0), 3600.0);
     }
 
     #[test]

@@ -90,8 +90,12 @@ pub struct GatewayError {
 /// a number).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
+    #[serde(default)]
     pub token_type: String,
-    pub expires_in: NumberOrString,
+    /// Seconds the token lives; AAD always sends it, a minimal token
+    /// service might not (then `expires_on` or a one-hour default is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<NumberOrString>,
     pub access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext_expires_in: Option<NumberOrString>,
@@ -530,11 +534,11 @@ mod tests {
             r#"{"token_type":"Bearer","expires_in":"3599","access_token":"x"}"#,
         )
         .unwrap();
-        assert_eq!(t.expires_in.seconds(), Some(3599.0));
+        assert_eq!(t.expires_in.unwrap().seconds(), Some(3599.0));
         let t: TokenResponse =
             serde_json::from_str(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"x"}"#)
                 .unwrap();
-        assert_eq!(t.expires_in.seconds(), Some(3599.0));
+        assert_eq!(t.expires_in.unwrap().seconds(), Some(3599.0));
     }
 
     #[test]

@@ -384,7 +384,7 @@ fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> V
     let body = match endpoint {
         Endpoint::V2 => TokenResponse {
             token_type: "Bearer".to_string(),
-            expires_in: NumberOrString::Number(secs as f64),
+            expires_in: Some(NumberOrString::Number(secs as f64)),
             ext_expires_in: Some(NumberOrString::Number(secs as f64)),
             access_token,
             expires_on: None,
@@ -393,7 +393,7 @@ fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> V
         },
         Endpoint::V1 => TokenResponse {
             token_type: "Bearer".to_string(),
-            expires_in: NumberOrString::Text(secs.to_string()),
+            expires_in: Some(NumberOrString::Text(secs.to_string())),
             ext_expires_in: text(secs),
             expires_on: text(now + secs),
             not_before: text(now),
