@@ -223,10 +223,20 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{s}` is not a number (requests per second, e.g. 5 or 0.5)"))?;
-    if !v.is_finite() || v <= 0.0 {
-        return Err(format!("must be greater than 0, got `{s}`"));
-    }
+    check_rate(v).map_err(|e| format!("{e}, got `{s}`"))?;
     Ok(v)
+}
+
+/// The range `--rate` accepts: greater than 0 (at least one request per
+/// 1000 s) and at most 100,000 per second.
+pub fn check_rate(v: f64) -> Result<f64, String> {
+    if v.is_finite() && (0.001..=100_000.0).contains(&v) {
+        Ok(v)
+    } else if v.is_finite() && v > 0.0 {
+        Err("must be between 0.001 and 100000 requests per second".into())
+    } else {
+        Err("must be greater than 0".into())
+    }
 }
 
 /// `tab`, `\t`, or any single ASCII character.

@@ -158,11 +158,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         (None, None) => None,
     };
     let rate = args.rate.or(file.rate).unwrap_or(DEFAULT_RATE);
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(usage(format!(
-            "rate must be a number greater than 0, got {rate}"
-        )));
-    }
+    crate::cli::check_rate(rate).map_err(|e| usage(format!("rate {e}, got {rate}")))?;
     let concurrency = args
         .concurrency
         .or(file.concurrency)

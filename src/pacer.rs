@@ -173,7 +173,8 @@ impl Pacer {
         };
         let from = s.rate;
         s.ceiling = Some(from);
-        s.rate = (s.rate * factor).max(MIN_RATE);
+        // Never below the floor, never above the user's --rate.
+        s.rate = (s.rate * factor).max(MIN_RATE.min(s.max_rate));
         s.last_cut = Some(now);
         // Whatever queues behind the pause restarts at the new spacing.
         s.next_slot = s.next_slot.max(until);
@@ -297,6 +298,13 @@ mod tests {
         let end = Instant::now() + Duration::from_secs(3);
         let got = waiter.await.unwrap();
         assert!(got >= end, "dispatched inside the Retry-After window");
+    }
+
+    #[test]
+    fn a_cut_never_raises_a_tiny_rate_above_the_users_rate() {
+        let pacer = Pacer::new(0.01);
+        pacer.on_throttled(Instant::now(), Duration::from_secs(1));
+        assert!(pacer.rate() <= 0.01);
     }
 
     #[tokio::test(start_paused = true)]
