@@ -258,9 +258,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(bad());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        return (secs.is_finite() && secs > 0.0)
-            .then(|| std::time::Duration::from_secs_f64(secs))
-            .ok_or_else(bad);
+        return to_duration(secs).ok_or_else(bad);
     }
     let mut total = 0.0;
     let mut rest = t;
@@ -284,11 +282,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         total += n * factor;
         rest = &rest[u_end..];
     }
-    if total > 0.0 && total.is_finite() {
-        Ok(std::time::Duration::from_secs_f64(total))
-    } else {
-        Err(bad())
-    }
+    to_duration(total).ok_or_else(bad)
+}
+
+/// Positive seconds up to a year (longer is a typo, and would overflow timers).
+fn to_duration(secs: f64) -> Option<std::time::Duration> {
+    (secs.is_finite() && secs > 0.0 && secs <= 366.0 * 86_400.0)
+        .then(|| std::time::Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
-        for bad in ["", "abc", "5x", "-3s", "0", "m"] {
+        for bad in ["", "abc", "5x", "-3s", "0", "m", "1e30", "99999999h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
