@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second, oauth_run};
 use qualrecon::api::ApiClient;
@@ -272,47 +272,12 @@ fn a_second_sigint_quits_at_once_without_a_report() {
     });
     let ids = approved(200);
     let input = env.write("in.csv", id_csv(&ids));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
-        .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
-        .env_remove("RUST_LOG")
-        .args(["run", "--rate", "40", "--concurrency", "8", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
-        .args(["--base-url", &sb.url()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while sb.customer_requests().len() < 8 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "run never got going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let kill = |child: &std::process::Child| {
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    kill(&child);
-    let signalled = Instant::now();
+    let mut child = common::spawn_run(&env, &sb, &input, &["--rate", "40", "--concurrency", "8"]);
+    common::wait_for_requests(&sb, 8);
+    common::send_signal(&child, "-INT");
     std::thread::sleep(Duration::from_millis(50));
-    kill(&child);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if signalled.elapsed() > Duration::from_secs(3) {
-            let _ = child.kill();
-            panic!("still running 3 s after the second SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    common::send_signal(&child, "-INT");
+    let status = common::exit_within(&mut child, Duration::from_secs(3));
     assert_eq!(status.code(), Some(130));
     assert!(
         !env.out().join("summary.json").exists(),

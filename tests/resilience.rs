@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second, oauth_run};
 use predicates::prelude::*;
@@ -315,43 +315,11 @@ fn interrupt(signal: &str, want: i32) {
     let sb = TestSandbox::start(SandboxConfig::default());
     let ids = approved(400);
     let input = env.write("in.csv", id_csv(&ids));
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
-        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
-        .env_remove("RUST_LOG")
-        .args(["run", "--rate", "40", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
-        .args(["--base-url", &sb.url()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_run(&env, &sb, &input, &["--rate", "40"]);
     // Wait until it is well under way.
-    let start = Instant::now();
-    while sb.customer_requests().len() < 40 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "run never got going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let kill = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "still running 10 s after {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    common::wait_for_requests(&sb, 40);
+    common::send_signal(&child, signal);
+    let status = common::exit_within(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(want));
     let s = env.summary();
     assert_eq!(s["run"]["status"], "interrupted");

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, TestSandbox, id_csv};
 use predicates::prelude::*;
@@ -30,43 +30,10 @@ fn requests_per_customer(sb: &TestSandbox) -> BTreeMap<Uuid, usize> {
 /// Start a run of `input` at 40 requests/s and SIGTERM it once at least 40
 /// customers were requested; returns its exit code.
 fn run_and_terminate(env: &Env, sb: &TestSandbox, input: &std::path::Path) -> Option<i32> {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
-        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
-        .env_remove("RUST_LOG")
-        .env_remove("QUALRECON_CONFIG")
-        .args(["run", "--rate", "40", "--input"])
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
-        .args(["--base-url", &sb.url()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while sb.customer_requests().len() < 40 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "run never got going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let signalled = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = common::spawn_run(env, sb, input, &["--rate", "40"]);
+    common::wait_for_requests(sb, 40);
+    common::send_signal(&child, "-TERM");
+    common::exit_within(&mut child, Duration::from_secs(10)).code()
 }
 
 #[test]
@@ -186,22 +153,7 @@ fn resume_from_the_config_file() {
 
 /// Every answer the sandbox gives, a few customers each.
 fn mixed_ids() -> Vec<Uuid> {
-    let answers = [
-        Answer::Approved,
-        Answer::InReview,
-        Answer::Denied,
-        Answer::NoQualifications,
-        Answer::Several,
-        Answer::StateOwnedOnly,
-        Answer::UnknownStatus,
-        Answer::NotFound,
-        Answer::Forbidden,
-        Answer::BareArray,
-        Answer::CreateDateSpelling,
-        Answer::Bom,
-        Answer::BrokenJson,
-        Answer::Html,
-    ];
+    let answers = Answer::ALL;
     let mut ids: Vec<Uuid> = answers.iter().flat_map(|a| ids_for(*a, 3)).collect();
     // Interleave, so the journal's order differs from the answers' order.
     fastrand::Rng::with_seed(7).shuffle(&mut ids);

@@ -11,22 +11,7 @@ use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, answer_for, ids_for};
 use uuid::Uuid;
 
-const ALL_ANSWERS: [Answer; 14] = [
-    Answer::Approved,
-    Answer::InReview,
-    Answer::Denied,
-    Answer::NoQualifications,
-    Answer::Several,
-    Answer::StateOwnedOnly,
-    Answer::UnknownStatus,
-    Answer::NotFound,
-    Answer::Forbidden,
-    Answer::BareArray,
-    Answer::CreateDateSpelling,
-    Answer::Bom,
-    Answer::BrokenJson,
-    Answer::Html,
-];
+const ALL_ANSWERS: [Answer; 14] = Answer::ALL;
 
 fn rows_of<'a>(rows: &'a [HashMap<String, String>], id: &Uuid) -> Vec<&'a HashMap<String, String>> {
     rows.iter()

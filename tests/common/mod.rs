@@ -212,3 +212,63 @@ pub fn oauth_run(
         .args(extra);
     c
 }
+
+/// `qualrecon run` as a child process against `sb` (static token, output
+/// silenced), for tests that signal it.
+pub fn spawn_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
+    for k in INHERITED {
+        cmd.env_remove(k);
+    }
+    cmd.env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+        .arg("run")
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(env.out())
+        .args(["--base-url", &sb.url()])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn qualrecon")
+}
+
+/// Block until the sandbox has seen `n` customer requests (at most a minute).
+pub fn wait_for_requests(sb: &TestSandbox, n: usize) {
+    let start = std::time::Instant::now();
+    while sb.customer_requests().len() < n {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "run never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Send a signal (`-TERM`, `-INT`) to a child.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} failed");
+}
+
+/// The child's exit status, which must come within `limit`.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running {limit:?} after the signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
