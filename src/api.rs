@@ -38,9 +38,14 @@ pub enum LookupError {
         retry_after: Option<Duration>,
         detail: String,
     },
-    /// Any other HTTP status; 408 and 5xx are retried.
+    /// Any other HTTP status; 408 and 5xx are retried, no sooner than a
+    /// `Retry-After` the server sent with it.
     #[error("{detail}")]
-    Http { status: u16, detail: String },
+    Http {
+        status: u16,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     #[error("no complete answer within {0:?} (--request-timeout)")]
     Timeout(Duration),
     /// Could not connect, connection reset, body cut short.
@@ -150,20 +155,22 @@ pub fn classify(
     now: SystemTime,
 ) -> LookupError {
     let detail = describe_status(status, body);
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
     match status.as_u16() {
         404 => LookupError::NotFound(detail),
         403 => LookupError::Forbidden(detail),
         401 => LookupError::Unauthorized(detail),
         429 => LookupError::Throttled {
-            retry_after: headers
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, now)),
+            retry_after,
             detail,
         },
         code => LookupError::Http {
             status: code,
             detail,
+            retry_after,
         },
     }
 }
@@ -329,6 +336,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!LookupError::Body(BodyError::Empty).is_retryable());
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        match classify(status(503), &h, b"", now) {
+            LookupError::Http { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

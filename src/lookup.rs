@@ -394,8 +394,16 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
                 Duration::from_millis(fastrand::u64(0..100))
             }
             // A failing server is no reason to speed up: the rate stays.
+            // A Retry-After on a 503 is honoured for this customer.
             e if e.is_retryable() => {
-                backoff(l.settings.backoff_base, l.settings.backoff_cap, attempts)
+                let wait = backoff(l.settings.backoff_base, l.settings.backoff_cap, attempts);
+                match e {
+                    LookupError::Http {
+                        retry_after: Some(after),
+                        ..
+                    } => wait.max(*after),
+                    _ => wait,
+                }
             }
             _ => {
                 // 404/403 and the like are normal, prompt answers.
