@@ -138,6 +138,10 @@ impl Stop {
     }
 }
 
+/// Longest a 5xx's Retry-After may hold one customer's retry: a server
+/// announcing an hour of maintenance should fail the row, not stall cron.
+const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(120);
+
 /// Knobs of the retry policy.
 #[derive(Debug, Clone)]
 pub struct LookupSettings {
@@ -401,7 +405,7 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
                     LookupError::Http {
                         retry_after: Some(after),
                         ..
-                    } => wait.max(*after),
+                    } => wait.max((*after).min(MAX_SERVER_RETRY_AFTER)),
                     _ => wait,
                 }
             }
