@@ -35,12 +35,17 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
             format!("{} InReview", c.in_review),
             format!("{} Denied", c.denied),
         ];
-        parts.extend(
-            c.other
-                .iter()
-                .map(|(k, v)| format!("{v} {}", if k.is_empty() { "(no status)" } else { k })),
-        );
-        lines.push(format!("  {q}: {}", parts.join(", ")));
+        parts.extend(c.other.iter().map(|(k, v)| {
+            format!(
+                "{v} {}",
+                if k.is_empty() {
+                    "(no status)".into()
+                } else {
+                    printable(k)
+                }
+            )
+        }));
+        lines.push(format!("  {}: {}", printable(q), parts.join(", ")));
     }
     if let Some(oldest) = &s.in_review.oldest {
         lines.push(format!(
@@ -49,7 +54,7 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
         ));
     }
     for (reason, n) in s.denial_reasons.iter().take(5) {
-        lines.push(format!("  denied {n}× \"{reason}\""));
+        lines.push(format!("  denied {n}× \"{}\"", printable(reason)));
     }
     if let Some(c) = &s.changes {
         let kinds: Vec<String> = c
@@ -88,4 +93,35 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     };
     lines.push(why.to_string());
     lines.join("\n")
+}
+
+/// Text from the API made safe for a terminal: control characters (escape
+/// sequences among them), bidi overrides and zero-width characters are shown
+/// as `\u{…}` instead of acting on the screen.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+            if c.is_control() || invisible {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            printable("Not an Academic Domain"),
+            "Not an Academic Domain"
+        );
+        assert_eq!(printable("Åre \u{1b}[2Jx"), "Åre \\u{1b}[2Jx");
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+    }
 }
