@@ -74,7 +74,7 @@ pub struct RunArgs {
     pub rate: Option<f64>,
 
     /// Max requests in flight, >= 1 [default: 8].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024), allow_negative_numbers = true)]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
     pub concurrency: Option<u32>,
 
     /// The partner's own AAD tenant (id or domain), for OAuth2 client credentials
