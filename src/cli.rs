@@ -227,13 +227,13 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// The range `--rate` accepts: greater than 0 (at least one request per
-/// 1000 s) and at most 100,000 per second.
+/// The range `--rate` accepts: greater than 0 (down to one request per
+/// million seconds, so timers cannot overflow) and at most 100,000 per second.
 pub fn check_rate(v: f64) -> Result<f64, String> {
-    if v.is_finite() && (0.001..=100_000.0).contains(&v) {
+    if v.is_finite() && (0.000_001..=100_000.0).contains(&v) {
         Ok(v)
     } else if v.is_finite() && v > 0.0 {
-        Err("must be between 0.001 and 100000 requests per second".into())
+        Err("must be between 0.000001 and 100000 requests per second".into())
     } else {
         Err("must be greater than 0".into())
     }
