@@ -316,6 +316,9 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
     let request_id = Uuid::new_v4();
     let mut attempts = 0u32;
     let mut throttled_attempts = 0u32;
+    // Failures other than 429, including token-endpoint outages (which
+    // send no API request, so `attempts` alone would never run out).
+    let mut failures = 0u32;
     let mut refreshed_after_401 = false;
     let mut last_error: Option<LookupError> = None;
     loop {
@@ -400,7 +403,8 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
             // A failing server is no reason to speed up: the rate stays.
             // A Retry-After on a 503 is honoured for this customer.
             e if e.is_retryable() => {
-                let wait = backoff(l.settings.backoff_base, l.settings.backoff_cap, attempts);
+                failures += 1;
+                let wait = backoff(l.settings.backoff_base, l.settings.backoff_cap, failures);
                 match e {
                     LookupError::Http {
                         retry_after: Some(after),
@@ -419,7 +423,7 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
             LookupError::Throttled { .. } => {
                 throttled_attempts >= l.settings.max_throttled_attempts
             }
-            _ => attempts - throttled_attempts >= l.settings.max_attempts,
+            _ => failures >= l.settings.max_attempts,
         };
         if out_of_attempts {
             return Some(give_up(error, attempts, "gave up after the last attempt"));

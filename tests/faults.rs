@@ -491,3 +491,68 @@ fn a_token_refused_customer_after_customer_stops_the_run_and_resume_finishes_it(
     assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
     assert_eq!(sb.customer_requests().len(), refused + 60);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_endpoint_outage_mid_run_ends_each_customer_after_its_attempts() {
+    // No API request is sent while no token can be had, so the attempt
+    // limit must count these failures too, or the lookups would spin until
+    // the whole run's retry budget is gone.
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let api = ApiClient::new(
+        http.clone(),
+        &sb.base_url(),
+        Uuid::new_v4(),
+        Duration::from_secs(10),
+    );
+    let auth = TokenProvider::new(
+        http,
+        Credentials::Client(qualrecon::auth::ClientCredentials {
+            token_url: format!("{dead_url}/t/oauth2/v2.0/token"),
+            client_id: "c".into(),
+            secret: secrecy::SecretString::from("s".to_string()),
+            endpoint: qualrecon::cli::TokenEndpoint::V2,
+        }),
+    );
+    let ids = approved(3);
+    let settings = LookupSettings::new(4, ids.len());
+    let max_attempts = settings.max_attempts;
+    let budget = settings.retry_budget;
+    let lookup = Arc::new(Lookup::new(
+        api,
+        auth,
+        Pacer::new(100.0),
+        settings,
+        Stop::default(),
+    ));
+    let result = look_up_all(lookup, &ids, |_, _| {}).await;
+    for o in result.outcomes {
+        let o = o.expect("every customer ends");
+        assert_eq!(o.status, LookupStatus::Failed);
+        assert!(
+            o.error
+                .as_deref()
+                .unwrap()
+                .contains("could not get a token"),
+            "{o:?}"
+        );
+        assert_eq!(o.attempts, 0, "no API request without a token");
+        // Ended by its own attempt limit, not by draining the run's budget.
+        assert!(
+            o.error
+                .as_deref()
+                .unwrap()
+                .contains("gave up after the last attempt"),
+            "{o:?}"
+        );
+    }
+    assert!(sb.journal().is_empty());
+    assert!(
+        u64::from(max_attempts) * 3 < budget,
+        "the budget must not be what stops them"
+    );
+    sb.shutdown().await;
+}
