@@ -165,3 +165,46 @@ fn a_second_run_on_the_same_folder_exits_4_naming_the_folder() {
         .stderr(predicate::str::contains("another qualrecon run"));
     assert!(!env.out().join("summary.json").exists());
 }
+
+#[test]
+fn the_sandbox_command_serves_until_terminated_and_prints_how_to_use_it() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let mut sandbox = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--scenario",
+            "default",
+            "--latency-ms",
+            "1..5",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sandbox.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let ids = qualrecon::sandbox::ids_for(qualrecon::sandbox::Answer::Approved, 3);
+    let input = env.write("in.csv", common::id_csv(&ids));
+    env.cmd()
+        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
+        .args(["run", "--base-url", &url, "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(env.out())
+        .assert()
+        .success();
+    assert_eq!(env.rows().len(), 3);
+    common::send_signal(&sandbox, "-TERM");
+    let status = common::exit_within(&mut sandbox, std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
