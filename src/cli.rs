@@ -25,12 +25,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Look up every customer in a CSV and write qualifications.csv/.xlsx and summary.json.
+    #[command(after_long_help = RUN_AFTER_HELP)]
     Run(Box<RunArgs>),
     /// Serve the built-in fake Partner Center (API and token endpoints) on loopback.
     Sandbox(SandboxArgs),
     /// Validate an input file without touching the network.
     Check(CheckArgs),
 }
+
+/// Shown after `run --help`: what the options cannot say on their own.
+const RUN_AFTER_HELP: &str = "\
+Authentication: PARTNER_CENTER_TOKEN (a ready bearer token) if set, else OAuth2 client
+credentials from --tenant, --client-id and PARTNER_CENTER_CLIENT_SECRET or
+--client-secret-file. --sandbox needs neither.
+
+Exit codes: 0 all looked up · 1 fatal (input, output, authentication) · 2 usage ·
+3 report written but some lookups failed, input rows were invalid, or --deadline hit ·
+4 another run holds the output folder · 130/143 interrupted by SIGINT/SIGTERM
+(partial report written; continue with --resume).";
 
 /// How the input file is read; shared by `run` and `check`.
 #[derive(Debug, Args, Clone, Default)]
