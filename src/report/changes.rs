@@ -30,8 +30,11 @@ pub struct Entry {
     pub customer_tenant_id: String,
     /// Empty for "no qualification" and failed-lookup rows.
     pub qualification: String,
+    /// As in `qualifications.csv`.
     pub vetting_status: String,
+    /// As in `qualifications.csv`.
     pub vetting_reason: String,
+    /// As in `qualifications.csv`.
     pub vetting_created_date: String,
     /// `ok`, `not_found`, `failed`, … as in `qualifications.csv`.
     pub lookup_status: String,

@@ -16,9 +16,13 @@ use crate::model::{VettingDate, format_utc};
 /// renames.
 #[derive(Debug, Serialize)]
 pub struct Summary {
+    /// `tool`: which program wrote the file.
     pub tool: Tool,
+    /// `run`: what ran, when, how it ended.
     pub run: RunInfo,
+    /// `input`: what was read.
     pub input: InputInfo,
+    /// `lookups`: outcome and request counts.
     pub lookups: LookupCounts,
     /// Customers looked up fine that hold no qualification at all.
     pub customers_without_qualification: u64,
@@ -26,6 +30,7 @@ pub struct Summary {
     pub qualifications: BTreeMap<String, StatusCounts>,
     /// Denied entries (all qualifications) per verbatim reason.
     pub denial_reasons: BTreeMap<String, u64>,
+    /// `in_review`: the open reviews and how old they are.
     pub in_review: InReview,
     /// With `--previous`: what `changes.csv` holds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,6 +40,7 @@ pub struct Summary {
 /// The comparison with an earlier run (`--previous`).
 #[derive(Debug, Serialize)]
 pub struct ChangesInfo {
+    /// The earlier run compared against.
     pub previous_run: PreviousRunInfo,
     /// Rows of `changes.csv` per `change` value (every kind, zeros included).
     pub by_kind: BTreeMap<&'static str, u64>,
@@ -55,7 +61,9 @@ pub struct PreviousRunInfo {
 
 #[derive(Debug, Serialize)]
 pub struct Tool {
+    /// Always `qualrecon`.
     pub name: &'static str,
+    /// The crate version that wrote the file.
     pub version: &'static str,
 }
 
@@ -66,12 +74,17 @@ pub struct RunInfo {
     pub id: Uuid,
     /// `complete`, `interrupted` or `deadline`.
     pub status: &'static str,
+    /// UTC, RFC 3339 with milliseconds.
     pub started_at: String,
+    /// UTC, RFC 3339 with milliseconds; just before the files were written.
     pub finished_at: String,
+    /// Seconds from start to finish.
     pub duration_s: f64,
+    /// The API root the run used (the sandbox's address with `--sandbox`).
     pub base_url: String,
     /// `--rate` as configured.
     pub rate: f64,
+    /// `--concurrency` as configured.
     pub concurrency: u32,
     /// Sent as `MS-CorrelationId` on every request: quote it to Microsoft support.
     pub correlation_id: Uuid,
@@ -88,6 +101,7 @@ pub struct RunInfo {
 /// What was read.
 #[derive(Debug, Serialize)]
 pub struct InputInfo {
+    /// `--input` as given (`-` for stdin).
     pub path: String,
     pub sha256: String,
     /// Data rows below the header, blank ones included, so that
@@ -95,13 +109,19 @@ pub struct InputInfo {
     pub rows: u64,
     /// Distinct valid customer ids.
     pub customers: u64,
+    /// Rows repeating an id seen on an earlier line (not looked up again).
     pub duplicate_rows: u64,
+    /// Blank lines and rows whose cells are all empty.
     pub blank_rows: u64,
+    /// Rows whose id is not a GUID (`invalid_input` rows in the report).
     pub invalid_input_rows: u64,
     /// Each duplicated customer with the line looked up and the lines skipped.
     pub duplicates: Vec<Duplicate>,
+    /// The delimiter used: `,`, `;`, `tab`, ….
     pub delimiter: String,
+    /// Header of the id column (or `column_N` for a headerless file).
     pub id_column: String,
+    /// `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`.
     pub encoding: &'static str,
     /// Valid customers not looked up because of `--limit`.
     pub skipped_by_limit: u64,
@@ -109,22 +129,29 @@ pub struct InputInfo {
 
 #[derive(Debug, Serialize)]
 pub struct Duplicate {
+    /// The duplicated customer, canonical.
     pub customer_tenant_id: Uuid,
+    /// The line that was looked up.
     pub first_line: u64,
+    /// The lines that repeated it.
     pub duplicate_lines: Vec<u64>,
 }
 
 /// Outcome counts per customer (not per qualification).
 #[derive(Debug, Serialize)]
 pub struct LookupCounts {
+    /// Customers looked up fine.
     pub ok: u64,
+    /// Customers whose lookup did not end `ok` (invalid input excluded).
     pub failed_lookups: u64,
     /// Non-ok lookup statuses (invalid input excluded: it is never looked up).
     pub by_status: BTreeMap<&'static str, u64>,
     /// HTTP requests sent to the qualifications endpoint (by this run only,
     /// also when it resumed an earlier one).
     pub requests: u64,
+    /// Requests beyond each customer's first.
     pub retries: u64,
+    /// 429 answers received.
     pub throttled_responses: u64,
     /// `--resume`: customers whose outcome came from the journal, not
     /// requested again.
@@ -147,24 +174,31 @@ pub struct StatusCounts {
 
 #[derive(Debug, Default, Serialize)]
 pub struct DateRange {
+    /// Earliest vetting date among these open reviews.
     pub oldest: Option<String>,
+    /// Latest vetting date among these open reviews.
     pub newest: Option<String>,
 }
 
 /// How old the open reviews are.
 #[derive(Debug, Serialize)]
 pub struct InReview {
+    /// Earliest vetting date of any open review (`null` when none).
     pub oldest: Option<String>,
+    /// Latest vetting date of any open review (`null` when none).
     pub newest: Option<String>,
+    /// The same per qualification.
     pub by_qualification: BTreeMap<String, DateRange>,
     /// In-review entries.
     pub count: u64,
     /// In-review entries older than `stale_after_days`.
     pub stale: u64,
+    /// `--stale-after`.
     pub stale_after_days: u32,
 }
 
-/// Run facts that are not in the rows.
+/// Run facts that are not in the rows; they become [`RunInfo`] and the
+/// request counts of [`LookupCounts`] (same meanings).
 #[derive(Debug)]
 pub struct RunMeta {
     pub id: Uuid,
