@@ -287,6 +287,22 @@ fn a_second_sigint_quits_at_once_without_a_report() {
 
 /// Look up `ids` in this process against `sb` with the static token.
 async fn look_up(sb: &Sandbox, ids: &[Uuid], retry_budget: u64) -> Lookups {
+    let mut settings = LookupSettings::new(8, ids.len());
+    settings.retry_budget = retry_budget;
+    settings.backoff_base = Duration::from_millis(10);
+    settings.backoff_cap = Duration::from_millis(100);
+    let static_token = Credentials::Static(secrecy::SecretString::from(STATIC_TOKEN.to_string()));
+    let lookup = in_process_lookup(sb, static_token, settings, 500.0);
+    look_up_all(lookup, ids, |_, _| {}).await
+}
+
+/// The library's lookup machinery against `sb`, without the binary.
+fn in_process_lookup(
+    sb: &Sandbox,
+    credentials: Credentials,
+    settings: LookupSettings,
+    rate: f64,
+) -> Arc<Lookup> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -297,22 +313,14 @@ async fn look_up(sb: &Sandbox, ids: &[Uuid], retry_budget: u64) -> Lookups {
         Uuid::new_v4(),
         Duration::from_secs(10),
     );
-    let auth = TokenProvider::new(
-        http,
-        Credentials::Static(secrecy::SecretString::from(STATIC_TOKEN.to_string())),
-    );
-    let mut settings = LookupSettings::new(8, ids.len());
-    settings.retry_budget = retry_budget;
-    settings.backoff_base = Duration::from_millis(10);
-    settings.backoff_cap = Duration::from_millis(100);
-    let lookup = Arc::new(Lookup::new(
+    let auth = TokenProvider::new(http, credentials);
+    Arc::new(Lookup::new(
         api,
         auth,
-        Pacer::new(500.0),
+        Pacer::new(rate),
         settings,
         Stop::default(),
-    ));
-    look_up_all(lookup, ids, |_, _| {}).await
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,33 +509,17 @@ async fn a_token_endpoint_outage_mid_run_ends_each_customer_after_its_attempts()
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let api = ApiClient::new(
-        http.clone(),
-        &sb.base_url(),
-        Uuid::new_v4(),
-        Duration::from_secs(10),
-    );
-    let auth = TokenProvider::new(
-        http,
-        Credentials::Client(qualrecon::auth::ClientCredentials {
-            token_url: format!("{dead_url}/t/oauth2/v2.0/token"),
-            client_id: "c".into(),
-            secret: secrecy::SecretString::from("s".to_string()),
-            endpoint: qualrecon::cli::TokenEndpoint::V2,
-        }),
-    );
+    let dead_token_endpoint = Credentials::Client(qualrecon::auth::ClientCredentials {
+        token_url: format!("{dead_url}/t/oauth2/v2.0/token"),
+        client_id: "c".into(),
+        secret: secrecy::SecretString::from("s".to_string()),
+        endpoint: qualrecon::cli::TokenEndpoint::V2,
+    });
     let ids = approved(3);
     let settings = LookupSettings::new(4, ids.len());
     let max_attempts = settings.max_attempts;
     let budget = settings.retry_budget;
-    let lookup = Arc::new(Lookup::new(
-        api,
-        auth,
-        Pacer::new(100.0),
-        settings,
-        Stop::default(),
-    ));
+    let lookup = in_process_lookup(&sb, dead_token_endpoint, settings, 100.0);
     let result = look_up_all(lookup, &ids, |_, _| {}).await;
     for o in result.outcomes {
         let o = o.expect("every customer ends");
