@@ -11,6 +11,7 @@ use crate::auth::{AuthError, Token};
 use crate::model::{
     ApiFault, BodyError, GatewayError, Qualification, parse_qualifications, snippet, strip_bom,
 };
+use crate::transport::{MAX_API_BODY, ReadError, read_body, refused_redirect, status_line};
 
 /// The `MS-PartnerCenter-Application` / `User-Agent` value.
 pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
@@ -54,6 +55,13 @@ pub enum LookupError {
     /// A complete 200 whose body is not qualifications: never retried, never guessed.
     #[error("HTTP 200 but {0}")]
     Body(BodyError),
+    /// A 3xx. Never followed (it would carry the token to wherever it
+    /// points) and never retried: the answer would be the same.
+    #[error("{0}")]
+    Redirect(String),
+    /// A 200 whose body is over [`MAX_API_BODY`]: not read, not retried.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Auth(AuthError),
 }
@@ -130,8 +138,25 @@ impl ApiClient {
             .await
             .map_err(|e| self.transport(&e))?;
         let status = response.status();
+        if status.is_redirection() {
+            let why = refused_redirect(status, response.headers(), response.url());
+            return Err(LookupError::Redirect(why));
+        }
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.transport(&e))?;
+        let body = match read_body(response, MAX_API_BODY).await {
+            Ok(body) => body,
+            Err(ReadError::Source(e)) => return Err(self.transport(&e)),
+            Err(ReadError::TooLarge(e)) => {
+                let detail = format!("{}: {e}", status_line(status));
+                // An error status still says what it says (a 503 is worth
+                // a retry, a 404 is not); only its body goes unread.
+                return Err(if status == StatusCode::OK {
+                    LookupError::TooLarge(detail)
+                } else {
+                    classify_detail(status, &headers, detail, SystemTime::now())
+                });
+            }
+        };
         if status == StatusCode::OK {
             return parse_qualifications(&body).map_err(LookupError::Body);
         }
@@ -154,7 +179,16 @@ pub fn classify(
     body: &[u8],
     now: SystemTime,
 ) -> LookupError {
-    let detail = describe_status(status, body);
+    classify_detail(status, headers, describe_status(status, body), now)
+}
+
+/// [`classify`] with the words already chosen.
+fn classify_detail(
+    status: StatusCode,
+    headers: &HeaderMap,
+    detail: String,
+    now: SystemTime,
+) -> LookupError {
     let retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -178,12 +212,7 @@ pub fn classify(
 /// `HTTP 404 Not Found, code 60003: Tenant not found`, from whichever error
 /// body shape the API used (ApiFault, gateway, bare string, empty, HTML).
 pub fn describe_status(status: StatusCode, body: &[u8]) -> String {
-    let head = format!(
-        "HTTP {} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let head = head.trim_end().to_string();
+    let head = status_line(status);
     let body = strip_bom(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return format!("{head} (empty body)");
@@ -336,6 +365,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!LookupError::Body(BodyError::Empty).is_retryable());
+        assert!(!LookupError::Redirect("HTTP 302 Found".into()).is_retryable());
+        assert!(!LookupError::TooLarge("HTTP 200 OK".into()).is_retryable());
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         match classify(status(503), &h, b"", now) {

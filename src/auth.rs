@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::cli::TokenEndpoint;
 use crate::model::{AadError, NumberOrString, TokenResponse, snippet};
+use crate::transport::{MAX_TOKEN_BODY, ReadError, read_body, refused_redirect, status_line};
 
 /// The audience every Partner Center token must have.
 pub const PARTNER_CENTER_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
@@ -90,6 +91,11 @@ pub enum AuthError {
     /// The endpoint could not be reached or answered nonsense.
     #[error("could not get a token from {url}: {detail}")]
     Unavailable { url: String, detail: String },
+    /// The endpoint answered what qualrecon will not act on: a redirect
+    /// (following it would send the client secret elsewhere) or a body over
+    /// [`MAX_TOKEN_BODY`]. Fatal and not retried: it would answer the same.
+    #[error("token endpoint {url}: {detail}")]
+    Refused { url: String, detail: String },
 }
 
 struct Cached {
@@ -217,10 +223,26 @@ impl TokenProvider {
             .await
             .map_err(|e| unavailable(crate::api::describe_transport(&e)))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| unavailable(crate::api::describe_transport(&e)))?;
+        let refused = |detail: String| AuthError::Refused {
+            url: c.token_url.clone(),
+            detail,
+        };
+        if status.is_redirection() {
+            return Err(refused(refused_redirect(
+                status,
+                response.headers(),
+                response.url(),
+            )));
+        }
+        let body = match read_body(response, MAX_TOKEN_BODY).await {
+            Ok(body) => body,
+            Err(ReadError::Source(e)) => {
+                return Err(unavailable(crate::api::describe_transport(&e)));
+            }
+            Err(ReadError::TooLarge(e)) => {
+                return Err(refused(format!("{}: {e}", status_line(status))));
+            }
+        };
         if status.is_success() {
             let parsed: TokenResponse = serde_json::from_slice(crate::model::strip_bom(&body))
                 .map_err(|e| {

@@ -77,7 +77,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// API root [env: PARTNER_CENTER_BASE_URL] [default: https://api.partnercenter.microsoft.com].
+    /// API root: https (plain http only on a loopback host), no user info; redirects
+    /// are never followed [env: PARTNER_CENTER_BASE_URL]
+    /// [default: https://api.partnercenter.microsoft.com].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -103,7 +105,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
 
-    /// Identity host [env: PARTNER_CENTER_AUTHORITY] [default: https://login.microsoftonline.com].
+    /// Identity host: https (plain http only on a loopback host), no user info
+    /// [env: PARTNER_CENTER_AUTHORITY] [default: https://login.microsoftonline.com].
     #[arg(long, value_name = "URL")]
     pub authority: Option<String>,
 

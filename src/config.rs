@@ -214,6 +214,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
 
     let token = env("PARTNER_CENTER_TOKEN");
     let auth = if let Some(token) = token {
+        // Refused here rather than by the first request, which would fail
+        // with a vaguer error for every customer.
+        crate::transport::check_header_token(token.trim(), "PARTNER_CENTER_TOKEN")
+            .map_err(usage)?;
         Auth::Static(SecretString::from(token.trim().to_string()))
     } else if sandbox {
         Auth::Sandbox { endpoint }
@@ -289,13 +293,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     })
 }
 
+/// The URLs that receive credentials: https (http on loopback only), no
+/// user info (see [`crate::transport::check_endpoint_url`]).
 fn check_url(url: &str, option: &str) -> anyhow::Result<()> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(usage(format!(
-            "{option} must be an http(s) URL, got `{url}`"
-        ))),
-    }
+    crate::transport::check_endpoint_url(url, option).map_err(usage)
 }
 
 fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
@@ -338,7 +339,7 @@ mod tests {
     fn cli_beats_env_beats_file_beats_default() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("q.toml");
-        std::fs::write(&cfg, "rate = 2.5\nconcurrency = 3\nbase-url = \"http://file.example\"\nout = \"from-file\"\n").unwrap();
+        std::fs::write(&cfg, "rate = 2.5\nconcurrency = 3\nbase-url = \"https://file.example\"\nout = \"from-file\"\n").unwrap();
         let c = resolve(
             &args(&[
                 "--input",
@@ -350,13 +351,13 @@ mod tests {
             ]),
             &env(&[
                 ("PARTNER_CENTER_TOKEN", "t"),
-                ("PARTNER_CENTER_BASE_URL", "http://env.example"),
+                ("PARTNER_CENTER_BASE_URL", "https://env.example"),
             ]),
         )
         .unwrap();
         assert_eq!(c.rate, 2.5);
         assert_eq!(c.concurrency, 4);
-        assert_eq!(c.base_url, "http://env.example");
+        assert_eq!(c.base_url, "https://env.example");
         assert_eq!(c.out, PathBuf::from("from-file"));
         let c = resolve(
             &args(&["--input", "a", "--out", "o"]),
@@ -422,6 +423,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
+    }
+
+    #[test]
+    fn credential_urls_and_tokens_follow_the_transport_rules_from_every_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(
+            &cfg,
+            "base-url = \"https://alice:hunter2@api.example.com\"\n",
+        )
+        .unwrap();
+        let token = [("PARTNER_CENTER_TOKEN", "t")];
+        let base = ["--input", "a", "--out", "o"];
+        let refused = |argv: &[&str], vars: &[(&str, &str)]| {
+            let e = resolve(&args(&[&base[..], argv].concat()), &env(vars)).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+            e.to_string()
+        };
+        let e = refused(&["--authority", "http://example.invalid"], &token);
+        assert!(e.contains("--authority must use https"), "{e}");
+        let e = refused(
+            &[],
+            &[
+                ("PARTNER_CENTER_TOKEN", "t"),
+                ("PARTNER_CENTER_BASE_URL", "http://example.invalid"),
+            ],
+        );
+        assert!(e.contains("--base-url must use https"), "{e}");
+        let e = refused(&["--config", cfg.to_str().unwrap()], &token);
+        assert!(e.contains("user name or password") && !e.contains("hunter2"), "{e}");
+        let e = refused(&[], &[("PARTNER_CENTER_TOKEN", "eyJ.secret\nX-Evil: 1")]);
+        assert!(e.contains("PARTNER_CENTER_TOKEN") && !e.contains("secret"), "{e}");
+        // Loopback may use plain http (the sandbox, tests).
+        let c = resolve(
+            &args(&[&base[..], &["--base-url", "http://127.0.0.1:9"]].concat()),
+            &env(&token),
+        )
+        .unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:9");
     }
 
     #[test]

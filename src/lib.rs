@@ -2,9 +2,10 @@
 //! customer list and write a spreadsheet-safe report.
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
-//! `api`, `auth`, `model`) → `report`. The `sandbox` is a fake Partner Center
-//! that shares only `model` with the client. `journal` records outcomes for
-//! `--resume`. `run` wires the commands.
+//! `api`, `auth`, `model`) → `report`. `transport` holds what is accepted
+//! from the network (URLs, redirects, body sizes). The `sandbox` is a fake
+//! Partner Center that shares only `model` with the client. `journal`
+//! records outcomes for `--resume`. `run` wires the commands.
 
 pub mod api;
 pub mod auth;
@@ -22,3 +23,4 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod signals;
+pub mod transport;

@@ -78,15 +78,7 @@ fn input_options(column: Option<String>, delimiter: Option<u8>) -> InputOptions 
 }
 
 fn is_loopback(url: &str) -> bool {
-    reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .is_some_and(|h| {
-            h == "localhost"
-                || h.parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-                || h == "[::1]"
-        })
+    reqwest::Url::parse(url).is_ok_and(|u| crate::transport::is_loopback(&u))
 }
 
 /// What `--resume` takes over from the earlier run's journal.
@@ -348,6 +340,10 @@ fn http_client(cfg: &Config, base_url: &str) -> anyhow::Result<reqwest::Client> 
         .pool_max_idle_per_host(cfg.concurrency as usize)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(60))
+        // A redirect would carry the bearer token or the client secret to
+        // wherever it points: a 3xx is an answer (a failed row, or a fatal
+        // auth error), never followed.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(APPLICATION);
     if is_loopback(base_url) {
         // A corporate HTTP(S)_PROXY must not capture the local sandbox.
