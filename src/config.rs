@@ -452,9 +452,15 @@ mod tests {
         );
         assert!(e.contains("--base-url must use https"), "{e}");
         let e = refused(&["--config", cfg.to_str().unwrap()], &token);
-        assert!(e.contains("user name or password") && !e.contains("hunter2"), "{e}");
+        assert!(
+            e.contains("user name or password") && !e.contains("hunter2"),
+            "{e}"
+        );
         let e = refused(&[], &[("PARTNER_CENTER_TOKEN", "eyJ.secret\nX-Evil: 1")]);
-        assert!(e.contains("PARTNER_CENTER_TOKEN") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("PARTNER_CENTER_TOKEN") && !e.contains("secret"),
+            "{e}"
+        );
         // Loopback may use plain http (the sandbox, tests).
         let c = resolve(
             &args(&[&base[..], &["--base-url", "http://127.0.0.1:9"]].concat()),

@@ -36,8 +36,7 @@ pub fn is_loopback(url: &Url) -> bool {
 /// user info replaced, never the password.
 pub fn check_endpoint_url(raw: &str, option: &str) -> Result<(), String> {
     let shown = without_userinfo(raw);
-    let url = Url::parse(raw)
-        .map_err(|e| format!("{option} is not a URL ({e}): `{shown}`"))?;
+    let url = Url::parse(raw).map_err(|e| format!("{option} is not a URL ({e}): `{shown}`"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
             "{option} must not carry a user name or password (`{shown}`): qualrecon sends credentials only as a bearer token or to the token endpoint; remove the part before `@`"
@@ -304,7 +303,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             LOCATION,
-            "https://u:p@other.example:8443/steal?token=abc".parse().unwrap(),
+            "https://u:p@other.example:8443/steal?token=abc"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(
             refused_redirect(StatusCode::FOUND, &h, &base),
@@ -336,7 +337,11 @@ mod tests {
             .to_string(),
             "response body larger than the 1 MiB limit; reading stopped there"
         );
-        assert!(TooLarge::Streamed { cap: 10 }.to_string().contains("10 bytes"));
+        assert!(
+            TooLarge::Streamed { cap: 10 }
+                .to_string()
+                .contains("10 bytes")
+        );
     }
 
     /// Feed `chunks` to [`read_capped`], counting the bytes it pulled.

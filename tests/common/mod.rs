@@ -2,6 +2,8 @@
 //! in this process on port 0 so tests can read its request journal.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,351 @@
+//! A hostile Partner Center for black-box tests: a small axum server on a
+//! loopback port 0 that answers the token endpoint and the API the way a
+//! broken or malicious world might (redirects elsewhere, huge and endless
+//! bodies), and journals every request it got (method, path, headers, body)
+//! so tests can assert what the client sent where.
+//!
+//! Second hosts live on 127.0.0.2 ([`second_loopback`]): Linux routes all of
+//! 127.0.0.0/8 to `lo`, so it binds without setup. Where it does not (some
+//! BSDs, macOS without an alias), the second server falls back to 127.0.0.1
+//! on another port: still another origin, and the assertions (nothing
+//! reaches it) hold the same.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures::stream::{self, StreamExt};
+use tokio::sync::oneshot;
+
+/// The bearer token the [`Answer::Open`] token endpoint issues.
+pub const ISSUED_TOKEN: &str = "hostile-issued-token";
+
+/// What one request got, as received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Every header, lower-case name → value (lossy UTF-8).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this was a token-endpoint request.
+    pub fn is_token(&self) -> bool {
+        self.path
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .ends_with("/token")
+    }
+
+    /// Whether `needle` appears anywhere in the request (path, headers, body).
+    pub fn contains(&self, needle: &str) -> bool {
+        self.path.contains(needle)
+            || self
+                .headers
+                .iter()
+                .any(|(k, v)| k.contains(needle) || v.contains(needle))
+            || String::from_utf8_lossy(&self.body).contains(needle)
+    }
+}
+
+/// How the server answers one kind of request (token or API).
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Token endpoint: a token for anyone. API: `{"qualifications":[]}`
+    /// for anyone, no authentication asked.
+    Open,
+    /// `status` with `Location: {to}{path}?token=leak`.
+    Redirect { status: u16, to: String },
+    /// `status` with `Content-Length: length` and that many bytes, streamed
+    /// (never held in memory).
+    Huge { status: u16, length: u64 },
+    /// `status`, chunked with no `Content-Length`: `length` bytes, or
+    /// without end when `None`.
+    Chunked { status: u16, length: Option<u64> },
+}
+
+#[derive(Clone)]
+struct Behaviour {
+    token: Answer,
+    api: Answer,
+    journal: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// A running hostile server, on its own runtime so the test thread can
+/// block on the binary.
+pub struct Hostile {
+    rt: Option<tokio::runtime::Runtime>,
+    addr: SocketAddr,
+    journal: Arc<Mutex<Vec<Seen>>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Hostile {
+    /// Serve on 127.0.0.1, port 0.
+    pub fn start(token: Answer, api: Answer) -> Hostile {
+        Hostile::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), token, api)
+    }
+
+    /// Serve on `ip`, port 0.
+    pub fn start_on(ip: IpAddr, token: Answer, api: Answer) -> Hostile {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let journal = Arc::new(Mutex::new(Vec::new()));
+        let state = Behaviour {
+            token,
+            api,
+            journal: journal.clone(),
+        };
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)))
+            .expect("bind the hostile server");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = Router::new().fallback(handle).with_state(state);
+        rt.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("hostile server");
+        });
+        Hostile {
+            rt: Some(rt),
+            addr,
+            journal,
+            stop: Some(stop),
+        }
+    }
+
+    /// A second server on another loopback address (see the module docs).
+    pub fn start_second(token: Answer, api: Answer) -> Hostile {
+        Hostile::start_on(second_loopback(), token, api)
+    }
+
+    /// `http://ip:port`: the API root and the authority alike.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ip:port`, as an error message names the host.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn journal(&self) -> Vec<Seen> {
+        self.journal.lock().expect("journal").clone()
+    }
+
+    /// API (non-token) requests so far.
+    pub fn api_requests(&self) -> Vec<Seen> {
+        self.journal()
+            .into_iter()
+            .filter(|s| !s.is_token())
+            .collect()
+    }
+
+    /// Token-endpoint requests so far.
+    pub fn token_requests(&self) -> Vec<Seen> {
+        self.journal().into_iter().filter(Seen::is_token).collect()
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Endless bodies to a vanished client must not hold the test up.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// 127.0.0.2 when it can be bound here, else 127.0.0.1.
+pub fn second_loopback() -> IpAddr {
+    let second = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    if std::net::TcpListener::bind(SocketAddr::new(second, 0)).is_ok() {
+        second
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
+}
+
+async fn handle(State(b): State<Behaviour>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), ToString::to_string);
+    let seen = Seen {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let is_token = seen.is_token();
+    b.journal.lock().expect("journal").push(seen);
+    let answer = if is_token { &b.token } else { &b.api };
+    respond(answer, is_token, parts.uri.path())
+}
+
+fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
+    let status = |code: &u16| StatusCode::from_u16(*code).expect("status");
+    match answer {
+        Answer::Open => {
+            let body = if is_token {
+                format!(
+                    r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{ISSUED_TOKEN}"}}"#
+                )
+            } else {
+                r#"{"qualifications":[]}"#.to_string()
+            };
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .expect("response")
+        }
+        Answer::Redirect { status: code, to } => Response::builder()
+            .status(status(code))
+            .header(header::LOCATION, format!("{to}{path}?token=leak"))
+            .body(Body::empty())
+            .expect("response"),
+        Answer::Huge {
+            status: code,
+            length,
+        } => streamed(status(code), Some(*length), true),
+        Answer::Chunked {
+            status: code,
+            length,
+        } => streamed(status(code), *length, false),
+    }
+}
+
+/// [`spaces`] under `status`, with a `Content-Length` when `declared`.
+fn streamed(status: StatusCode, length: Option<u64>, declared: bool) -> Response {
+    let mut r = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let (Some(length), true) = (length, declared) {
+        r = r.header(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    r.body(spaces(length)).expect("response")
+}
+
+/// A body of `length` spaces (valid JSON whitespace, so only the size is
+/// wrong), or spaces without end; generated chunk by chunk, never held.
+fn spaces(length: Option<u64>) -> Body {
+    const CHUNK: usize = 64 * 1024;
+    static SPACES: [u8; CHUNK] = [b' '; CHUNK];
+    let chunks = stream::unfold(length, |left| async move {
+        let n = match left {
+            Some(0) => return None,
+            Some(left) => left.min(CHUNK as u64) as usize,
+            None => CHUNK,
+        };
+        let chunk = Bytes::from_static(&SPACES[..n]);
+        Some((Ok::<_, std::io::Error>(chunk), left.map(|l| l - n as u64)))
+    });
+    Body::from_stream(chunks.boxed())
+}
+
+/// How a measured child ended.
+pub struct Measured {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Peak resident set size of the child, in bytes (`ru_maxrss`).
+    pub peak_rss: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `cmd` (the environment already cleaned by the caller) to its end
+/// within `limit`, with stdout and stderr in files under `dir`, and read its
+/// own peak RSS from `wait4` (this child's rusage only, not other children
+/// the test process may have).
+pub fn run_measured(mut cmd: std::process::Command, dir: &Path, limit: Duration) -> Measured {
+    let out_path = dir.join("child.stdout");
+    let err_path = dir.join("child.stderr");
+    cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+    // Reaped by wait4 below, which std's `wait` cannot replace: it drops the rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("spawn qualrecon");
+    let pid = child.id() as libc::pid_t;
+    let start = Instant::now();
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own unreaped child; the pointers are to locals.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(r >= 0, "wait4 failed");
+        if r == pid {
+            break (status, usage);
+        }
+        if start.elapsed() > limit {
+            // SAFETY: pid is our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("qualrecon still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Measured {
+        code,
+        // Linux reports kilobytes.
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// `qualrecon run` as a plain child process with a clean environment.
+pub fn run_command(env: &super::Env, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
+    for k in super::INHERITED {
+        cmd.env_remove(k);
+    }
+    cmd.env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .current_dir(env.dir.path())
+        .arg("run")
+        .args(args);
+    cmd
+}
