@@ -39,7 +39,7 @@ pub fn check_endpoint_url(raw: &str, option: &str) -> Result<(), String> {
     let url = Url::parse(raw).map_err(|e| format!("{option} is not a URL ({e}): `{shown}`"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!(
-            "{option} must not carry a user name or password (`{shown}`): qualrecon sends credentials only as a bearer token or to the token endpoint; remove the part before `@`"
+            "{option} must not carry a user name or password (`{shown}`): remove the part up to `@` (qualrecon signs in with a bearer token; user info would go out as Basic auth and into summary.json)"
         ));
     }
     match url.scheme() {
