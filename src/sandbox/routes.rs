@@ -19,7 +19,7 @@ use super::auth::{TokenStore, token_v1, token_v2};
 use super::config::{RetryAfterStyle, SandboxConfig};
 use super::faults::{Fault, Malformation, tenant_faults};
 use super::journal::{Journal, JournalEntry, TokenCheck};
-use super::throttle::{TokenBucket, too_many_requests};
+use super::throttle::{TokenBucket, service_unavailable, too_many_requests};
 use super::transport::{ConnSwitch, truncated};
 use crate::model::GatewayError;
 
@@ -280,6 +280,14 @@ async fn qualifications(
         entry.status = 429;
         entry.outcome = "throttled".to_string();
         entry.retry_after_until = until;
+        st.journal.push(entry);
+        return echo.apply(response);
+    }
+    if let Some(seconds) = st.cfg.maintenance {
+        let (response, until) = service_unavailable(seconds, entry.at);
+        entry.status = 503;
+        entry.outcome = "maintenance".to_string();
+        entry.retry_after_until = Some(until);
         st.journal.push(entry);
         return echo.apply(response);
     }

@@ -88,6 +88,25 @@ pub(crate) fn too_many_requests(
     (response, until)
 }
 
+/// A 503 announcing a maintenance window of `seconds` with `Retry-After`,
+/// and when that window ends (relative to `now_since_start`).
+pub(crate) fn service_unavailable(seconds: u64, now_since_start: Duration) -> (Response, Duration) {
+    let body = GatewayError {
+        status_code: 503,
+        message: format!("Service is down for maintenance. Try again in {seconds} seconds."),
+    };
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, JSON)],
+        to_json(&body),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    (response, now_since_start + Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
