@@ -17,6 +17,8 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_RATE: f64 = 5.0;
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `--max-wait`: the longest Retry-After a run sits out.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
 pub const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
 
 /// A bad or missing option: exit code 2.
@@ -59,6 +61,9 @@ pub struct Config {
     pub sandbox: bool,
     pub limit: Option<u64>,
     pub deadline: Option<Duration>,
+    /// `--max-wait`: a Retry-After longer than this stops the run
+    /// (`run.status = "throttled"`) instead of being slept through.
+    pub max_wait: Duration,
     /// `--resume`: continue the run journaled in `out`.
     pub resume: bool,
     pub request_timeout: Duration,
@@ -100,6 +105,7 @@ pub struct FileConfig {
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
     pub deadline: Option<String>,
+    pub max_wait: Option<String>,
     pub resume: Option<bool>,
     pub request_timeout: Option<String>,
     pub stale_after: Option<u32>,
@@ -342,6 +348,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     }
     .map_err(|e| usage(format!("config format: {e}")))?;
     let deadline = duration(args.deadline, file.deadline, "deadline")?;
+    let max_wait = duration(args.max_wait, file.max_wait, "max-wait")?.unwrap_or(DEFAULT_MAX_WAIT);
     let request_timeout = duration(
         args.request_timeout,
         file.request_timeout,
@@ -431,6 +438,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         sandbox,
         limit: args.limit.or(file.limit),
         deadline,
+        max_wait,
         resume: args.resume || file.resume.unwrap_or(false),
         request_timeout,
         stale_after_days: args
@@ -605,8 +613,8 @@ mod tests {
                 "line 2, column 1, key `rat`: not an option; expected one of `input`, `out`, `base-url`",
             ),
             (
-                "deadline = 5".to_string(),
-                "line 1, column 12, key `deadline`: expected a string, got an integer",
+                "max-wait = 5".to_string(),
+                "line 1, column 12, key `max-wait`: expected a string, got an integer",
             ),
             (
                 format!("\"{secret} x\" = 1"),
@@ -622,8 +630,39 @@ mod tests {
             assert!(!e.contains('\n'), "{text:?}: {e}");
         }
         // Only option names are named on a broken line.
-        assert!(is_option_name("csv-bom") && is_option_name("csv_bom"));
+        assert!(is_option_name("max-wait") && is_option_name("max_wait"));
         assert!(!is_option_name("Wx8Q"));
+    }
+
+    #[test]
+    fn max_wait_defaults_to_ten_minutes_and_comes_from_the_cli_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(&cfg, "max-wait = \"90s\"\n").unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let plain = resolve(&args(&["--input", "a", "--out", "o"]), &token).unwrap();
+        assert_eq!(plain.max_wait, Duration::from_secs(600));
+        let with_file = [
+            "--input",
+            "a",
+            "--out",
+            "o",
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        assert_eq!(
+            resolve(&args(&with_file), &token).unwrap().max_wait,
+            Duration::from_secs(90)
+        );
+        let mut both = with_file.to_vec();
+        both.extend(["--max-wait", "2h"]);
+        assert_eq!(
+            resolve(&args(&both), &token).unwrap().max_wait,
+            Duration::from_secs(7200)
+        );
+        assert!(
+            crate::cli::Cli::try_parse_from(["qualrecon", "run", "--max-wait", "soon"]).is_err()
+        );
     }
 
     #[test]
@@ -705,5 +744,6 @@ mod sample_tests {
         assert_eq!(file.rate, Some(5.0));
         assert_eq!(file.token_endpoint, Some(TokenEndpoint::V2));
         assert_eq!(file.stale_after, Some(30));
+        assert_eq!(file.max_wait.as_deref(), Some("10m"));
     }
 }
