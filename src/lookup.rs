@@ -8,7 +8,7 @@
 //! the run sits out an announced Retry-After window.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -275,11 +275,15 @@ pub async fn look_up_all(
     // sleeping in backoff do not hold a request slot; the semaphore caps
     // what is actually in flight.
     let live = (lookup.settings.concurrency * 4).max(16);
+    // Requests sent per customer so far, so a lookup abandoned in flight
+    // after a stop is not reported as never requested.
+    let sent: Arc<Vec<AtomicU32>> = Arc::new(ids.iter().map(|_| AtomicU32::new(0)).collect());
     let mut stream = futures::stream::iter(ids.iter().copied().enumerate())
         .map(|(i, id)| {
             let lookup = lookup.clone();
+            let sent = sent.clone();
             async move {
-                let outcome = look_up_one(&lookup, id).await;
+                let outcome = look_up_one(&lookup, id, &sent[i]).await;
                 if let Some(o) = &outcome {
                     lookup.watch_for_a_dead_token(o);
                 }
@@ -311,6 +315,22 @@ pub async fn look_up_all(
             }
         }
     }
+    drop(stream);
+    for (i, slot) in outcomes.iter_mut().enumerate() {
+        let attempts = sent[i].load(Ordering::Relaxed);
+        if slot.is_none() && attempts > 0 {
+            let o = Outcome::failed(
+                LookupStatus::Failed,
+                format!(
+                    "no answer: the run stopped while this request was in flight and gave up on it {:?} later",
+                    lookup.settings.drain_grace
+                ),
+                attempts,
+            );
+            on_done(ids[i], &o);
+            *slot = Some(o);
+        }
+    }
     Lookups {
         outcomes,
         counters: lookup.counters.clone(),
@@ -328,8 +348,9 @@ async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<
 }
 
 /// One customer, with retries. `None` when the run stopped before its first
-/// request.
-async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
+/// request. `sent` follows the requests sent, for [`look_up_all`] to tell
+/// a lookup abandoned in flight from one never started.
+async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> {
     let request_id = Uuid::new_v4();
     let mut attempts = 0u32;
     let mut throttled_attempts = 0u32;
@@ -357,6 +378,7 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
         let result = match token {
             Ok(token) => {
                 attempts += 1;
+                sent.store(attempts, Ordering::Relaxed);
                 l.counters.requests.fetch_add(1, Ordering::Relaxed);
                 if attempts > 1 {
                     l.counters.retries.fetch_add(1, Ordering::Relaxed);

@@ -450,3 +450,40 @@ fn a_guid_wrapped_twice_is_invalid_input_and_never_sent() {
         .collect();
     assert_eq!(asked, [ids[2]]);
 }
+
+#[test]
+fn sigterm_while_every_answer_hangs_ends_the_run_after_the_drain() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        latency_min: Duration::from_secs(120),
+        latency_max: Duration::from_secs(120),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(20);
+    let input = env.write("in.csv", id_csv(&ids));
+    let mut child = common::spawn_run(&env, &sb, &input, &["--rate", "50", "--concurrency", "4"]);
+    common::wait_for_requests(&sb, 4);
+    common::send_signal(&child, "-TERM");
+    // The in-flight requests get the 5 s drain, then are given up on.
+    let status = common::exit_within(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(143));
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "interrupted");
+    let rows = one_row_each(&env, &ids);
+    // Those requested are told apart from those never reached.
+    let asked: Vec<Uuid> = sb
+        .customer_requests()
+        .iter()
+        .filter_map(|e| e.customer)
+        .collect();
+    assert_eq!(asked.len(), 4);
+    for (id, status, error) in &rows {
+        assert_eq!(status, "failed");
+        if asked.contains(id) {
+            assert!(error.contains("in flight"), "{error}");
+        } else {
+            assert!(error.starts_with("not looked up"), "{error}");
+        }
+    }
+    assert_eq!(s["lookups"]["not_reached"], 16);
+}
