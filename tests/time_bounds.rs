@@ -10,11 +10,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::{Env, TestSandbox, id_csv};
+use common::{Env, TestSandbox, id_csv, inside_retry_after};
 use predicates::prelude::*;
 use qualrecon::sandbox::{
-    Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, RetryAfterStyle, STATIC_TOKEN, SandboxConfig,
-    TENANT, Throttle, ids_for,
+    Answer, JournalEntry, RetryAfterStyle, STATIC_TOKEN, SandboxConfig, Throttle, ids_for,
 };
 use uuid::Uuid;
 
@@ -33,24 +32,6 @@ fn hour_long_throttle(burst: f64) -> SandboxConfig {
         }),
         ..SandboxConfig::default()
     }
-}
-
-/// Requests that arrived inside a window announced earlier (429 or 503 with
-/// Retry-After), allowing `grace` for requests already on the wire.
-fn inside_announced_windows(journal: &[JournalEntry], grace: Duration) -> Vec<JournalEntry> {
-    let windows: Vec<(Duration, Duration)> = journal
-        .iter()
-        .filter_map(|e| e.retry_after_until.map(|until| (e.at, until)))
-        .collect();
-    journal
-        .iter()
-        .filter(|e| {
-            windows
-                .iter()
-                .any(|(from, until)| e.at > *from + grace && e.at < *until)
-        })
-        .cloned()
-        .collect()
 }
 
 /// Every id has exactly one row; returns the rows' `lookup_status` values.
@@ -135,7 +116,7 @@ fn an_hour_long_retry_after_on_every_answer_stops_the_run_with_exit_3() {
         journal.len() as u64,
         s["lookups"]["requests"].as_u64().unwrap()
     );
-    let inside = inside_announced_windows(&journal, Duration::from_millis(100));
+    let inside = inside_retry_after(&journal, Duration::from_millis(100));
     assert!(
         inside.is_empty(),
         "sent inside the Retry-After window: {inside:?}"
@@ -204,7 +185,7 @@ fn max_wait_decides_between_sitting_out_a_retry_after_and_stopping() {
             .all(|e| !ok_first.contains(&e.customer.unwrap())),
         "a customer answered in the first run was asked again"
     );
-    let inside = inside_announced_windows(second, Duration::from_millis(100));
+    let inside = inside_retry_after(second, Duration::from_millis(100));
     assert!(inside.is_empty(), "{inside:?}");
 }
 
@@ -232,32 +213,7 @@ fn a_maintenance_503_beyond_max_wait_stops_the_run_too() {
         "{rows:?}"
     );
     let journal = sb.customer_requests();
-    assert!(inside_announced_windows(&journal, Duration::from_millis(100)).is_empty());
-}
-
-/// `qualrecon run` as a child with OAuth2 client credentials against `sb`.
-fn spawn_oauth_run(env: &Env, sb: &TestSandbox, input: &std::path::Path) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
-    for k in [
-        "PARTNER_CENTER_TOKEN",
-        "QUALRECON_CONFIG",
-        "RUST_LOG",
-        "HTTP_PROXY",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.env("PARTNER_CENTER_CLIENT_SECRET", CLIENT_SECRET)
-        .arg("run")
-        .arg("--input")
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
-        .args(["--base-url", &sb.url(), "--authority", &sb.url()])
-        .args(["--tenant", TENANT, "--client-id", CLIENT_ID])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn qualrecon")
+    assert!(inside_retry_after(&journal, Duration::from_millis(100)).is_empty());
 }
 
 /// Block until the sandbox journal holds an entry `matching` (at most a minute).
@@ -281,7 +237,7 @@ fn sigterm_during_a_hanging_first_token_fetch_exits_143_at_once() {
     });
     let ids = approved(10);
     let input = env.write("in.csv", id_csv(&ids));
-    let mut child = spawn_oauth_run(&env, &sb, &input);
+    let mut child = common::spawn_oauth_run(&env, &sb, &input, &[]);
     // Journaled on arrival; the signal handlers are in place before it goes out.
     wait_for(&sb, "the token request", |e| e.path.ends_with("/token"));
     common::send_signal(&child, "-TERM");
@@ -317,7 +273,7 @@ fn sigint_during_a_retry_after_pause_exits_130_at_once() {
     let rows = one_row_each(&env, &ids);
     assert_eq!(rows.iter().filter(|r| r.1 == "ok").count(), 2);
     let journal = sb.customer_requests();
-    assert!(inside_announced_windows(&journal, Duration::from_millis(100)).is_empty());
+    assert!(inside_retry_after(&journal, Duration::from_millis(100)).is_empty());
 }
 
 #[test]

@@ -274,20 +274,17 @@ async fn qualifications(
     entry.customer = id;
     let echo = EchoIds::from(&headers);
 
-    // The gateway throttles before anything else and answers at once.
-    if let Some(style) = st.refuse() {
-        let (response, until) = too_many_requests(style, entry.at);
-        entry.status = 429;
-        entry.outcome = "throttled".to_string();
+    // The gateway throttles (or is down) before anything else and answers
+    // at once.
+    let gateway = match (st.refuse(), st.cfg.maintenance) {
+        (Some(style), _) => Some((too_many_requests(style, entry.at), "throttled")),
+        (None, Some(seconds)) => Some((service_unavailable(seconds, entry.at), "maintenance")),
+        (None, None) => None,
+    };
+    if let Some(((response, until), outcome)) = gateway {
+        entry.status = response.status().as_u16();
+        entry.outcome = outcome.to_string();
         entry.retry_after_until = until;
-        st.journal.push(entry);
-        return echo.apply(response);
-    }
-    if let Some(seconds) = st.cfg.maintenance {
-        let (response, until) = service_unavailable(seconds, entry.at);
-        entry.status = 503;
-        entry.outcome = "maintenance".to_string();
-        entry.retry_after_until = Some(until);
         st.journal.push(entry);
         return echo.apply(response);
     }
