@@ -16,9 +16,12 @@ use crate::transport::{MAX_API_BODY, ReadError, read_body, refused_redirect, sta
 /// The `MS-PartnerCenter-Application` / `User-Agent` value.
 pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
 
-/// Longest Retry-After we take literally; beyond it the value is treated as
-/// nonsense and normal backoff applies.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Longest Retry-After we represent; a longer one (or a date further out)
+/// is read as this long. Any Retry-After beyond `--max-wait` (at most 366
+/// days) stops the run, so the cap only keeps timer arithmetic finite: an
+/// hour-long Retry-After is a real answer (maintenance, a daily quota), not
+/// nonsense to back off from on our own schedule.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
 
 /// Why one lookup attempt did not produce qualifications. `lookup.rs`
 /// branches on the variant (retry or not), the report shows `Display`.
@@ -75,6 +78,16 @@ fn forbidden_hint(detail: &str) -> &'static str {
 }
 
 impl LookupError {
+    /// The server's `Retry-After` on an answer worth retrying (429, 408, 5xx);
+    /// `None` when it sent none, or when the answer is final anyway.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LookupError::Throttled { retry_after, .. } => *retry_after,
+            LookupError::Http { retry_after, .. } if self.is_retryable() => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Worth another attempt: 408, 429, 5xx, transport faults and timeouts.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -246,8 +259,9 @@ pub fn describe_status(status: StatusCode, body: &[u8]) -> String {
     format!("{head}: {}", snippet(body, 160))
 }
 
-/// Retry-After as delta-seconds or an HTTP date; `None` for anything else
-/// (or absurdly long values), in which case the caller backs off itself.
+/// Retry-After as delta-seconds or an HTTP date, capped at
+/// [`MAX_RETRY_AFTER`]; `None` for anything else, in which case the caller
+/// backs off itself.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let wait = if let Ok(secs) = value.parse::<u64>() {
@@ -256,12 +270,12 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         if !secs.is_finite() || secs < 0.0 {
             return None;
         }
-        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64() + 1.0))
+        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
     } else {
         let at = httpdate::parse_http_date(value).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };
-    (wait <= MAX_RETRY_AFTER).then_some(wait)
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// A reqwest error in words an operator can act on, with its causes.
@@ -367,6 +381,14 @@ mod tests {
         assert!(!LookupError::Body(BodyError::Empty).is_retryable());
         assert!(!LookupError::Redirect("HTTP 302 Found".into()).is_retryable());
         assert!(!LookupError::TooLarge("HTTP 200 OK".into()).is_retryable());
+        // A Retry-After counts only on an answer worth retrying.
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "3600".parse().unwrap());
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(classify(status(429), &h, b"", now).retry_after(), hour);
+        assert_eq!(classify(status(503), &h, b"", now).retry_after(), hour);
+        assert_eq!(classify(status(400), &h, b"", now).retry_after(), None);
+        assert_eq!(classify(status(404), &h, b"", now).retry_after(), None);
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "3".parse().unwrap());
         match classify(status(503), &h, b"", now) {
@@ -393,9 +415,24 @@ mod tests {
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
-        for bad in ["", "soon", "-1", "NaN", "99999999"] {
+        for bad in ["", "soon", "-1", "NaN", "inf"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
         }
+        // Long waits are real answers (they stop the run beyond --max-wait),
+        // read up to the cap.
+        assert_eq!(
+            parse_retry_after("3600", now),
+            Some(Duration::from_secs(3600))
+        );
+        for huge in ["99999999", "99999999999999999999999", "1e300"] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(86_400 * 1000));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

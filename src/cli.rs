@@ -40,7 +40,8 @@ credentials from --tenant, --client-id and PARTNER_CENTER_CLIENT_SECRET or
 --client-secret-file. --sandbox needs neither.
 
 Exit codes: 0 all looked up · 1 fatal (input, output, authentication) · 2 usage ·
-3 report written but some lookups failed, input rows were invalid, or --deadline hit ·
+3 report written but some lookups failed, input rows were invalid, --deadline hit, or
+a Retry-After beyond --max-wait stopped the run ·
 4 another run holds the output folder · 130/143 interrupted by SIGINT/SIGTERM
 (partial report written; continue with --resume).";
 
@@ -134,6 +135,12 @@ pub struct RunArgs {
     /// Stop dispatching after this long (e.g. `90s`, `30m`, `2h`) and write a partial report.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+
+    /// Longest Retry-After to sit out [default: 10m]. A longer one stops the
+    /// run: partial report (status `throttled`), exit 3, and the time to run
+    /// again with --resume.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_wait: Option<std::time::Duration>,
 
     /// Per-request timeout [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

@@ -17,6 +17,8 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_RATE: f64 = 5.0;
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `--max-wait`: the longest Retry-After a run sits out.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
 pub const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
 
 /// A bad or missing option: exit code 2.
@@ -59,6 +61,9 @@ pub struct Config {
     pub sandbox: bool,
     pub limit: Option<u64>,
     pub deadline: Option<Duration>,
+    /// `--max-wait`: a Retry-After longer than this stops the run
+    /// (`run.status = "throttled"`) instead of being slept through.
+    pub max_wait: Duration,
     /// `--resume`: continue the run journaled in `out`.
     pub resume: bool,
     pub request_timeout: Duration,
@@ -100,6 +105,7 @@ pub struct FileConfig {
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
     pub deadline: Option<String>,
+    pub max_wait: Option<String>,
     pub resume: Option<bool>,
     pub request_timeout: Option<String>,
     pub stale_after: Option<u32>,
@@ -112,15 +118,171 @@ pub struct FileConfig {
 
 impl FileConfig {
     /// Parse TOML text; `source` names the file in errors.
+    ///
+    /// Errors name the file, line, column and key but never quote the file:
+    /// a broken line may hold a secret, and the toml crate's own `Display`
+    /// prints the offending line. So the message is built from the error's
+    /// span and bare message only, with any quoted value taken out.
     pub fn parse(text: &str, source: &Path) -> anyhow::Result<FileConfig> {
-        let table: toml::Table = toml::from_str(text)
-            .map_err(|e| usage(format!("config file {}: {e}", source.display())))?;
-        let table: toml::Table = table
+        let doc = toml::de::DeTable::parse(text).map_err(|e| {
+            let at = e.span().map(|s| s.start);
+            let key = at.and_then(|at| option_key_on_line(text, at));
+            config_error(source, text, at, key.as_deref(), e.message())
+        })?;
+        let span = doc.span();
+        // Keys may use `-` or `_`; each keeps its span for the error.
+        let mut keys = Vec::new();
+        let table: toml::de::DeTable = doc
+            .into_inner()
             .into_iter()
-            .map(|(k, v)| (k.replace('-', "_"), v))
+            .map(|(k, v)| {
+                let name = k.get_ref().replace('-', "_");
+                keys.push(SpannedKey {
+                    text: k.get_ref().to_string(),
+                    key: k.span(),
+                    value: v.span(),
+                    kind: v.get_ref().type_str(),
+                });
+                (toml::Spanned::new(k.span(), name.into()), v)
+            })
             .collect();
-        FileConfig::deserialize(table)
-            .map_err(|e| usage(format!("config file {}: {e}", source.display())))
+        let de = toml::de::Deserializer::from(toml::Spanned::new(span, table));
+        FileConfig::deserialize(de).map_err(|e| {
+            let at = e.span().map(|s| s.start);
+            let hit = at.and_then(|at| {
+                keys.iter()
+                    .find(|k| k.key.contains(&at) || k.value.contains(&at))
+            });
+            let message = without_values(e.message(), hit.map(|k| k.kind));
+            let key = hit.map(|k| shown_key(&k.text));
+            config_error(source, text, at, key.as_deref(), &message)
+        })
+    }
+}
+
+/// A top-level key of the config file and where it and its value are.
+struct SpannedKey {
+    text: String,
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    kind: &'static str,
+}
+
+/// `config file F, line L, column C, key `K`: message` (1-based; line and
+/// column only when the parser knows where, the key only when known).
+fn config_error(
+    source: &Path,
+    text: &str,
+    at: Option<usize>,
+    key: Option<&str>,
+    message: &str,
+) -> anyhow::Error {
+    let mut head = format!("config file {}", source.display());
+    if let Some(at) = at {
+        let (line, column) = line_and_column(text, at);
+        head.push_str(&format!(", line {line}, column {column}"));
+    }
+    if let Some(key) = key {
+        head.push_str(&format!(", key `{key}`"));
+    }
+    // The parser's message may span lines ("…\nexpected …"): keep one.
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    usage(format!("{head}: {message}"))
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_and_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// The option a syntax error's line sets (`deadline = 5 minutes`), when the
+/// line starts with a known option name and `=`. Only option names are
+/// ever returned: the line itself may be a pasted secret.
+fn option_key_on_line(text: &str, at: usize) -> Option<String> {
+    let (line, _) = line_and_column(text, at);
+    let content = text.lines().nth(line - 1)?.trim_start();
+    let end = content
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(content.len());
+    let (key, rest) = content.split_at(end);
+    (!key.is_empty() && rest.trim_start().starts_with('=') && is_option_name(key))
+        .then(|| key.to_string())
+}
+
+/// Whether the config file accepts `key` (with `-` or `_`).
+fn is_option_name(key: &str) -> bool {
+    let mut probe = toml::Table::new();
+    probe.insert(key.replace('-', "_"), toml::Value::Boolean(true));
+    match FileConfig::deserialize(probe) {
+        Ok(_) => true,
+        Err(e) => !e.message().starts_with("unknown field"),
+    }
+}
+
+/// A key as the message shows it: option-like names verbatim, anything
+/// else (a quoted key with spaces, a very long one) described instead.
+fn shown_key(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        key.to_string()
+    } else {
+        "(a quoted key)".to_string()
+    }
+}
+
+/// serde's messages quote the offending value (`invalid type: string
+/// "s3cr3t", expected f64`): keep what was expected and the value's TOML
+/// type, never the value.
+fn without_values(message: &str, kind: Option<&str>) -> String {
+    let quotes_a_value = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|p| message.starts_with(p));
+    if message.starts_with("unknown field") {
+        // The key is named separately; the list of keys is worth keeping,
+        // spelled as the README and `--help` spell them.
+        return match message.rfind(", expected ") {
+            Some(i) => format!(
+                "not an option; expected {}",
+                message[i + 11..].replace('_', "-")
+            ),
+            None => "not an option".to_string(),
+        };
+    }
+    if !quotes_a_value {
+        return message.to_string();
+    }
+    let expected = message
+        .rfind(", expected ")
+        .map(|i| &message[i + 2..])
+        .unwrap_or("expected a different value");
+    match kind {
+        Some(kind) if message.starts_with("invalid type") => {
+            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            format!("{expected}, got {article} {kind}")
+        }
+        _ => format!("invalid value, {expected}"),
     }
 }
 
@@ -186,6 +348,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     }
     .map_err(|e| usage(format!("config format: {e}")))?;
     let deadline = duration(args.deadline, file.deadline, "deadline")?;
+    let max_wait = duration(args.max_wait, file.max_wait, "max-wait")?.unwrap_or(DEFAULT_MAX_WAIT);
     let request_timeout = duration(
         args.request_timeout,
         file.request_timeout,
@@ -279,6 +442,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         sandbox,
         limit: args.limit.or(file.limit),
         deadline,
+        max_wait,
         resume: args.resume || file.resume.unwrap_or(false),
         request_timeout,
         stale_after_days: args
@@ -471,6 +635,83 @@ mod tests {
     }
 
     #[test]
+    fn config_errors_name_the_place_and_key_but_never_quote_the_file() {
+        let secret = "Wx8Q~fake.SECRET";
+        let cases = [
+            (
+                format!("rate = 5\ntenant = {secret}\n"),
+                "config file q.toml, line 2, column 10, key `tenant`: string values must be quoted",
+            ),
+            (
+                format!("\n{secret}\n"),
+                "config file q.toml, line 2, column 17: key with no value",
+            ),
+            (
+                format!("rate = \"{secret}\""),
+                "config file q.toml, line 1, column 8, key `rate`: expected f64, got a string",
+            ),
+            (
+                format!("token-endpoint = \"{secret}\""),
+                "key `token-endpoint`: invalid value, expected `v2` or `v1`",
+            ),
+            (
+                "quiet = true\nrat = 5".to_string(),
+                "line 2, column 1, key `rat`: not an option; expected one of `input`, `out`, `base-url`",
+            ),
+            (
+                "max-wait = 5".to_string(),
+                "line 1, column 12, key `max-wait`: expected a string, got an integer",
+            ),
+            (
+                format!("\"{secret} x\" = 1"),
+                "line 1, column 1, key `(a quoted key)`: not an option",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = FileConfig::parse(&text, Path::new("q.toml")).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some());
+            let e = e.to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(!e.contains("Wx8Q"), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "{text:?}: {e}");
+        }
+        // Only option names are named on a broken line.
+        assert!(is_option_name("max-wait") && is_option_name("max_wait"));
+        assert!(!is_option_name("Wx8Q"));
+    }
+
+    #[test]
+    fn max_wait_defaults_to_ten_minutes_and_comes_from_the_cli_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(&cfg, "max-wait = \"90s\"\n").unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let plain = resolve(&args(&["--input", "a", "--out", "o"]), &token).unwrap();
+        assert_eq!(plain.max_wait, Duration::from_secs(600));
+        let with_file = [
+            "--input",
+            "a",
+            "--out",
+            "o",
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        assert_eq!(
+            resolve(&args(&with_file), &token).unwrap().max_wait,
+            Duration::from_secs(90)
+        );
+        let mut both = with_file.to_vec();
+        both.extend(["--max-wait", "2h"]);
+        assert_eq!(
+            resolve(&args(&both), &token).unwrap().max_wait,
+            Duration::from_secs(7200)
+        );
+        assert!(
+            crate::cli::Cli::try_parse_from(["qualrecon", "run", "--max-wait", "soon"]).is_err()
+        );
+    }
+
+    #[test]
     fn format_comes_from_the_cli_or_the_file_as_text_or_array() {
         let dir = tempfile::tempdir().unwrap();
         let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
@@ -549,5 +790,6 @@ mod sample_tests {
         assert_eq!(file.rate, Some(5.0));
         assert_eq!(file.token_endpoint, Some(TokenEndpoint::V2));
         assert_eq!(file.stale_after, Some(30));
+        assert_eq!(file.max_wait.as_deref(), Some("10m"));
     }
 }

@@ -281,17 +281,23 @@ pub fn parse_input(
 ///
 /// Accepted: any case, hyphenated or 32-hex simple form, `{braced}`,
 /// `(parenthesised)`, `urn:uuid:`, with surrounding whitespace (including the
-/// non-breaking and zero-width spaces spreadsheets leave behind).
+/// non-breaking and zero-width spaces spreadsheets leave behind). Exactly
+/// one wrapping: `{{…}}`, `({…})` or `urn:uuid:{…}` is no form anyone
+/// exports, more likely a mangled cell than an id.
 pub fn parse_guid(text: &str) -> Result<Uuid, String> {
     let trimmed = trim_cell(text);
     if trimmed.is_empty() {
         return Err("empty customer id".to_owned());
     }
     let core = strip_guid_wrapping(trimmed);
-    match Uuid::try_parse(core) {
-        Ok(id) if id.is_nil() => Err("nil GUID is not a customer id".to_owned()),
-        Ok(id) => Ok(id),
-        Err(_) => Err(format!(
+    match bare_guid(core) {
+        Some(id) if id.is_nil() => Err("nil GUID is not a customer id".to_owned()),
+        Some(id) => Ok(id),
+        None if bare_guid(strip_guid_wrapping(core)).is_some() => Err(format!(
+            "not a GUID: `{}` (wrapped twice; one of {{…}}, (…) or urn:uuid: is accepted)",
+            shorten(trimmed)
+        )),
+        None => Err(format!(
             "not a GUID: `{}` ({})",
             shorten(trimmed),
             guid_problem(core)
@@ -302,17 +308,28 @@ pub fn parse_guid(text: &str) -> Result<Uuid, String> {
 /// [`parse_guid`] without building an error message, for scanning whole
 /// columns.
 fn guid_of(text: &str) -> Option<Uuid> {
-    Uuid::try_parse(strip_guid_wrapping(trim_cell(text)))
-        .ok()
-        .filter(|id| !id.is_nil())
+    bare_guid(strip_guid_wrapping(trim_cell(text))).filter(|id| !id.is_nil())
 }
 
+/// A GUID in hyphenated or simple form only: `uuid` would also take the
+/// braced and `urn:uuid:` forms, which would let a second wrapping through
+/// after [`strip_guid_wrapping`] removed the first.
+fn bare_guid(core: &str) -> Option<Uuid> {
+    if core.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        Uuid::try_parse(core).ok()
+    } else {
+        None
+    }
+}
+
+/// Remove one wrapping (`urn:uuid:`, `{…}` or `(…)`) and the padding inside it.
 fn strip_guid_wrapping(text: &str) -> &str {
     const URN: &str = "urn:uuid:";
-    let text = match text.get(..URN.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(URN) => &text[URN.len()..],
-        _ => text,
-    };
+    if let Some(prefix) = text.get(..URN.len())
+        && prefix.eq_ignore_ascii_case(URN)
+    {
+        return trim_cell(&text[URN.len()..]);
+    }
     let unwrapped = [('{', '}'), ('(', ')')]
         .iter()
         .find_map(|&(open, close)| text.strip_prefix(open)?.strip_suffix(close));
@@ -1294,6 +1311,21 @@ mod tests {
         }
         let long = "x".repeat(500);
         assert!(parse_guid(&long).unwrap_err().chars().count() < 150);
+        // Exactly one wrapping.
+        for twice in [
+            "{{97ca2b55-839e-4579-98d4-39599a228c98}}",
+            "({97ca2b55-839e-4579-98d4-39599a228c98})",
+            "{(97ca2b55-839e-4579-98d4-39599a228c98)}",
+            "urn:uuid:{97ca2b55-839e-4579-98d4-39599a228c98}",
+            "{urn:uuid:97ca2b55-839e-4579-98d4-39599a228c98}",
+            "urn:uuid:urn:uuid:97ca2b55-839e-4579-98d4-39599a228c98",
+            "{ {97ca2b55-839e-4579-98d4-39599a228c98} }",
+        ] {
+            let e = parse_guid(twice).unwrap_err();
+            assert!(e.contains("wrapped twice"), "{twice}: {e}");
+        }
+        assert!(parse_guid("{{97ca2b55-839e-4579-98d4-39599a228c98}").is_err());
+        assert_eq!(guid_of("{{97ca2b55-839e-4579-98d4-39599a228c98}}"), None);
     }
 
     #[test]
@@ -1780,6 +1812,32 @@ mod tests {
             let notes: Vec<&str> = file.rows.iter().map(|r| r.extra[0].as_str()).collect();
             let written: Vec<&str> = generated.rows.iter().map(|r| r.note.as_str()).collect();
             prop_assert_eq!(notes, written);
+        }
+
+        #[test]
+        fn one_wrapping_is_accepted_two_never(
+            id in any::<u128>().prop_filter("not nil", |n| *n != 0),
+            upper in any::<bool>(),
+            simple in any::<bool>(),
+            first in 0usize..4,
+            second in 1usize..4,
+        ) {
+            let id = Uuid::from_u128(id);
+            let text = if simple { id.simple().to_string() } else { id.to_string() };
+            let text = if upper { text.to_uppercase() } else { text };
+            let wrap = |kind: usize, t: &str| match kind {
+                0 => t.to_string(),
+                1 => format!("{{{t}}}"),
+                2 => format!("({t})"),
+                _ => format!("urn:uuid:{t}"),
+            };
+            let once = wrap(first, &text);
+            prop_assert_eq!(parse_guid(&once), Ok(id));
+            if first > 0 {
+                let twice = wrap(second, &once);
+                prop_assert!(parse_guid(&twice).is_err(), "{} accepted", twice);
+                prop_assert_eq!(guid_of(&twice), None);
+            }
         }
 
         #[test]

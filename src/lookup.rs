@@ -1,12 +1,17 @@
 //! Looking up every customer: bounded concurrency, paced dispatch, retries
 //! with jittered exponential backoff and a per-run budget, token refresh on
-//! 401, and a clean stop (signal or deadline) that lets in-flight requests
-//! finish for a moment.
+//! 401, and a clean stop (signal, deadline, or a Retry-After beyond
+//! `--max-wait`) that lets in-flight requests finish for a moment.
+//!
+//! Every wait here (a request slot, the pacer, a backoff, a token fetch)
+//! is raced against the [`Stop`] switch, so a stop acts at once even while
+//! the run sits out an announced Retry-After window.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
@@ -93,6 +98,13 @@ pub enum StopReason {
     /// The API refused the token for [`UNAUTHORIZED_STREAK`] customers in a
     /// row: every further request would be refused too.
     Unauthorized,
+    /// A retryable answer (429, 503, …) carried a `Retry-After` longer than
+    /// `--max-wait`: sitting it out would stall the run, and asking earlier
+    /// would break the server's request.
+    Throttled {
+        /// When the server asked to be called again (UTC).
+        until: DateTime<Utc>,
+    },
 }
 
 /// How many customers in a row may end `unauthorized` before the run stops
@@ -116,7 +128,8 @@ impl Default for Stop {
 
 impl Stop {
     /// Ask everything to stop; later reasons do not overwrite the first.
-    pub fn request(&self, reason: StopReason) {
+    /// Returns whether this call was the first (its reason stands).
+    pub fn request(&self, reason: StopReason) -> bool {
         self.tx.send_if_modified(|r| {
             if r.is_none() {
                 *r = Some(reason);
@@ -124,7 +137,7 @@ impl Stop {
             } else {
                 false
             }
-        });
+        })
     }
 
     pub fn reason(&self) -> Option<StopReason> {
@@ -138,8 +151,8 @@ impl Stop {
     }
 }
 
-/// Longest a 5xx's Retry-After may hold one customer's retry: a server
-/// announcing an hour of maintenance should fail the row, not stall cron.
+/// Longest a 5xx's Retry-After (within `--max-wait`) may hold one
+/// customer's retry; one beyond `--max-wait` stops the run instead.
 const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Knobs of the retry policy.
@@ -158,6 +171,9 @@ pub struct LookupSettings {
     pub default_throttle_pause: Duration,
     /// How long in-flight requests may finish after a stop.
     pub drain_grace: Duration,
+    /// `--max-wait`: the longest `Retry-After` the run sits out; a longer
+    /// one stops the run ([`StopReason::Throttled`]).
+    pub max_wait: Duration,
 }
 
 impl LookupSettings {
@@ -172,6 +188,7 @@ impl LookupSettings {
             backoff_cap: Duration::from_secs(20),
             default_throttle_pause: Duration::from_secs(2),
             drain_grace: Duration::from_secs(5),
+            max_wait: crate::config::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -258,11 +275,15 @@ pub async fn look_up_all(
     // sleeping in backoff do not hold a request slot; the semaphore caps
     // what is actually in flight.
     let live = (lookup.settings.concurrency * 4).max(16);
+    // Requests sent per customer so far, so a lookup abandoned in flight
+    // after a stop is not reported as never requested.
+    let sent: Arc<Vec<AtomicU32>> = Arc::new(ids.iter().map(|_| AtomicU32::new(0)).collect());
     let mut stream = futures::stream::iter(ids.iter().copied().enumerate())
         .map(|(i, id)| {
             let lookup = lookup.clone();
+            let sent = sent.clone();
             async move {
-                let outcome = look_up_one(&lookup, id).await;
+                let outcome = look_up_one(&lookup, id, &sent[i]).await;
                 if let Some(o) = &outcome {
                     lookup.watch_for_a_dead_token(o);
                 }
@@ -294,6 +315,22 @@ pub async fn look_up_all(
             }
         }
     }
+    drop(stream);
+    for (i, slot) in outcomes.iter_mut().enumerate() {
+        let attempts = sent[i].load(Ordering::Relaxed);
+        if slot.is_none() && attempts > 0 {
+            let o = Outcome::failed(
+                LookupStatus::Failed,
+                format!(
+                    "no answer: the run stopped while this request was in flight and gave up on it {:?} later",
+                    lookup.settings.drain_grace
+                ),
+                attempts,
+            );
+            on_done(ids[i], &o);
+            *slot = Some(o);
+        }
+    }
     Lookups {
         outcomes,
         counters: lookup.counters.clone(),
@@ -311,8 +348,9 @@ async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<
 }
 
 /// One customer, with retries. `None` when the run stopped before its first
-/// request.
-async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
+/// request. `sent` follows the requests sent, for [`look_up_all`] to tell
+/// a lookup abandoned in flight from one never started.
+async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> {
     let request_id = Uuid::new_v4();
     let mut attempts = 0u32;
     let mut throttled_attempts = 0u32;
@@ -332,9 +370,15 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
         let Some(sent_at) = unless_stopped(&l.stop, l.pacer.acquire()).await else {
             return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
         };
-        let result = match l.auth.token().await {
+        // Raced too: a hanging token endpoint must not hold up a stop, and
+        // once the run is stopped nothing more goes out.
+        let Some(token) = unless_stopped(&l.stop, l.auth.token()).await else {
+            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+        };
+        let result = match token {
             Ok(token) => {
                 attempts += 1;
+                sent.store(attempts, Ordering::Relaxed);
                 l.counters.requests.fetch_add(1, Ordering::Relaxed);
                 if attempts > 1 {
                     l.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -375,11 +419,24 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
             }
             Err(e) => e,
         };
+        if matches!(error, LookupError::Throttled { .. }) {
+            l.counters
+                .throttled_responses
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(after) = error.retry_after().filter(|a| *a > l.settings.max_wait) {
+            // Not slept through, and not asked again early: the run stops
+            // and a later --resume picks this customer up.
+            stop_for_retry_after(l, &error, after);
+            let why = format!(
+                "Retry-After of {} is beyond --max-wait of {}; the run stopped",
+                seconds(after),
+                seconds(l.settings.max_wait)
+            );
+            return Some(give_up(error, attempts, &why));
+        }
         let wait = match &error {
             LookupError::Throttled { retry_after, .. } => {
-                l.counters
-                    .throttled_responses
-                    .fetch_add(1, Ordering::Relaxed);
                 throttled_attempts += 1;
                 let pause = retry_after.unwrap_or_else(|| {
                     backoff(
@@ -441,6 +498,45 @@ async fn look_up_one(l: &Lookup, id: Uuid) -> Option<Outcome> {
             return Some(give_up(e, attempts, "run stopped before the next retry"));
         }
     }
+}
+
+/// Stop the run for a `Retry-After` of `after` that is beyond `--max-wait`,
+/// and say (once) when the server wants to be called again.
+fn stop_for_retry_after(l: &Lookup, error: &LookupError, after: Duration) {
+    let until = come_back_at(Utc::now(), after);
+    if l.stop.request(StopReason::Throttled { until }) {
+        let status = match error {
+            LookupError::Http { status, .. } => *status,
+            _ => 429,
+        };
+        tracing::error!(
+            "HTTP {status} with Retry-After {}, beyond --max-wait of {}: no new requests; writing a partial report. Partner Center asked to be called again at {}: run again with --resume then",
+            seconds(after),
+            seconds(l.settings.max_wait),
+            crate::model::format_utc(until, 0)
+        );
+    }
+}
+
+/// `now + after`, rounded up to a whole second (it is shown without a
+/// fraction, and must never read earlier than the server asked); saturating,
+/// though the parsed Retry-After is bounded anyway.
+pub fn come_back_at(now: DateTime<Utc>, after: Duration) -> DateTime<Utc> {
+    let exact = chrono::TimeDelta::from_std(after)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let fraction = exact.timestamp_subsec_nanos();
+    if fraction == 0 || fraction >= 1_000_000_000 {
+        return exact;
+    }
+    let up = chrono::TimeDelta::nanoseconds(1_000_000_000 - i64::from(fraction));
+    exact.checked_add_signed(up).unwrap_or(exact)
+}
+
+/// A duration for a message: `3600 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    format!("{} s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
 /// Full-jitter exponential backoff: uniform in [d/2, d] with
@@ -507,6 +603,52 @@ mod tests {
         assert_eq!(o.status, LookupStatus::Failed);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_a_retry_after_pause_at_once() {
+        let pacer = Arc::new(Pacer::new(5.0));
+        let sent = pacer.acquire().await;
+        pacer.on_throttled(sent, Duration::from_secs(3600));
+        let stop = Stop::default();
+        let start = tokio::time::Instant::now();
+        let waiter = {
+            let (pacer, stop) = (pacer.clone(), stop.clone());
+            tokio::spawn(async move { unless_stopped(&stop, pacer.acquire()).await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiter.is_finished(), "the pause was not honoured");
+        stop.request(StopReason::Interrupt);
+        assert_eq!(waiter.await.unwrap(), None);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_already_requested_wins_over_a_ready_future() {
+        let stop = Stop::default();
+        stop.request(StopReason::Deadline);
+        // Nothing goes out once stopped, even when the token is at hand.
+        assert_eq!(unless_stopped(&stop, async { 1 }).await, None);
+        let other = Stop::default();
+        assert_eq!(unless_stopped(&other, async { 1 }).await, Some(1));
+    }
+
+    #[test]
+    fn the_come_back_time_never_reads_early() {
+        let now: DateTime<Utc> = "2026-11-25T02:15:00.250Z".parse().unwrap();
+        let at = come_back_at(now, Duration::from_secs(3600));
+        assert_eq!(at.to_rfc3339(), "2026-11-25T03:15:01+00:00");
+        let whole: DateTime<Utc> = "2026-11-25T02:15:00Z".parse().unwrap();
+        assert_eq!(
+            come_back_at(whole, Duration::from_secs(60)).to_rfc3339(),
+            "2026-11-25T02:16:00+00:00"
+        );
+        assert!(come_back_at(now, crate::api::MAX_RETRY_AFTER) > now);
+        assert_eq!(come_back_at(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+    }
+
     #[tokio::test]
     async fn stop_keeps_the_first_reason() {
         let stop = Stop::default();
@@ -514,8 +656,8 @@ mod tests {
             let s = stop.clone();
             tokio::spawn(async move { s.wait().await })
         };
-        stop.request(StopReason::Terminate);
-        stop.request(StopReason::Deadline);
+        assert!(stop.request(StopReason::Terminate));
+        assert!(!stop.request(StopReason::Deadline));
         waiter.await.unwrap();
         assert_eq!(stop.reason(), Some(StopReason::Terminate));
     }

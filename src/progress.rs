@@ -21,17 +21,35 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Logs on stderr, text or JSON; `--quiet` keeps errors only. `RUST_LOG`
 /// overrides the level.
+///
+/// Colour only on a terminal without `NO_COLOR`: escape codes in cron mail
+/// and log files are noise. Text lines carry an RFC 3339 UTC timestamp
+/// when stderr is not a terminal (a log file needs one; a person watching
+/// does not); JSON lines always do.
 pub fn init_logging(format: LogFormat, quiet: bool) {
     let default = if quiet { "error" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(StderrAroundBar)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(use_colour(
+            terminal,
+            std::env::var_os("NO_COLOR").as_deref(),
+        ));
     let _ = match format {
-        LogFormat::Text => builder.without_time().try_init(),
+        LogFormat::Text if terminal => builder.without_time().try_init(),
+        // The default timer prints RFC 3339 in UTC (`2026-11-25T02:15:00.123456Z`).
+        LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Colour on stderr: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// A `MakeWriter` for stderr that hides the bar while a line is written.
@@ -125,5 +143,19 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
     }
 }

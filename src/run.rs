@@ -214,12 +214,22 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let auth = TokenProvider::new(http.clone(), credentials);
     if !pending.is_empty() && stop.reason().is_none() {
         // Fail before any customer request when the credentials are wrong.
-        auth.token().await.context("authentication failed")?;
+        // Raced against the stop switch: a hanging token endpoint must not
+        // keep a signal or the deadline from acting; the stopped run then
+        // writes its (empty) partial report like any other.
+        tokio::select! {
+            biased;
+            () = stop.wait() => {}
+            token = auth.token() => {
+                token.context("authentication failed")?;
+            }
+        }
     }
 
     let correlation_id = Uuid::new_v4();
     let api = ApiClient::new(http, &base_url, correlation_id, cfg.request_timeout);
-    let settings = LookupSettings::new(cfg.concurrency as usize, pending.len());
+    let mut settings = LookupSettings::new(cfg.concurrency as usize, pending.len());
+    settings.max_wait = cfg.max_wait;
     let lookup = Arc::new(Lookup::new(
         api,
         auth,
@@ -265,7 +275,12 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         status: match result.stopped {
             None => "complete",
             Some(StopReason::Deadline) => "deadline",
+            Some(StopReason::Throttled { .. }) => "throttled",
             Some(_) => "interrupted",
+        },
+        retry_after_until: match result.stopped {
+            Some(StopReason::Throttled { until }) => Some(until),
+            _ => None,
         },
         started_at,
         finished_at,
@@ -301,13 +316,17 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let exit = match result.stopped {
         Some(StopReason::Interrupt) => Exit::Interrupted,
         Some(StopReason::Terminate) => Exit::Terminated,
-        Some(StopReason::Deadline) => Exit::Partial,
+        Some(StopReason::Deadline | StopReason::Throttled { .. }) => Exit::Partial,
         Some(StopReason::Unauthorized) => Exit::Fatal,
         None if summary.lookups.failed_lookups > 0 || summary.input.invalid_input_rows > 0 => {
             Exit::Partial
         }
         None => Exit::Success,
     };
+    if result.stopped.is_some() {
+        // The closing line for logs and cron mail (stdout may be silenced).
+        tracing::warn!("{}", screen::stopped_early(&summary));
+    }
     if !cfg.quiet {
         println!("{}", screen::closing_summary(&summary, &written, exit));
     }

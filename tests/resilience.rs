@@ -7,11 +7,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second, oauth_run};
+use common::{
+    Env, TestSandbox, by_customer, id_csv, inside_retry_after, max_in_one_second, oauth_run,
+};
 use predicates::prelude::*;
 use qualrecon::sandbox::{
-    Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, RetryAfterStyle, SandboxConfig, TENANT,
-    Throttle, TokenCheck, answer_for, ids_for,
+    Answer, CLIENT_ID, CLIENT_SECRET, RetryAfterStyle, SandboxConfig, TENANT, Throttle, TokenCheck,
+    answer_for, ids_for,
 };
 use uuid::Uuid;
 
@@ -19,24 +21,6 @@ use uuid::Uuid;
 /// the scenario's doing.
 fn approved(n: usize) -> Vec<Uuid> {
     ids_for(Answer::Approved, n)
-}
-
-/// Requests that arrived inside a window announced by an earlier 429,
-/// allowing `grace` for requests that were already on the wire.
-fn inside_retry_after(journal: &[JournalEntry], grace: Duration) -> Vec<JournalEntry> {
-    let windows: Vec<(Duration, Duration)> = journal
-        .iter()
-        .filter_map(|e| e.retry_after_until.map(|until| (e.at, until)))
-        .collect();
-    journal
-        .iter()
-        .filter(|e| {
-            windows
-                .iter()
-                .any(|(from, until)| e.at > *from + grace && e.at < *until)
-        })
-        .cloned()
-        .collect()
 }
 
 fn throttle(retry_after: RetryAfterStyle) -> SandboxConfig {

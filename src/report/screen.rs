@@ -9,11 +9,16 @@ use crate::exit::Exit;
 /// The one screen printed at the end.
 pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     let mut lines = Vec::new();
-    let looked_up = s.lookups.ok + s.lookups.failed_lookups;
     lines.push(format!(
         "qualrecon: {} of {} customers looked up in {:.1} s ({} requests, {} retries, {} throttled) — run {}",
-        looked_up, s.input.customers, s.run.duration_s, s.lookups.requests, s.lookups.retries, s.lookups.throttled_responses, s.run.status
+        looked_up(s), s.input.customers, s.run.duration_s, s.lookups.requests, s.lookups.retries, s.lookups.throttled_responses, s.run.status
     ));
+    if s.lookups.not_reached > 0 {
+        lines.push(format!(
+            "  not reached: {} customers (the run stopped before requesting them; their rows say \"not looked up\")",
+            s.lookups.not_reached
+        ));
+    }
     let mut outcome = vec![format!("ok {}", s.lookups.ok)];
     outcome.extend(s.lookups.by_status.iter().map(|(k, v)| format!("{k} {v}")));
     outcome.push(format!("invalid input rows {}", s.input.invalid_input_rows));
@@ -76,11 +81,16 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     for path in written {
         lines.push(format!("wrote:   {}", path.display()));
     }
+    let come_back = s.run.retry_after_until.as_deref().unwrap_or("?");
+    let throttled = format!(
+        "exit 3: Partner Center asked for a pause beyond --max-wait; the report is partial: run again with --resume after {come_back}"
+    );
     let why = match exit {
         Exit::Success => "exit 0: every customer looked up",
         Exit::Partial if s.run.status == "deadline" => {
             "exit 3: --deadline reached; the report is partial"
         }
+        Exit::Partial if s.run.status == "throttled" => throttled.as_str(),
         Exit::Partial => {
             "exit 3: some lookups failed or some input rows were invalid (see lookup_status and error)"
         }
@@ -93,6 +103,30 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     };
     lines.push(why.to_string());
     lines.join("\n")
+}
+
+/// Customers with an answer or a final failure (from this run or, with
+/// `--resume`, the journal): everyone but those the run never reached.
+fn looked_up(s: &Summary) -> u64 {
+    (s.lookups.ok + s.lookups.failed_lookups).saturating_sub(s.lookups.not_reached)
+}
+
+/// The one log line of a run that stopped early: how far it got, who was
+/// not reached, and when to go on.
+pub fn stopped_early(s: &Summary) -> String {
+    let next = match &s.run.retry_after_until {
+        Some(until) => format!(
+            "Partner Center asked to be called again at {until}: run again with --resume then"
+        ),
+        None => "run again with --resume to finish".to_string(),
+    };
+    format!(
+        "run stopped early ({}): {} of {} customers looked up, {} not reached; {next}",
+        s.run.status,
+        looked_up(s),
+        s.input.customers,
+        s.lookups.not_reached
+    )
 }
 
 /// Text from the API made safe for a terminal: control characters (escape

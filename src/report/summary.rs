@@ -72,7 +72,8 @@ pub struct Tool {
 pub struct RunInfo {
     /// A fresh UUID per run.
     pub id: Uuid,
-    /// `complete`, `interrupted` or `deadline`.
+    /// `complete`, `interrupted`, `deadline` or `throttled` (a Retry-After
+    /// beyond `--max-wait` stopped the run).
     pub status: &'static str,
     /// UTC, RFC 3339 with milliseconds.
     pub started_at: String,
@@ -96,6 +97,11 @@ pub struct RunInfo {
     /// `--resume`: the id of the run whose journal this run continued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<Uuid>,
+    /// With status `throttled` only: when Partner Center asked to be called
+    /// again (UTC, RFC 3339, whole seconds rounded up); run again with
+    /// `--resume` after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_until: Option<String>,
 }
 
 /// What was read.
@@ -146,6 +152,10 @@ pub struct LookupCounts {
     pub failed_lookups: u64,
     /// Non-ok lookup statuses (invalid input excluded: it is never looked up).
     pub by_status: BTreeMap<&'static str, u64>,
+    /// Customers the run stopped before requesting (signal, deadline,
+    /// throttling): `failed` rows whose error says "not looked up"; counted
+    /// in `failed_lookups` and `by_status.failed` too.
+    pub not_reached: u64,
     /// HTTP requests sent to the qualifications endpoint (by this run only,
     /// also when it resumed an earlier one).
     pub requests: u64,
@@ -220,6 +230,8 @@ pub struct RunMeta {
     pub resumed_from: Option<Uuid>,
     /// `--resume`: customers taken from the journal.
     pub resumed: Option<u64>,
+    /// With status `throttled`: when the server asked to be called again.
+    pub retry_after_until: Option<DateTime<Utc>>,
 }
 
 fn delimiter_name(d: u8) -> String {
@@ -256,12 +268,16 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
     let stale_cutoff = meta.started_at - chrono::Duration::days(i64::from(meta.stale_after_days));
     let mut in_review_count = 0;
     let mut stale = 0;
+    let mut not_reached = 0;
     for r in rows {
         if r.lookup_status == LookupStatus::InvalidInput {
             continue;
         }
         per_customer.insert(&r.customer_tenant_id, r.lookup_status);
         if r.lookup_status != LookupStatus::Ok {
+            if r.error == super::NOT_LOOKED_UP {
+                not_reached += 1;
+            }
             continue;
         }
         if r.qualification.is_empty() {
@@ -360,6 +376,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             final_rate: (meta.final_rate * 100.0).round() / 100.0,
             limit: meta.limit,
             resumed_from: meta.resumed_from,
+            retry_after_until: meta.retry_after_until.map(|t| format_utc(t, 0)),
         },
         input: InputInfo {
             path: meta.input_path.clone(),
@@ -386,6 +403,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             ok,
             failed_lookups: looked_up - ok,
             by_status,
+            not_reached,
             requests: meta.requests,
             retries: meta.retries,
             throttled_responses: meta.throttled_responses,

@@ -180,6 +180,9 @@ fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(),
     l.text("status", s.run.status)?;
     l.date("started (UTC)", Some(&s.run.started_at))?;
     l.date("finished (UTC)", Some(&s.run.finished_at))?;
+    if let Some(until) = &s.run.retry_after_until {
+        l.date("throttled: run again after (UTC)", Some(until))?;
+    }
     l.text("input file", &s.input.path)?;
     l.gap();
 
@@ -189,6 +192,12 @@ fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(),
     l.count("failed lookups", s.lookups.failed_lookups)?;
     for (status, n) in &s.lookups.by_status {
         l.count(&format!("  failed: {status}"), *n)?;
+    }
+    if s.lookups.not_reached > 0 {
+        l.count(
+            "  not reached (the run stopped first)",
+            s.lookups.not_reached,
+        )?;
     }
     l.count("invalid input rows", s.input.invalid_input_rows)?;
     l.count("duplicate rows", s.input.duplicate_rows)?;
@@ -340,6 +349,7 @@ mod tests {
             throttled_responses: 0,
             resumed_from: None,
             resumed: None,
+            retry_after_until: None,
         };
         super::super::summary::build(&meta, &input, rows)
     }

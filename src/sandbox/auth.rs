@@ -177,7 +177,9 @@ pub(crate) async fn token_v2(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    token_request(&st, Endpoint::V2, &tenant, &headers, form)
+    let response = token_request(&st, Endpoint::V2, &tenant, &headers, form);
+    tokio::time::sleep(st.cfg.token_delay).await;
+    response
 }
 
 /// `POST /{tenant}/oauth2/token`.
@@ -187,7 +189,9 @@ pub(crate) async fn token_v1(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    token_request(&st, Endpoint::V1, &tenant, &headers, form)
+    let response = token_request(&st, Endpoint::V1, &tenant, &headers, form);
+    tokio::time::sleep(st.cfg.token_delay).await;
+    response
 }
 
 fn token_request(

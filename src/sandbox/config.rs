@@ -21,6 +21,9 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// A token bucket over all customer requests; `None` admits everything.
     pub throttle: Option<Throttle>,
+    /// Down for maintenance: every customer request gets `503 Service
+    /// Unavailable` with `Retry-After: n` (seconds). `None`: never.
+    pub maintenance: Option<u64>,
     /// About 10 % of tenants fail their first 1–3 attempts.
     pub flaky: bool,
     /// About 5 % of tenants answer their first attempt only after `slow_delay`.
@@ -33,6 +36,9 @@ pub struct SandboxConfig {
     pub drop_every: Option<u64>,
     /// Lifetime of tokens issued by the AAD endpoints.
     pub token_lifetime: Duration,
+    /// How long the AAD endpoints take to answer (a hanging identity
+    /// provider). The request is journaled on arrival, before the wait.
+    pub token_delay: Duration,
     /// A bearer token accepted without OAuth; `None` accepts issued tokens only.
     pub static_token: Option<String>,
     /// When the n-th customer request arrives (counted before auth, from 1),
@@ -96,12 +102,14 @@ impl Default for SandboxConfig {
             latency_max: Duration::ZERO,
             seed: 1,
             throttle: None,
+            maintenance: None,
             flaky: false,
             slow: false,
             slow_delay: Duration::from_secs(3),
             malformed: false,
             drop_every: None,
             token_lifetime: Duration::from_secs(3600),
+            token_delay: Duration::ZERO,
             static_token: Some(STATIC_TOKEN.to_string()),
             revoke_tokens_after: None,
         }

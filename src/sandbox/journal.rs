@@ -34,8 +34,9 @@ pub struct JournalEntry {
     /// What happened, e.g. `approved`, `throttled`, `reset`, `truncated`,
     /// `token-issued`, `invalid_client`.
     pub outcome: String,
-    /// On a 429 with `Retry-After`: the end of the announced window, since
-    /// the sandbox started. A client must send nothing before it.
+    /// On a 429 (or a maintenance 503) with `Retry-After`: the end of the
+    /// announced window, since the sandbox started. A client must send
+    /// nothing before it.
     pub retry_after_until: Option<Duration>,
     /// Token requests: the names of the form fields, never their values.
     pub form_keys: Vec<String>,

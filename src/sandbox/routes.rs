@@ -19,7 +19,7 @@ use super::auth::{TokenStore, token_v1, token_v2};
 use super::config::{RetryAfterStyle, SandboxConfig};
 use super::faults::{Fault, Malformation, tenant_faults};
 use super::journal::{Journal, JournalEntry, TokenCheck};
-use super::throttle::{TokenBucket, too_many_requests};
+use super::throttle::{TokenBucket, service_unavailable, too_many_requests};
 use super::transport::{ConnSwitch, truncated};
 use crate::model::GatewayError;
 
@@ -274,11 +274,16 @@ async fn qualifications(
     entry.customer = id;
     let echo = EchoIds::from(&headers);
 
-    // The gateway throttles before anything else and answers at once.
-    if let Some(style) = st.refuse() {
-        let (response, until) = too_many_requests(style, entry.at);
-        entry.status = 429;
-        entry.outcome = "throttled".to_string();
+    // The gateway throttles (or is down) before anything else and answers
+    // at once.
+    let gateway = match (st.refuse(), st.cfg.maintenance) {
+        (Some(style), _) => Some((too_many_requests(style, entry.at), "throttled")),
+        (None, Some(seconds)) => Some((service_unavailable(seconds, entry.at), "maintenance")),
+        (None, None) => None,
+    };
+    if let Some(((response, until), outcome)) = gateway {
+        entry.status = response.status().as_u16();
+        entry.outcome = outcome.to_string();
         entry.retry_after_until = until;
         st.journal.push(entry);
         return echo.apply(response);

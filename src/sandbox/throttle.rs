@@ -51,16 +51,41 @@ pub(crate) fn too_many_requests(
     now_since_start: Duration,
 ) -> (Response, Option<Duration>) {
     let wait = style.seconds().unwrap_or(1);
-    let body = GatewayError {
-        status_code: 429,
-        message: format!("Rate limit is exceeded. Try again in {wait} seconds."),
-    };
-    let mut response = (
+    come_back_later(
         StatusCode::TOO_MANY_REQUESTS,
-        [(header::CONTENT_TYPE, JSON)],
-        to_json(&body),
+        format!("Rate limit is exceeded. Try again in {wait} seconds."),
+        style,
+        now_since_start,
     )
-        .into_response();
+}
+
+/// A 503 announcing a maintenance window of `seconds` with `Retry-After`,
+/// and when that window ends (relative to `now_since_start`).
+pub(crate) fn service_unavailable(
+    seconds: u64,
+    now_since_start: Duration,
+) -> (Response, Option<Duration>) {
+    come_back_later(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("Service is down for maintenance. Try again in {seconds} seconds."),
+        RetryAfterStyle::Seconds(seconds),
+        now_since_start,
+    )
+}
+
+/// A gateway error body with `status`, announcing when to come back as
+/// `style` says; returns the end of the announced window, for the journal.
+fn come_back_later(
+    status: StatusCode,
+    message: String,
+    style: RetryAfterStyle,
+    now_since_start: Duration,
+) -> (Response, Option<Duration>) {
+    let body = GatewayError {
+        status_code: status.as_u16(),
+        message,
+    };
+    let mut response = (status, [(header::CONTENT_TYPE, JSON)], to_json(&body)).into_response();
     let (value, until) = match style {
         RetryAfterStyle::Seconds(n) => (
             Some(HeaderValue::from(n)),

@@ -7,7 +7,9 @@ pub mod hostile;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use qualrecon::sandbox::{JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig};
+use qualrecon::sandbox::{
+    CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT,
+};
 use tempfile::TempDir;
 
 /// Environment variables a developer's shell might carry into a test.
@@ -176,6 +178,27 @@ pub fn max_in_one_second(times: &[std::time::Duration]) -> usize {
     best
 }
 
+/// Requests that arrived inside a window announced earlier (a 429, or a
+/// 503, with Retry-After), allowing `grace` for requests already on the wire.
+pub fn inside_retry_after(
+    journal: &[JournalEntry],
+    grace: std::time::Duration,
+) -> Vec<JournalEntry> {
+    let windows: Vec<(std::time::Duration, std::time::Duration)> = journal
+        .iter()
+        .filter_map(|e| e.retry_after_until.map(|until| (e.at, until)))
+        .collect();
+    journal
+        .iter()
+        .filter(|e| {
+            windows
+                .iter()
+                .any(|(from, until)| e.at > *from + grace && e.at < *until)
+        })
+        .cloned()
+        .collect()
+}
+
 /// The journal's customer requests grouped by customer, in arrival order.
 pub fn by_customer(journal: &[JournalEntry]) -> BTreeMap<uuid::Uuid, Vec<JournalEntry>> {
     let mut m: BTreeMap<uuid::Uuid, Vec<JournalEntry>> = BTreeMap::new();
@@ -218,11 +241,53 @@ pub fn oauth_run(
 /// `qualrecon run` as a child process against `sb` (static token, output
 /// silenced), for tests that signal it.
 pub fn spawn_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> std::process::Child {
+    spawn_with(
+        env,
+        sb,
+        input,
+        ("PARTNER_CENTER_TOKEN", STATIC_TOKEN),
+        extra,
+    )
+}
+
+/// [`spawn_run`] with OAuth2 client credentials, the sandbox as authority.
+pub fn spawn_oauth_run(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    extra: &[&str],
+) -> std::process::Child {
+    let url = sb.url();
+    let mut args = vec![
+        "--authority",
+        &url,
+        "--tenant",
+        TENANT,
+        "--client-id",
+        CLIENT_ID,
+    ];
+    args.extend_from_slice(extra);
+    spawn_with(
+        env,
+        sb,
+        input,
+        ("PARTNER_CENTER_CLIENT_SECRET", CLIENT_SECRET),
+        &args,
+    )
+}
+
+fn spawn_with(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    (key, value): (&str, &str),
+    extra: &[&str],
+) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
     for k in INHERITED {
         cmd.env_remove(k);
     }
-    cmd.env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+    cmd.env(key, value)
         .arg("run")
         .arg("--input")
         .arg(input)
