@@ -295,7 +295,6 @@ mod tests {
         assert!(fs::symlink_metadata(&old).unwrap().file_type().is_symlink());
         // Only the report and the planted link: no temp file is left.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
-
     }
 
     #[test]

@@ -307,15 +307,16 @@ pub fn read(out: &Path) -> Result<Journal, JournalError> {
         path: path.display().to_string(),
         source,
     };
-    let mut file = fsutil::open_plain(&path, OpenOptions::new().read(true)).map_err(|e| match e {
-        OpenError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            JournalError::Missing {
-                dir: out.display().to_string(),
+    let mut file =
+        fsutil::open_plain(&path, OpenOptions::new().read(true)).map_err(|e| match e {
+            OpenError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                JournalError::Missing {
+                    dir: out.display().to_string(),
+                }
             }
-        }
-        OpenError::Io { source, .. } => io(source),
-        unsafe_file => JournalError::Unsafe(unsafe_file),
-    })?;
+            OpenError::Io { source, .. } => io(source),
+            unsafe_file => JournalError::Unsafe(unsafe_file),
+        })?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io)?;
     decode(&bytes).map_err(|(line, detail)| JournalError::Damaged {
@@ -629,7 +630,10 @@ mod tests {
         std::os::unix::fs::symlink(&target, path_in(dir.path())).unwrap();
 
         let err = read(dir.path()).unwrap_err();
-        assert!(matches!(err, JournalError::Unsafe(OpenError::Symlink { .. })), "{err:?}");
+        assert!(
+            matches!(err, JournalError::Unsafe(OpenError::Symlink { .. })),
+            "{err:?}"
+        );
         assert!(err.to_string().contains(JOURNAL_FILE), "{err}");
         assert!(matches!(
             check_replaceable(dir.path()),
@@ -638,7 +642,9 @@ mod tests {
         let err = JournalWriter::create(dir.path(), &header()).unwrap_err();
         assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
         let earlier = decode(journal_text().as_bytes()).unwrap();
-        assert!(JournalWriter::resume(dir.path(), &earlier, Uuid::from_u128(8), Utc::now()).is_err());
+        assert!(
+            JournalWriter::resume(dir.path(), &earlier, Uuid::from_u128(8), Utc::now()).is_err()
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), journal_text());
     }
 

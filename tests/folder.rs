@@ -79,16 +79,16 @@ fn a_symlink_at_the_lock_or_the_journal_is_fatal_and_nothing_is_written_through_
                 &[&[], &["--resume"]]
             };
             for extra in runs {
-                env.run_against(&sb, &input, extra)
-                    .assert()
-                    .code(1)
-                    .stderr(
-                        predicate::str::contains(link.display().to_string())
-                            .and(predicate::str::contains("is a symbolic link")),
-                    );
+                env.run_against(&sb, &input, extra).assert().code(1).stderr(
+                    predicate::str::contains(link.display().to_string())
+                        .and(predicate::str::contains("is a symbolic link")),
+                );
             }
             assert_untouched(&target);
-            assert!(!dangling.exists(), "{name}: a file was created through the link");
+            assert!(
+                !dangling.exists(),
+                "{name}: a file was created through the link"
+            );
             assert!(is_symlink(&link));
             std::fs::remove_file(&link).unwrap();
         }
@@ -101,7 +101,7 @@ fn a_symlink_at_the_lock_or_the_journal_is_fatal_and_nothing_is_written_through_
 }
 
 #[test]
-fn a_symlink_at_a_report_name_is_replaced_and_its_target_untouched() {
+fn symlinks_at_report_and_temp_names_are_never_written_through() {
     let env = Env::new();
     let sb = TestSandbox::start(SandboxConfig::default());
     let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 4)));
@@ -119,10 +119,31 @@ fn a_symlink_at_a_report_name_is_replaced_and_its_target_untouched() {
         symlink(&target, env.out().join(name)).unwrap();
         victims.push(target);
     }
-    env.run_against(&sb, &input, &["--previous"])
+    // Older builds wrote `.<name>.tmp-<pid>`, and the pid is in the lock
+    // file. The shell plants links at those names for its own pid, then
+    // execs qualrecon, which keeps that pid.
+    let temp_victim = victim(&env, "victim-temp");
+    victims.push(temp_victim.clone());
+    let script = r#"for n in "$@"; do case $n in --) shift; break;; esac; ln -s "$VICTIM" "$OUT/.$n.tmp-$$"; shift; done; exec "$BIN" "$@""#;
+    let status = std::process::Command::new("sh")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
+        .env("VICTIM", &temp_victim)
+        .env("OUT", env.out())
+        .env("BIN", assert_cmd::cargo::cargo_bin("qualrecon"))
+        .args(["-c", script, "sh"])
+        .args(REPORTS)
+        .arg("--")
+        .args(["run", "--quiet", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(env.out())
+        .args(["--base-url", &sb.url(), "--rate", "200", "--previous"])
         .arg(&previous)
-        .assert()
-        .code(0);
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 
     for target in &victims {
         assert_untouched(target);
@@ -134,16 +155,22 @@ fn a_symlink_at_a_report_name_is_replaced_and_its_target_untouched() {
     }
     assert_eq!(env.summary()["run"]["status"], "complete");
     assert_eq!(env.rows().len(), 4);
-    // Nothing but the reports, the lock and the journal: no temp file left.
-    let mut names: Vec<String> = snapshot(&env.out()).into_keys().collect();
-    names.sort();
-    let mut want: Vec<String> = REPORTS
-        .iter()
-        .chain(&[LOCK_FILE, JOURNAL_FILE])
-        .map(|s| s.to_string())
-        .collect();
-    want.sort();
-    assert_eq!(names, want);
+    // The reports, the lock, the journal and the four planted links (left
+    // alone): no temp file of this run is left.
+    let (mut links, mut others) = (0, Vec::new());
+    for e in std::fs::read_dir(env.out()).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_symlink(&e.path()) {
+            assert!(name.contains(".tmp-"), "{name}");
+            links += 1;
+        } else if !REPORTS.contains(&name.as_str()) {
+            others.push(name);
+        }
+    }
+    assert_eq!(links, REPORTS.len());
+    others.sort();
+    assert_eq!(others, [JOURNAL_FILE, LOCK_FILE]);
     // --previous is only read.
     assert_eq!(snapshot(&previous), previous_before);
 }
@@ -177,7 +204,10 @@ fn a_run_that_fails_writing_its_files_leaves_no_complete_summary_for_other_data(
     }
     assert_eq!(s["run"]["status"], "running");
     assert_eq!(s["input"]["path"], second.display().to_string());
-    assert!(s.get("lookups").is_none(), "a running summary counts nothing");
+    assert!(
+        s.get("lookups").is_none(),
+        "a running summary counts nothing"
+    );
 }
 
 #[test]
@@ -230,10 +260,7 @@ fn an_input_wider_than_excel_gives_every_column_in_the_csv_and_a_trimmed_xlsx() 
     let out = env.run_against(&sb, &input, &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("the last 3625 input columns"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("the last 3625 input columns"), "{stderr}");
 
     let rows = env.rows();
     assert_eq!(rows.len(), 2);
@@ -304,5 +331,8 @@ fn a_rejected_secret_leaves_the_journal_and_resume_asks_nobody_answered_twice() 
         unanswered.iter().copied().collect(),
         "only the customers without a final answer are asked again"
     );
-    assert_eq!(read_csv(&env.out().join("qualifications.csv")).len(), all.len());
+    assert_eq!(
+        read_csv(&env.out().join("qualifications.csv")).len(),
+        all.len()
+    );
 }

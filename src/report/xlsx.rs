@@ -60,9 +60,8 @@ impl Fit {
     /// What is left out and why, for the warning and the Summary sheet;
     /// `None` when everything fits.
     pub fn note(&self) -> Option<String> {
-        let last = |n: usize, what: &str| {
-            format!("the last {n} {what}{}", if n == 1 { "" } else { "s" })
-        };
+        let last =
+            |n: usize, what: &str| format!("the last {n} {what}{}", if n == 1 { "" } else { "s" });
         let mut parts = Vec::new();
         if self.rows_left_out > 0 {
             parts.push(last(self.rows_left_out, "row"));
@@ -498,7 +497,10 @@ mod tests {
         assert_eq!(wide.rows, MAX_ROWS - 1);
         assert_eq!(wide.rows_left_out, 1);
         assert_eq!(wide.extra_columns + FIXED_COLUMNS.len(), MAX_COLUMNS);
-        assert_eq!(wide.columns_left_out, 20_000 + FIXED_COLUMNS.len() - MAX_COLUMNS);
+        assert_eq!(
+            wide.columns_left_out,
+            20_000 + FIXED_COLUMNS.len() - MAX_COLUMNS
+        );
 
         // Small limits stand in for Excel's: 3 rows (2 below the header)
         // and 11 columns (2 input columns) of 4 rows and 3 input columns.
@@ -509,14 +511,20 @@ mod tests {
         let headers: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let fit = Fit::within(rows.len(), headers.len(), 3, 11);
         let note = fit.note().unwrap();
-        assert!(note.contains("the last 2 rows and the last 1 input column of"), "{note}");
+        assert!(
+            note.contains("the last 2 rows and the last 1 input column of"),
+            "{note}"
+        );
         let bytes = render_fit(&rows, &headers, &summary(&rows), fit).unwrap();
         let sheet = part(&bytes, "xl/worksheets/sheet1.xml");
         assert!(sheet.contains("<autoFilter ref=\"A1:K3\""), "{sheet}");
         assert!(!sheet.contains("r=\"L"), "{sheet}");
         assert!(!sheet.contains("<row r=\"4\""), "{sheet}");
         let strings = part(&bytes, "xl/sharedStrings.xml");
-        assert!(strings.contains(">b1<") && !strings.contains(">c0<"), "{strings}");
+        assert!(
+            strings.contains(">b1<") && !strings.contains(">c0<"),
+            "{strings}"
+        );
         assert!(!strings.contains(">a2<"), "{strings}");
         assert!(strings.contains("left out of this workbook"), "{strings}");
         assert!(strings.contains(&note), "{strings}");
