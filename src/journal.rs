@@ -205,6 +205,25 @@ pub struct Journal {
     needs_newline: bool,
 }
 
+/// Where a resumed run continues a journal: after its last whole line.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail {
+    /// Bytes of whole lines; anything after this is the torn line.
+    valid_len: u64,
+    /// Whether the last whole line lacks its newline.
+    needs_newline: bool,
+}
+
+impl Journal {
+    /// Where [`JournalWriter::resume`] continues this journal.
+    pub fn tail(&self) -> Tail {
+        Tail {
+            valid_len: self.valid_len,
+            needs_newline: self.needs_newline,
+        }
+    }
+}
+
 /// Why a journal cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -357,11 +376,11 @@ impl JournalWriter {
         })
     }
 
-    /// Continue `journal` (read from `out`): cut off a torn last line, then
-    /// mark that run `run_id` continues it from here.
+    /// Continue the journal read from `out` (see [`Journal::tail`]): cut off
+    /// a torn last line, then mark that run `run_id` continues it from here.
     pub fn resume(
         out: &Path,
-        journal: &Journal,
+        journal: Tail,
         run_id: Uuid,
         started_at: DateTime<Utc>,
     ) -> anyhow::Result<JournalWriter> {
@@ -607,7 +626,8 @@ mod tests {
         drop(f);
         let j = read(dir.path()).unwrap();
         assert!(j.torn_tail);
-        let mut w = JournalWriter::resume(dir.path(), &j, Uuid::from_u128(8), Utc::now()).unwrap();
+        let mut w =
+            JournalWriter::resume(dir.path(), j.tail(), Uuid::from_u128(8), Utc::now()).unwrap();
         w.record(Uuid::from_u128(2), &sample()[1].1);
         w.finish();
         let j = read(dir.path()).unwrap();
@@ -643,7 +663,8 @@ mod tests {
         assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
         let earlier = decode(journal_text().as_bytes()).unwrap();
         assert!(
-            JournalWriter::resume(dir.path(), &earlier, Uuid::from_u128(8), Utc::now()).is_err()
+            JournalWriter::resume(dir.path(), earlier.tail(), Uuid::from_u128(8), Utc::now())
+                .is_err()
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), journal_text());
     }

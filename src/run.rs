@@ -95,6 +95,8 @@ struct Earlier {
     run_id: Uuid,
     /// Each customer's latest journaled outcome, final or not.
     outcomes: HashMap<Uuid, Outcome>,
+    /// Where this run continues the journal.
+    tail: journal::Tail,
 }
 
 fn nothing_to_resume(out: &Path) -> anyhow::Error {
@@ -106,18 +108,13 @@ fn nothing_to_resume(out: &Path) -> anyhow::Error {
     .into()
 }
 
-/// The earlier run's journal (checked against the input) continued by a
-/// resumed run; `None` for a fresh run, which only checks here that it may
-/// replace the journal later (see [`start_writing`]).
-fn open_journal(
-    cfg: &Config,
-    input_sha256: &str,
-    run_id: Uuid,
-    started_at: chrono::DateTime<Utc>,
-) -> anyhow::Result<(Option<JournalWriter>, Option<Earlier>)> {
+/// The earlier run's journal (checked against the input) that a resumed
+/// run continues; `None` for a fresh run, which only checks here that it
+/// may replace the journal. Neither writes it yet (see [`start_writing`]).
+fn open_journal(cfg: &Config, input_sha256: &str) -> anyhow::Result<Option<Earlier>> {
     if !cfg.resume {
         journal::check_replaceable(&cfg.out).context("cannot start the journal")?;
-        return Ok((None, None));
+        return Ok(None);
     }
     let earlier = match journal::read(&cfg.out) {
         Err(JournalError::Missing { .. }) => return Err(nothing_to_resume(&cfg.out)),
@@ -144,15 +141,11 @@ fn open_journal(
             env!("CARGO_PKG_VERSION")
         );
     }
-    let writer = JournalWriter::resume(&cfg.out, &earlier, run_id, started_at)
-        .context("cannot continue the journal")?;
-    Ok((
-        Some(writer),
-        Some(Earlier {
-            run_id: earlier.last_run_id,
-            outcomes: earlier.outcomes,
-        }),
-    ))
+    Ok(Some(Earlier {
+        run_id: earlier.last_run_id,
+        tail: earlier.tail(),
+        outcomes: earlier.outcomes,
+    }))
 }
 
 /// The batch job.
@@ -182,7 +175,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         .as_deref()
         .map(|dir| previous::read(dir, CSV_FILE, SUMMARY_FILE))
         .transpose()?;
-    let (journal, earlier) = open_journal(&cfg, &input.sha256, run_id, started_at)?;
+    let earlier = open_journal(&cfg, &input.sha256)?;
 
     let mut ids: Vec<Uuid> = input.customers().map(|(id, _)| id).collect();
     if let Some(limit) = cfg.limit {
@@ -229,7 +222,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     }
     let mut journal = start_writing(
         &cfg,
-        journal,
+        earlier.as_ref().map(|e| e.tail),
         &summary::Running {
             id: run_id,
             started_at,
@@ -396,22 +389,23 @@ fn credentials(auth: &Auth, base_url: &str) -> Credentials {
     }
 }
 
-/// The run starts changing the folder: only now, with its input read and
+/// The run starts changing the folder. Only now, with its input read and
 /// its credentials proved, does a fresh run replace the earlier run's
-/// journal (a failed start leaves it for `--resume`), and `summary.json`
-/// says `running` until the final one is written last. So a `complete`
-/// summary never sits beside report files of another run, however this
-/// run ends.
+/// journal, or a resumed one (`tail`) append to it: a failed start leaves
+/// the journal as it was for `--resume`. And `summary.json` says `running`
+/// until the final one is written last, so a `complete` summary never sits
+/// beside report files of another run, however this run ends.
 fn start_writing(
     cfg: &Config,
-    resumed: Option<JournalWriter>,
+    tail: Option<journal::Tail>,
     running: &summary::Running<'_>,
 ) -> anyhow::Result<JournalWriter> {
     let path = cfg.out.join(SUMMARY_FILE);
     write_atomic(&path, &running.to_json())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    match resumed {
-        Some(writer) => Ok(writer),
+    match tail {
+        Some(tail) => JournalWriter::resume(&cfg.out, tail, running.id, running.started_at)
+            .context("cannot continue the journal"),
         None => {
             let header = Header::new(running.id, running.started_at, running.input_sha256);
             JournalWriter::create(&cfg.out, &header).context("cannot start the journal")

@@ -44,16 +44,16 @@ fn is_symlink(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// Every file in `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+/// Every file in `dir` with the SHA-256 of its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    use sha2::Digest;
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
+            let hash = sha2::Sha256::digest(std::fs::read(e.path()).unwrap());
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            (e.file_name().to_string_lossy().into_owned(), hex)
         })
         .collect()
 }
@@ -306,12 +306,16 @@ fn a_rejected_secret_leaves_the_journal_and_resume_asks_nobody_answered_twice() 
     let before = folder();
     let first_requests = sb.customer_requests().len();
 
-    // A fresh run with a rejected secret: exit 1, the folder as it was.
-    oauth_run(&env, &sb, &input, "wrong-secret-d3adb33f", &sign_in)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("AADSTS7000215"));
-    assert_eq!(folder(), before);
+    // A fresh run, or a resumed one, with a rejected secret: exit 1, the
+    // folder as it was.
+    for extra in [&[][..], &["--resume"][..]] {
+        oauth_run(&env, &sb, &input, "wrong-secret-d3adb33f", &sign_in)
+            .args(extra)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("AADSTS7000215"));
+        assert_eq!(folder(), before, "{extra:?}");
+    }
     assert_eq!(sb.customer_requests().len(), first_requests);
 
     // --resume with the right one continues the first run.
