@@ -1,46 +1,143 @@
-//! Files that must never be half-written or doubly owned: atomic replace
-//! (temp file in the same folder, fsync, rename, fsync the folder) and the
-//! one-run-per-folder lock (an OS lock, so a killed run leaves nothing stale).
+//! Files that must never be half-written, doubly owned or written through a
+//! link someone planted: atomic replace (an exclusively created temp file of
+//! unpredictable name in the same folder, fsync, rename, fsync the folder),
+//! the one-run-per-folder lock (an OS lock, so a killed run leaves nothing
+//! stale), and opening the files kept in the folder without following links.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// Replace `path` with `bytes` so readers see the old file or the new one,
-/// never a torn one. The temp file lives beside the target because a rename
-/// cannot cross filesystems.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
+/// Mode asked for new files; the umask narrows it, exactly as for
+/// `File::create` (tempfile's own default, 0600, would make the reports
+/// unreadable to the group that reads them today).
+const NEW_FILE_MODE: u32 = 0o666;
+
+/// The folder `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("."))
+}
+
+/// Replace `path` with a new file holding `bytes` and return it, open for
+/// writing after `bytes`. Readers see the old file or the new one, never a
+/// torn one.
+///
+/// The temp file lives beside the target (a rename cannot cross
+/// filesystems) under a random name, created with `O_CREAT | O_EXCL`: a
+/// file or symlink planted at any name it could take is never opened, the
+/// creation just picks another name. The rename replaces whatever entry
+/// has the target's name, a symlink included, and never writes through it.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<File> {
+    let dir = parent_of(path);
     let name = path.file_name().context("output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> anyhow::Result<()> {
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("flushing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        // Make the rename itself durable; not every filesystem allows
-        // opening a directory, and the data is already safe then.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(Permissions::from_mode(NEW_FILE_MODE))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    // On any error below, dropping `tmp` removes the temp file.
+    let tmp_name = tmp.path().display().to_string();
+    tmp.write_all(bytes)
+        .with_context(|| format!("writing {tmp_name}"))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("flushing {tmp_name}"))?;
+    let file = tmp
+        .persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming {tmp_name} to {}", path.display()))?;
+    // Make the rename itself durable; not every filesystem allows
+    // opening a directory, and the data is already safe then.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
-    result
+    Ok(file)
+}
+
+/// Replace `path` with `bytes` atomically (see [`replace_file`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    replace_file(path, bytes).map(drop)
+}
+
+/// Why a file qualrecon keeps in the output folder (the lock, the
+/// journal) cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A symbolic link sits at the name; it may point anywhere, so it is
+    /// neither followed nor silently replaced.
+    #[error(
+        "{path} is a symbolic link; qualrecon does not follow links in the output folder (remove the link, or choose another --out)"
+    )]
+    Symlink { path: String },
+    /// A directory, device or FIFO, or a file with a second name (a hard
+    /// link): writing it could change a file outside the output folder.
+    #[error(
+        "{path} is not a regular file of its own (a directory, device, FIFO or hard link); remove it, or choose another --out"
+    )]
+    NotPlain { path: String },
+    /// Anything else.
+    #[error("cannot open {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Whether a symbolic link sits at `path` (not followed).
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Open `path` with `options` but never through a symlink (`O_NOFOLLOW`)
+/// and never when it is anything but a regular file with one name.
+/// `O_NONBLOCK` keeps a FIFO planted there from hanging the open; it does
+/// nothing to a regular file.
+pub fn open_plain(path: &Path, options: &mut OpenOptions) -> Result<File, OpenError> {
+    let shown = || path.display().to_string();
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| {
+            // ELOOP on Linux, EMLINK on some BSDs: ask the folder instead.
+            if is_symlink(path) {
+                OpenError::Symlink { path: shown() }
+            } else {
+                OpenError::Io {
+                    path: shown(),
+                    source,
+                }
+            }
+        })?;
+    let meta = file.metadata().map_err(|source| OpenError::Io {
+        path: shown(),
+        source,
+    })?;
+    if !meta.is_file() || meta.nlink() > 1 {
+        return Err(OpenError::NotPlain { path: shown() });
+    }
+    Ok(file)
+}
+
+/// Refuse a symlink or a non-file at `path`, a name a later
+/// [`replace_file`] will take over: replacing would be safe, but a link
+/// there was planted by someone, and the run says so instead of going on.
+pub fn refuse_link(path: &Path) -> Result<(), OpenError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(OpenError::Symlink {
+            path: path.display().to_string(),
+        }),
+        Ok(m) if !m.is_file() => Err(OpenError::NotPlain {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Name of the lock file inside the output folder. It is never deleted:
@@ -65,6 +162,9 @@ pub enum LockError {
         holder: String,
         lock: String,
     },
+    /// The lock file is a symlink or not a plain file.
+    #[error(transparent)]
+    Unsafe(OpenError),
     #[error("cannot lock the output folder {dir}: {source}")]
     Io {
         dir: String,
@@ -80,13 +180,18 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
         dir: dir.display().to_string(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let mut file = open_plain(
+        &path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .map_err(|e| match e {
+        OpenError::Io { source, .. } => io(source),
+        unsafe_file => LockError::Unsafe(unsafe_file),
+    })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -150,5 +255,109 @@ mod tests {
         );
         drop(first);
         lock_folder(dir.path()).unwrap();
+    }
+
+    /// A file outside the folder that a planted link points at.
+    fn victim(dir: &Path) -> PathBuf {
+        let p = dir.join("victim.txt");
+        fs::write(&p, b"precious").unwrap();
+        p
+    }
+
+    #[test]
+    fn a_symlink_at_the_target_is_replaced_never_written_through() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = victim(outside.path());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("qualifications.csv");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        write_atomic(&p, b"report").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&p).unwrap(), b"report");
+    }
+
+    #[test]
+    fn temp_files_never_open_a_planted_name() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = victim(outside.path());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("qualifications.csv");
+        // The name older builds used: guessable from the pid in the lock file.
+        let old = dir
+            .path()
+            .join(format!(".qualifications.csv.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&target, &old).unwrap();
+        for _ in 0..3 {
+            write_atomic(&p, b"report").unwrap();
+        }
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        assert!(fs::symlink_metadata(&old).unwrap().file_type().is_symlink());
+        // Only the report and the planted link: no temp file is left.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_replaced_file_gets_the_mode_file_create_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let replaced = dir.path().join("replaced");
+        write_atomic(&replaced, b"x").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&replaced), mode(&plain));
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_link_or_not_a_file_is_refused_untouched() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = victim(outside.path());
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join(LOCK_FILE);
+
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, LockError::Unsafe(OpenError::Symlink { .. })),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(LOCK_FILE), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"precious");
+
+        // A hard link (same filesystem) would be written in place.
+        fs::remove_file(&lock).unwrap();
+        let inside = victim(dir.path());
+        fs::hard_link(&inside, &lock).unwrap();
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, LockError::Unsafe(OpenError::NotPlain { .. })),
+            "{err:?}"
+        );
+        assert_eq!(fs::read(&inside).unwrap(), b"precious");
+
+        // A FIFO neither hangs the open nor is taken for a lock file.
+        fs::remove_file(&lock).unwrap();
+        let c = std::ffi::CString::new(lock.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            lock_folder(dir.path()).unwrap_err(),
+            LockError::Unsafe(OpenError::NotPlain { .. })
+        ));
+    }
+
+    #[test]
+    fn refuse_link_allows_a_file_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j");
+        refuse_link(&p).unwrap();
+        fs::write(&p, b"x").unwrap();
+        refuse_link(&p).unwrap();
+        fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", &p).unwrap();
+        assert!(matches!(refuse_link(&p), Err(OpenError::Symlink { .. })));
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+        assert!(matches!(refuse_link(&p), Err(OpenError::NotPlain { .. })));
     }
 }

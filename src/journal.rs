@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::fsutil::{self, OpenError};
 use crate::lookup::{LookupStatus, Outcome};
 use crate::model::{Qualification, VettingDate, format_utc};
 
@@ -204,6 +205,25 @@ pub struct Journal {
     needs_newline: bool,
 }
 
+/// Where a resumed run continues a journal: after its last whole line.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail {
+    /// Bytes of whole lines; anything after this is the torn line.
+    valid_len: u64,
+    /// Whether the last whole line lacks its newline.
+    needs_newline: bool,
+}
+
+impl Journal {
+    /// Where [`JournalWriter::resume`] continues this journal.
+    pub fn tail(&self) -> Tail {
+        Tail {
+            valid_len: self.valid_len,
+            needs_newline: self.needs_newline,
+        }
+    }
+}
+
 /// Why a journal cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -217,6 +237,9 @@ pub enum JournalError {
         line: usize,
         detail: String,
     },
+    /// A symlink or something else than a plain file sits at its name.
+    #[error(transparent)]
+    Unsafe(OpenError),
     /// Reading failed.
     #[error("cannot read the journal {path}: {source}")]
     Io {
@@ -296,26 +319,36 @@ pub fn path_in(out: &Path) -> PathBuf {
     out.join(JOURNAL_FILE)
 }
 
-/// Read the journal in the output folder `out`.
+/// Read the journal in the output folder `out` (never through a symlink).
 pub fn read(out: &Path) -> Result<Journal, JournalError> {
     let path = path_in(out);
-    let bytes = std::fs::read(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            JournalError::Missing {
-                dir: out.display().to_string(),
+    let io = |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file =
+        fsutil::open_plain(&path, OpenOptions::new().read(true)).map_err(|e| match e {
+            OpenError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                JournalError::Missing {
+                    dir: out.display().to_string(),
+                }
             }
-        } else {
-            JournalError::Io {
-                path: path.display().to_string(),
-                source,
-            }
-        }
-    })?;
+            OpenError::Io { source, .. } => io(source),
+            unsafe_file => JournalError::Unsafe(unsafe_file),
+        })?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
     decode(&bytes).map_err(|(line, detail)| JournalError::Damaged {
         path: path.display().to_string(),
         line,
         detail,
     })
+}
+
+/// Check, before anything is replaced, that a fresh run may later start a
+/// new journal in `out`: a symlink (or a directory) at its name is refused.
+pub fn check_replaceable(out: &Path) -> Result<(), JournalError> {
+    fsutil::refuse_link(&path_in(out)).map_err(JournalError::Unsafe)
 }
 
 /// Appends outcomes as they land. A failed write is logged once and ends
@@ -328,14 +361,14 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Start a new journal in `out`, replacing any earlier one.
+    /// Start a new journal in `out`, replacing any earlier one in one
+    /// rename: until then the earlier journal is whole, afterwards the new
+    /// one has its header (see [`fsutil::replace_file`]).
     pub fn create(out: &Path, header: &Header) -> anyhow::Result<JournalWriter> {
+        check_replaceable(out)?;
         let path = path_in(out);
-        let mut file = File::create(&path)
+        let file = fsutil::replace_file(&path, encode(&Line::Header(header.clone())).as_bytes())
             .with_context(|| format!("creating the journal {}", path.display()))?;
-        file.write_all(encode(&Line::Header(header.clone())).as_bytes())
-            .and_then(|()| file.sync_data())
-            .with_context(|| format!("writing the journal {}", path.display()))?;
         Ok(JournalWriter {
             file: Some(file),
             path,
@@ -343,18 +376,16 @@ impl JournalWriter {
         })
     }
 
-    /// Continue `journal` (read from `out`): cut off a torn last line, then
-    /// mark that run `run_id` continues it from here.
+    /// Continue the journal read from `out` (see [`Journal::tail`]): cut off
+    /// a torn last line, then mark that run `run_id` continues it from here.
     pub fn resume(
         out: &Path,
-        journal: &Journal,
+        journal: Tail,
         run_id: Uuid,
         started_at: DateTime<Utc>,
     ) -> anyhow::Result<JournalWriter> {
         let path = path_in(out);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(&path)
+        let mut file = fsutil::open_plain(&path, OpenOptions::new().write(true))
             .with_context(|| format!("opening the journal {}", path.display()))?;
         let mut marker = String::new();
         if journal.needs_newline {
@@ -377,6 +408,16 @@ impl JournalWriter {
             path,
             last_sync: Instant::now(),
         })
+    }
+
+    /// No journal at all: for a run stopped before its credentials were
+    /// proved, which must leave the earlier run's journal to `--resume`.
+    pub fn none(out: &Path) -> JournalWriter {
+        JournalWriter {
+            file: None,
+            path: path_in(out),
+            last_sync: Instant::now(),
+        }
     }
 
     /// Append one customer's outcome.
@@ -595,7 +636,8 @@ mod tests {
         drop(f);
         let j = read(dir.path()).unwrap();
         assert!(j.torn_tail);
-        let mut w = JournalWriter::resume(dir.path(), &j, Uuid::from_u128(8), Utc::now()).unwrap();
+        let mut w =
+            JournalWriter::resume(dir.path(), j.tail(), Uuid::from_u128(8), Utc::now()).unwrap();
         w.record(Uuid::from_u128(2), &sample()[1].1);
         w.finish();
         let j = read(dir.path()).unwrap();
@@ -607,6 +649,34 @@ mod tests {
             read(&dir.path().join("nope")),
             Err(JournalError::Missing { .. })
         ));
+    }
+
+    #[test]
+    fn a_symlink_at_the_journal_is_refused_and_its_target_untouched() {
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("victim.jsonl");
+        std::fs::write(&target, journal_text()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&target, path_in(dir.path())).unwrap();
+
+        let err = read(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Unsafe(OpenError::Symlink { .. })),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(JOURNAL_FILE), "{err}");
+        assert!(matches!(
+            check_replaceable(dir.path()),
+            Err(JournalError::Unsafe(OpenError::Symlink { .. }))
+        ));
+        let err = JournalWriter::create(dir.path(), &header()).unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+        let earlier = decode(journal_text().as_bytes()).unwrap();
+        assert!(
+            JournalWriter::resume(dir.path(), earlier.tail(), Uuid::from_u128(8), Utc::now())
+                .is_err()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), journal_text());
     }
 
     #[test]

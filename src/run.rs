@@ -87,6 +87,8 @@ struct Earlier {
     run_id: Uuid,
     /// Each customer's latest journaled outcome, final or not.
     outcomes: HashMap<Uuid, Outcome>,
+    /// Where this run continues the journal.
+    tail: journal::Tail,
 }
 
 fn nothing_to_resume(out: &Path) -> anyhow::Error {
@@ -98,19 +100,13 @@ fn nothing_to_resume(out: &Path) -> anyhow::Error {
     .into()
 }
 
-/// A fresh journal for a new run, or the earlier run's journal (checked
-/// against the input) continued by a resumed one.
-fn open_journal(
-    cfg: &Config,
-    input_sha256: &str,
-    run_id: Uuid,
-    started_at: chrono::DateTime<Utc>,
-) -> anyhow::Result<(JournalWriter, Option<Earlier>)> {
+/// The earlier run's journal (checked against the input) that a resumed
+/// run continues; `None` for a fresh run, which only checks here that it
+/// may replace the journal. Neither writes it yet (see [`start_writing`]).
+fn open_journal(cfg: &Config, input_sha256: &str) -> anyhow::Result<Option<Earlier>> {
     if !cfg.resume {
-        let header = Header::new(run_id, started_at, input_sha256);
-        let writer =
-            JournalWriter::create(&cfg.out, &header).context("cannot start the journal")?;
-        return Ok((writer, None));
+        journal::check_replaceable(&cfg.out).context("cannot start the journal")?;
+        return Ok(None);
     }
     let earlier = match journal::read(&cfg.out) {
         Err(JournalError::Missing { .. }) => return Err(nothing_to_resume(&cfg.out)),
@@ -137,15 +133,11 @@ fn open_journal(
             env!("CARGO_PKG_VERSION")
         );
     }
-    let writer = JournalWriter::resume(&cfg.out, &earlier, run_id, started_at)
-        .context("cannot continue the journal")?;
-    Ok((
-        writer,
-        Some(Earlier {
-            run_id: earlier.last_run_id,
-            outcomes: earlier.outcomes,
-        }),
-    ))
+    Ok(Some(Earlier {
+        run_id: earlier.last_run_id,
+        tail: earlier.tail(),
+        outcomes: earlier.outcomes,
+    }))
 }
 
 /// The batch job.
@@ -157,8 +149,12 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &input_options(cfg.column.clone(), cfg.delimiter),
     )
     .context("cannot read the input")?;
-    if cfg.resume && !journal::path_in(&cfg.out).exists() {
+    if cfg.formats.xlsx {
+        warn_about_excel_limits(&input, cfg.limit);
+    }
+    if cfg.resume && std::fs::symlink_metadata(journal::path_in(&cfg.out)).is_err() {
         // Checked again under the lock; this only avoids creating the folder.
+        // (A link at the name is refused there, dangling or not.)
         return Err(nothing_to_resume(&cfg.out));
     }
     std::fs::create_dir_all(&cfg.out)
@@ -171,7 +167,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         .as_deref()
         .map(|dir| previous::read(dir, CSV_FILE, SUMMARY_FILE))
         .transpose()?;
-    let (mut journal, earlier) = open_journal(&cfg, &input.sha256, run_id, started_at)?;
+    let earlier = open_journal(&cfg, &input.sha256)?;
 
     let mut ids: Vec<Uuid> = input.customers().map(|(id, _)| id).collect();
     if let Some(limit) = cfg.limit {
@@ -212,19 +208,35 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
 
     let credentials = credentials(&cfg.auth, &base_url);
     let auth = TokenProvider::new(http.clone(), credentials);
+    let mut proved = pending.is_empty();
     if !pending.is_empty() && stop.reason().is_none() {
         // Fail before any customer request when the credentials are wrong.
         // Raced against the stop switch: a hanging token endpoint must not
         // keep a signal or the deadline from acting; the stopped run then
-        // writes its (empty) partial report like any other.
+        // writes its (empty) partial report like any other, but leaves the
+        // earlier journal alone (its credentials were never proved).
         tokio::select! {
             biased;
             () = stop.wait() => {}
             token = auth.token() => {
                 token.context("authentication failed")?;
+                proved = true;
             }
         }
     }
+    let mut journal = start_writing(
+        &cfg,
+        proved,
+        earlier.as_ref().map(|e| e.tail),
+        &summary::Running {
+            id: run_id,
+            started_at,
+            base_url: &base_url,
+            input_path: &cfg.input.display().to_string(),
+            input_sha256: &input.sha256,
+            resumed_from: earlier.as_ref().map(|e| e.run_id),
+        },
+    )?;
 
     let correlation_id = Uuid::new_v4();
     let api = ApiClient::new(http, &base_url, correlation_id, cfg.request_timeout);
@@ -393,6 +405,57 @@ fn credentials(auth: &Auth, base_url: &str) -> Credentials {
             secret: secrecy::SecretString::from(sandbox::CLIENT_SECRET.to_string()),
             endpoint: *endpoint,
         }),
+    }
+}
+
+/// The run starts changing the folder. Only now, with its input read and
+/// its credentials proved (`proved`), does a fresh run replace the earlier run's
+/// journal, or a resumed one (`tail`) append to it: a failed start leaves
+/// the journal as it was for `--resume`. And `summary.json` says `running`
+/// until the final one is written last, so a `complete` summary never sits
+/// beside report files of another run, however this run ends.
+fn start_writing(
+    cfg: &Config,
+    proved: bool,
+    tail: Option<journal::Tail>,
+    running: &summary::Running<'_>,
+) -> anyhow::Result<JournalWriter> {
+    let path = cfg.out.join(SUMMARY_FILE);
+    write_atomic(&path, &running.to_json())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if !proved {
+        return Ok(JournalWriter::none(&cfg.out));
+    }
+    match tail {
+        Some(tail) => JournalWriter::resume(&cfg.out, tail, running.id, running.started_at)
+            .context("cannot continue the journal"),
+        None => {
+            let header = Header::new(running.id, running.started_at, running.input_sha256);
+            JournalWriter::create(&cfg.out, &header).context("cannot start the journal")
+        }
+    }
+}
+
+/// Say before any request when the report will not fit on one Excel
+/// sheet; the xlsx then leaves the excess out (see `xlsx::Fit`). Counts the
+/// report rows the input gives at least: one per invalid row and per
+/// customer looked up.
+fn warn_about_excel_limits(input: &crate::input::InputFile, limit: Option<u64>) {
+    use crate::input::RowKind;
+    let (mut invalid, mut customers) = (0usize, 0usize);
+    for row in &input.rows {
+        match row.kind {
+            RowKind::Invalid { .. } => invalid += 1,
+            RowKind::Customer(_) => customers += 1,
+            RowKind::Duplicate { .. } => {}
+        }
+    }
+    if let Some(limit) = limit {
+        customers = customers.min(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    let fit = report_xlsx::Fit::of(invalid + customers, input.extra_headers.len());
+    if let Some(note) = fit.note() {
+        tracing::warn!("{note}");
     }
 }
 

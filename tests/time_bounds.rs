@@ -237,6 +237,16 @@ fn sigterm_during_a_hanging_first_token_fetch_exits_143_at_once() {
     });
     let ids = approved(10);
     let input = env.write("in.csv", id_csv(&ids));
+    // An earlier complete run leaves a journal that a stopped start must
+    // not replace: its credentials were never proved.
+    let earlier = TestSandbox::start(SandboxConfig::default());
+    use qualrecon::sandbox::{CLIENT_ID, CLIENT_SECRET, TENANT};
+    let sign_in = ["--tenant", TENANT, "--client-id", CLIENT_ID];
+    common::oauth_run(&env, &earlier, &input, CLIENT_SECRET, &sign_in)
+        .assert()
+        .code(0);
+    let journal_path = env.out().join(qualrecon::journal::JOURNAL_FILE);
+    let journal_before = std::fs::read(&journal_path).unwrap();
     let mut child = common::spawn_oauth_run(&env, &sb, &input, &[]);
     // Journaled on arrival; the signal handlers are in place before it goes out.
     wait_for(&sb, "the token request", |e| e.path.ends_with("/token"));
@@ -247,6 +257,7 @@ fn sigterm_during_a_hanging_first_token_fetch_exits_143_at_once() {
     let rows = one_row_each(&env, &ids);
     assert_eq!(not_reached(&rows), ids.len());
     assert!(sb.customer_requests().is_empty());
+    assert_eq!(std::fs::read(&journal_path).unwrap(), journal_before);
 }
 
 #[test]

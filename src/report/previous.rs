@@ -94,9 +94,12 @@ pub fn read(dir: &Path, csv_name: &str, summary_name: &str) -> anyhow::Result<Pr
     })?;
     let entries = parse_csv(&bytes)
         .map_err(|e| anyhow::anyhow!("the previous run's report {}: {e}", csv_path.display()))?;
+    // A `running` summary belongs to a run that has not (yet) written the
+    // report read above: its id would name the wrong run.
     let summary: Option<serde_json::Value> = std::fs::read(dir.join(summary_name))
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|s| s["run"]["status"] != super::summary::RUNNING);
     let run_field = |key: &str| {
         summary
             .as_ref()
@@ -148,6 +151,25 @@ mod tests {
             e.contains("lookup_status") && e.contains("qualification"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_run_id_comes_from_a_finished_summary_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("q.csv"),
+            "customer_tenant_id,qualification,vetting_status,vetting_reason,lookup_status\r\n",
+        )
+        .unwrap();
+        let summary = |status: &str| {
+            let doc = format!(r#"{{"run":{{"id":"r1","status":"{status}","started_at":"t"}}}}"#);
+            std::fs::write(dir.path().join("s.json"), doc).unwrap();
+            read(dir.path(), "q.csv", "s.json").unwrap()
+        };
+        assert_eq!(summary("complete").run_id.as_deref(), Some("r1"));
+        assert_eq!(summary("interrupted").started_at.as_deref(), Some("t"));
+        let running = summary("running");
+        assert_eq!((running.run_id, running.started_at), (None, None));
     }
 
     #[test]

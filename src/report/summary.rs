@@ -67,13 +67,24 @@ pub struct Tool {
     pub version: &'static str,
 }
 
+impl Tool {
+    /// This build of qualrecon.
+    fn this() -> Tool {
+        Tool {
+            name: "qualrecon",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
 /// What ran, when, and how it ended.
 #[derive(Debug, Serialize)]
 pub struct RunInfo {
     /// A fresh UUID per run.
     pub id: Uuid,
     /// `complete`, `interrupted`, `deadline` or `throttled` (a Retry-After
-    /// beyond `--max-wait` stopped the run).
+    /// beyond `--max-wait` stopped the run); a [`Running`] document says
+    /// `running`.
     pub status: &'static str,
     /// UTC, RFC 3339 with milliseconds.
     pub started_at: String,
@@ -205,6 +216,52 @@ pub struct InReview {
     pub stale: u64,
     /// `--stale-after`.
     pub stale_after_days: u32,
+}
+
+/// `run.status` of the small `summary.json` a run writes before it changes
+/// any report file (SPEC §6).
+pub const RUNNING: &str = "running";
+
+/// The `summary.json` that stands in the folder while a run is changing it,
+/// and stays there when the run dies before its last write: the report
+/// files beside it are from an earlier run, or partly from this one, and
+/// nothing counts them. It has `tool`, `run` and `input` like the full
+/// document, with fewer keys.
+#[derive(Debug)]
+pub struct Running<'a> {
+    /// `run.id`.
+    pub id: Uuid,
+    /// `run.started_at`.
+    pub started_at: DateTime<Utc>,
+    /// `run.base_url`.
+    pub base_url: &'a str,
+    /// `input.path`.
+    pub input_path: &'a str,
+    /// `input.sha256`.
+    pub input_sha256: &'a str,
+    /// `run.resumed_from`, with `--resume`.
+    pub resumed_from: Option<Uuid>,
+}
+
+impl Running<'_> {
+    /// The document, pretty-printed like the full one.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut run = serde_json::json!({
+            "id": self.id,
+            "status": RUNNING,
+            "started_at": format_utc(self.started_at, 3),
+            "base_url": self.base_url,
+        });
+        if let Some(from) = self.resumed_from {
+            run["resumed_from"] = serde_json::json!(from);
+        }
+        let doc = serde_json::json!({
+            "tool": Tool::this(),
+            "run": run,
+            "input": {"path": self.input_path, "sha256": self.input_sha256},
+        });
+        serde_json::to_vec_pretty(&doc).expect("a JSON value always serialises")
+    }
 }
 
 /// Run facts that are not in the rows; they become [`RunInfo`] and the
@@ -359,10 +416,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
         .collect();
 
     Summary {
-        tool: Tool {
-            name: "qualrecon",
-            version: env!("CARGO_PKG_VERSION"),
-        },
+        tool: Tool::this(),
         run: RunInfo {
             id: meta.id,
             status: meta.status,
@@ -421,5 +475,36 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             stale_after_days: meta.stale_after_days,
         },
         changes: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_running_document_names_the_run_and_counts_nothing() {
+        let doc = Running {
+            id: Uuid::from_u128(7),
+            started_at: "2026-01-11T12:00:00Z".parse().unwrap(),
+            base_url: "http://127.0.0.1:1",
+            input_path: "in.csv",
+            input_sha256: "abc",
+            resumed_from: None,
+        };
+        let v: serde_json::Value = serde_json::from_slice(&doc.to_json()).unwrap();
+        assert_eq!(v["run"]["status"], "running");
+        assert_eq!(v["run"]["id"], Uuid::from_u128(7).to_string());
+        assert_eq!(v["run"]["started_at"], "2026-01-11T12:00:00.000Z");
+        assert_eq!(v["tool"]["name"], "qualrecon");
+        assert_eq!(v["input"]["path"], "in.csv");
+        assert!(v["run"].get("resumed_from").is_none());
+        assert!(v.get("lookups").is_none());
+        let resumed = Running {
+            resumed_from: Some(Uuid::from_u128(6)),
+            ..doc
+        };
+        let v: serde_json::Value = serde_json::from_slice(&resumed.to_json()).unwrap();
+        assert_eq!(v["run"]["resumed_from"], Uuid::from_u128(6).to_string());
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! xlsx string cells are never evaluated, so no `'` prefix here (that is a
 //! CSV concern). Excel's cell limit of 32,767 characters is met by
-//! truncating with a visible marker instead of failing the run.
+//! truncating with a visible marker, and its sheet limits (rows, columns)
+//! by leaving out what does not fit, with a note ([`Fit`]), instead of
+//! failing the run: the CSV keeps everything.
 
 use anyhow::Context;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
@@ -18,9 +20,64 @@ use crate::model::VettingDate;
 pub const ROWS_SHEET: &str = "Qualifications";
 pub const SUMMARY_SHEET: &str = "Summary";
 
-/// Excel's limits.
+/// Excel's limits: characters in a cell, rows on a sheet (the header row
+/// included), columns on a sheet.
 const MAX_CELL_UTF16: usize = 32_767;
-const MAX_ROWS: usize = 1_048_576;
+pub const MAX_ROWS: usize = 1_048_576;
+pub const MAX_COLUMNS: usize = 16_384;
+
+/// How much of the report the Qualifications sheet holds: the first rows
+/// and columns up to Excel's limits; the rest is left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    /// Report rows on the sheet (below its header).
+    pub rows: usize,
+    /// Input columns on the sheet (after the fixed ones).
+    pub extra_columns: usize,
+    /// Report rows left out (the last ones).
+    pub rows_left_out: usize,
+    /// Input columns left out (the last ones).
+    pub columns_left_out: usize,
+}
+
+impl Fit {
+    /// For a report of `rows` rows and `extra_columns` input columns.
+    pub fn of(rows: usize, extra_columns: usize) -> Fit {
+        Fit::within(rows, extra_columns, MAX_ROWS, MAX_COLUMNS)
+    }
+
+    fn within(rows: usize, extra_columns: usize, max_rows: usize, max_columns: usize) -> Fit {
+        let room_rows = max_rows - 1;
+        let room_columns = max_columns - FIXED_COLUMNS.len();
+        Fit {
+            rows: rows.min(room_rows),
+            extra_columns: extra_columns.min(room_columns),
+            rows_left_out: rows.saturating_sub(room_rows),
+            columns_left_out: extra_columns.saturating_sub(room_columns),
+        }
+    }
+
+    /// What is left out and why, for the warning and the Summary sheet;
+    /// `None` when everything fits.
+    pub fn note(&self) -> Option<String> {
+        let last =
+            |n: usize, what: &str| format!("the last {n} {what}{}", if n == 1 { "" } else { "s" });
+        let mut parts = Vec::new();
+        if self.rows_left_out > 0 {
+            parts.push(last(self.rows_left_out, "row"));
+        }
+        if self.columns_left_out > 0 {
+            parts.push(last(self.columns_left_out, "input column"));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} of the report are left out of qualifications.xlsx: an Excel sheet holds at most {MAX_ROWS} rows and {MAX_COLUMNS} columns; qualifications.csv (--format csv) keeps every row and column",
+            parts.join(" and ")
+        ))
+    }
+}
 
 const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
 
@@ -105,7 +162,7 @@ fn rows_sheet(
         }
         ws.write_string(row, 7, r.lookup_status.as_str())?;
         write_text(ws, row, 8, &r.error)?;
-        for (col, cell) in (9u16..).zip(&r.extra) {
+        for (col, cell) in (9u16..).zip(r.extra.iter().take(extra.len())) {
             write_text(ws, row, col, cell)?;
         }
     }
@@ -167,7 +224,12 @@ impl Lines<'_> {
     }
 }
 
-fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(), XlsxError> {
+fn summary_sheet(
+    ws: &mut Worksheet,
+    s: &Summary,
+    note: Option<&str>,
+    f: &CellFormats,
+) -> Result<(), XlsxError> {
     ws.set_name(SUMMARY_SHEET)?;
     ws.set_column_width(0, 44)?;
     ws.set_column_width(1, 22)?;
@@ -184,6 +246,9 @@ fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(),
         l.date("throttled: run again after (UTC)", Some(until))?;
     }
     l.text("input file", &s.input.path)?;
+    if let Some(note) = note {
+        l.text("left out of this workbook", note)?;
+    }
     l.gap();
 
     l.heading(&["Customers", ""])?;
@@ -273,27 +338,45 @@ fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(),
     Ok(())
 }
 
-/// The whole workbook as bytes.
+/// The whole workbook as bytes. Rows and columns beyond Excel's limits are
+/// left out with a warning and a note on the Summary sheet.
 pub fn render(
     rows: &[ReportRow],
     extra_headers: &[String],
     summary: &Summary,
 ) -> anyhow::Result<Vec<u8>> {
-    if rows.len() >= MAX_ROWS {
-        anyhow::bail!(
-            "{} rows do not fit on one Excel sheet (at most {}); use --format csv",
-            rows.len(),
-            MAX_ROWS - 1
-        );
+    render_fit(
+        rows,
+        extra_headers,
+        summary,
+        Fit::of(rows.len(), extra_headers.len()),
+    )
+}
+
+fn render_fit(
+    rows: &[ReportRow],
+    extra_headers: &[String],
+    summary: &Summary,
+    fit: Fit,
+) -> anyhow::Result<Vec<u8>> {
+    let note = fit.note();
+    if let Some(note) = &note {
+        tracing::warn!("{note}");
     }
     let f = CellFormats {
         bold: Format::new().set_bold(),
         datetime: Format::new().set_num_format(DATETIME_FORMAT),
     };
     let mut wb = Workbook::new();
-    rows_sheet(wb.add_worksheet(), rows, extra_headers, &f)
-        .context("building the Qualifications sheet")?;
-    summary_sheet(wb.add_worksheet(), summary, &f).context("building the Summary sheet")?;
+    rows_sheet(
+        wb.add_worksheet(),
+        &rows[..fit.rows],
+        &extra_headers[..fit.extra_columns],
+        &f,
+    )
+    .context("building the Qualifications sheet")?;
+    summary_sheet(wb.add_worksheet(), summary, note.as_deref(), &f)
+        .context("building the Summary sheet")?;
     wb.save_to_buffer().context("assembling the workbook")
 }
 
@@ -406,5 +489,54 @@ mod tests {
         assert!(fitted.encode_utf16().count() <= MAX_CELL_UTF16);
         let rows = [row(&long, "")];
         assert!(render(&rows, &["name".into()], &summary(&rows)).is_ok());
+    }
+
+    #[test]
+    fn rows_and_columns_beyond_the_limits_are_left_out_with_a_note() {
+        assert_eq!(
+            Fit::of(10, 5),
+            Fit {
+                rows: 10,
+                extra_columns: 5,
+                rows_left_out: 0,
+                columns_left_out: 0
+            }
+        );
+        assert_eq!(Fit::of(10, 5).note(), None);
+        let wide = Fit::of(MAX_ROWS, 20_000);
+        assert_eq!(wide.rows, MAX_ROWS - 1);
+        assert_eq!(wide.rows_left_out, 1);
+        assert_eq!(wide.extra_columns + FIXED_COLUMNS.len(), MAX_COLUMNS);
+        assert_eq!(
+            wide.columns_left_out,
+            20_000 + FIXED_COLUMNS.len() - MAX_COLUMNS
+        );
+
+        // Small limits stand in for Excel's: 3 rows (2 below the header)
+        // and 11 columns (2 input columns) of 4 rows and 3 input columns.
+        let mut rows: Vec<ReportRow> = (0..4).map(|_| row("", "")).collect();
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.extra = vec![format!("a{i}"), format!("b{i}"), format!("c{i}")];
+        }
+        let headers: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let fit = Fit::within(rows.len(), headers.len(), 3, 11);
+        let note = fit.note().unwrap();
+        assert!(
+            note.contains("the last 2 rows and the last 1 input column of"),
+            "{note}"
+        );
+        let bytes = render_fit(&rows, &headers, &summary(&rows), fit).unwrap();
+        let sheet = part(&bytes, "xl/worksheets/sheet1.xml");
+        assert!(sheet.contains("<autoFilter ref=\"A1:K3\""), "{sheet}");
+        assert!(!sheet.contains("r=\"L"), "{sheet}");
+        assert!(!sheet.contains("<row r=\"4\""), "{sheet}");
+        let strings = part(&bytes, "xl/sharedStrings.xml");
+        assert!(
+            strings.contains(">b1<") && !strings.contains(">c0<"),
+            "{strings}"
+        );
+        assert!(!strings.contains(">a2<"), "{strings}");
+        assert!(strings.contains("left out of this workbook"), "{strings}");
+        assert!(strings.contains(&note), "{strings}");
     }
 }
