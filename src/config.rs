@@ -390,6 +390,9 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             .clone()
             .or_else(|| env("PARTNER_CENTER_TENANT"))
             .or(file.tenant);
+        if let Some(tenant) = &tenant {
+            check_tenant(tenant)?;
+        }
         let client_id = args
             .client_id
             .clone()
@@ -461,6 +464,24 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
 /// user info (see [`crate::transport::check_endpoint_url`]).
 fn check_url(url: &str, option: &str) -> anyhow::Result<()> {
     crate::transport::check_endpoint_url(url, option).map_err(usage)
+}
+
+/// The tenant goes into the token URL's path: a GUID or a domain name,
+/// nothing that could change the request (`/`, `?`, `#`, spaces).
+fn check_tenant(tenant: &str) -> anyhow::Result<()> {
+    let fine = !tenant.is_empty()
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !tenant.starts_with('.');
+    if fine {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "--tenant must be the partner's tenant id (a GUID) or one of its domains (e.g. contoso.onmicrosoft.com), got `{}`",
+            tenant.escape_debug()
+        )))
+    }
 }
 
 fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
@@ -632,6 +653,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.base_url, "http://127.0.0.1:9");
+        let e = refused(&["--base-url", "https://api.example.com/?x=1"], &token);
+        assert!(e.contains("query or fragment"), "{e}");
+        let secret = [("PARTNER_CENTER_CLIENT_SECRET", "s")];
+        let e = refused(
+            &["--tenant", "contoso.com/x?y", "--client-id", "c"],
+            &secret,
+        );
+        assert!(e.contains("--tenant must be"), "{e}");
+        let fine = ["--tenant", "contoso.onmicrosoft.com", "--client-id", "c"];
+        resolve(&args(&[&base[..], &fine[..]].concat()), &env(&secret)).unwrap();
     }
 
     #[test]

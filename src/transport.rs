@@ -42,6 +42,11 @@ pub fn check_endpoint_url(raw: &str, option: &str) -> Result<(), String> {
             "{option} must not carry a user name or password (`{shown}`): remove the part up to `@` (qualrecon signs in with a bearer token; user info would go out as Basic auth and into summary.json)"
         ));
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{option} must not carry a query or fragment (`?…`, `#…`): `{shown}`; give the root URL only"
+        ));
+    }
     match url.scheme() {
         "https" if url.has_host() => Ok(()),
         "http" if url.has_host() && is_loopback(&url) => Ok(()),
