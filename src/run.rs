@@ -337,7 +337,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     };
     if result.stopped.is_some() {
         // The closing line for logs and cron mail (stdout may be silenced).
-        tracing::warn!("{}", screen::stopped_early(&summary));
+        let resumable = journal::path_in(&cfg.out).exists();
+        tracing::warn!("{}", screen::stopped_early(&summary, resumable));
     }
     if !cfg.quiet {
         println!("{}", screen::closing_summary(&summary, &written, exit));

@@ -112,13 +112,20 @@ fn looked_up(s: &Summary) -> u64 {
 }
 
 /// The one log line of a run that stopped early: how far it got, who was
-/// not reached, and when to go on.
-pub fn stopped_early(s: &Summary) -> String {
+/// not reached, and when to go on. `resumable`: the folder holds a journal
+/// (a run stopped before its token was proved in a new folder has none,
+/// and `--resume` would find nothing to continue).
+pub fn stopped_early(s: &Summary, resumable: bool) -> String {
+    let again = if resumable {
+        "run again with --resume"
+    } else {
+        "run again"
+    };
     let next = match &s.run.retry_after_until {
-        Some(until) => format!(
-            "Partner Center asked to be called again at {until}: run again with --resume then"
-        ),
-        None => "run again with --resume to finish".to_string(),
+        Some(until) => {
+            format!("Partner Center asked to be called again at {until}: {again} then")
+        }
+        None => format!("{again} to finish"),
     };
     format!(
         "run stopped early ({}): {} of {} customers looked up, {} not reached; {next}",
