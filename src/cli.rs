@@ -144,8 +144,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub csv_bom: bool,
 
-    /// Report files to write: any of csv,json,xlsx [default: all three].
-    /// summary.json is always written (last), so `json` is implied.
+    /// Report files to write: any of csv,json,xlsx,jsonl [default: csv,json,xlsx].
+    /// summary.json is always written (last), so `json` is implied; jsonl is
+    /// qualifications.jsonl, the CSV's rows as JSON objects.
     #[arg(long, value_name = "LIST", value_parser = crate::report::formats::Formats::parse_arg)]
     pub format: Option<crate::report::formats::Formats>,
 

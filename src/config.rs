@@ -445,6 +445,7 @@ mod tests {
         let csv_only = Formats {
             csv: true,
             xlsx: false,
+            jsonl: false,
         };
         assert_eq!(run("", &[]).unwrap().formats, Formats::default());
         assert_eq!(run("format = \"CSV,json\"", &[]).unwrap().formats, csv_only);

@@ -23,13 +23,16 @@ use crate::progress::{Progress, init_logging};
 use crate::report::changes::{self, Entry};
 use crate::report::previous::{self, PreviousRun};
 use crate::report::summary::{self, ChangesInfo, PreviousRunInfo, RunMeta, Summary};
-use crate::report::{ReportRow, build_rows, csv as report_csv, screen, xlsx as report_xlsx};
+use crate::report::{
+    ReportRow, build_rows, csv as report_csv, jsonl as report_jsonl, screen, xlsx as report_xlsx,
+};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::signals;
 
 /// Report file names (SPEC §3).
 pub const CSV_FILE: &str = "qualifications.csv";
 pub const XLSX_FILE: &str = "qualifications.xlsx";
+pub const JSONL_FILE: &str = "qualifications.jsonl";
 pub const CHANGES_FILE: &str = "changes.csv";
 pub const SUMMARY_FILE: &str = "summary.json";
 
@@ -403,6 +406,9 @@ fn write_reports(
             &report_csv::render(rows, extra_headers, cfg.csv_bom),
         )?;
     }
+    if cfg.formats.jsonl {
+        write(JSONL_FILE, &report_jsonl::render(rows, extra_headers))?;
+    }
     if cfg.formats.xlsx {
         write(
             XLSX_FILE,
@@ -444,7 +450,7 @@ fn compare_with(
 /// `--previous`) may be left from an earlier run in the same folder: say so
 /// rather than delete it.
 fn warn_about_stale_files(out: &Path, written: &[std::path::PathBuf]) {
-    for name in [CSV_FILE, XLSX_FILE, CHANGES_FILE] {
+    for name in [CSV_FILE, JSONL_FILE, XLSX_FILE, CHANGES_FILE] {
         let path = out.join(name);
         if path.exists() && !written.contains(&path) {
             tracing::warn!(

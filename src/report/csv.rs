@@ -1,7 +1,7 @@
 //! `qualifications.csv`: RFC 4180, UTF-8 (optionally with a BOM), and safe
 //! to open in a spreadsheet.
 
-use super::{FIXED_COLUMNS, ReportRow};
+use super::{Cell, FIXED_COLUMNS, ReportRow, column_names};
 
 /// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
 /// a formula (or that starts with TAB/CR, which some importers strip before
@@ -41,35 +41,23 @@ pub fn render(rows: &[ReportRow], extra_headers: &[String], bom: bool) -> Vec<u8
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
-    let header: Vec<String> = FIXED_COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(
-            extra_column_names(extra_headers)
-                .iter()
-                .map(|h| neutralise(h).into_owned()),
-        )
-        .collect();
-    w.write_record(&header).expect("writing to memory");
+    let header = column_names(extra_headers);
+    w.write_record(header.iter().map(|h| neutralise(h).into_owned()))
+        .expect("writing to memory");
     for r in rows {
-        let line = r.input_line.to_string();
-        let days = r.days_in_review.map(|d| d.to_string()).unwrap_or_default();
-        let mut record: Vec<std::borrow::Cow<'_, str>> = vec![
-            neutralise(&r.customer_tenant_id),
-            line.as_str().into(),
-            neutralise(&r.qualification),
-            neutralise(&r.vetting_status),
-            neutralise(&r.vetting_reason),
-            neutralise(&r.vetting_created_date),
-            days.as_str().into(),
-            r.lookup_status.as_str().into(),
-            neutralise(&r.error),
-        ];
-        record.extend(r.extra.iter().map(|c| neutralise(c)));
+        let record: Vec<_> = r.cells().into_iter().map(text_of).collect();
         w.write_record(record.iter().map(|c| c.as_bytes()))
             .expect("writing to memory");
     }
     w.into_inner().expect("flushing to memory")
+}
+
+/// A cell as CSV text: numbers in decimal, text neutralised, absent empty.
+fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    match cell {
+        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => neutralise(t),
+        Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default().into(),
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod csv;
 pub mod formats;
+pub mod jsonl;
 pub mod previous;
 pub mod screen;
 pub mod summary;
@@ -60,6 +61,51 @@ pub struct ReportRow {
     pub error: String,
     /// The input's other columns, aligned with `InputFile::extra_headers`.
     pub extra: Vec<String>,
+}
+
+/// One cell of a report row, typed, so that every writer (CSV, JSON lines,
+/// workbook) shows the same columns in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// Text; empty means absent.
+    Text(&'a str),
+    /// A vetting status (the workbook colours it); empty means absent.
+    Status(&'a str),
+    /// A date as the report prints it: RFC 3339 UTC, or the API's text
+    /// verbatim when that is not a date; empty means absent.
+    Date(&'a str),
+    /// A whole number; `None` means absent.
+    Number(Option<i64>),
+}
+
+/// Every column of `qualifications.csv` in order (the keys of
+/// `qualifications.jsonl`): the fixed ones, then the input's other columns
+/// under their own (de-clashed) names.
+pub fn column_names(extra_headers: &[String]) -> Vec<String> {
+    FIXED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(csv::extra_column_names(extra_headers))
+        .collect()
+}
+
+impl ReportRow {
+    /// The row's cells, aligned with [`column_names`].
+    pub fn cells(&self) -> Vec<Cell<'_>> {
+        let mut cells = vec![
+            Cell::Text(&self.customer_tenant_id),
+            Cell::Number(i64::try_from(self.input_line).ok()),
+            Cell::Text(&self.qualification),
+            Cell::Status(&self.vetting_status),
+            Cell::Text(&self.vetting_reason),
+            Cell::Date(&self.vetting_created_date),
+            Cell::Number(self.days_in_review),
+            Cell::Text(self.lookup_status.as_str()),
+            Cell::Text(&self.error),
+        ];
+        cells.extend(self.extra.iter().map(|c| Cell::Text(c)));
+        cells
+    }
 }
 
 /// Whole days between `since` and `now` (never negative).
