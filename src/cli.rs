@@ -155,6 +155,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub previous: Option<PathBuf>,
 
+    /// Input column holding the qualification your own records expect
+    /// (Education, Nonprofit, …, or None): adds a `reconciliation` column
+    /// [default: a column headed expected_qualification, in any case or spacing].
+    #[arg(long, value_name = "NAME")]
+    pub expect_column: Option<String>,
+
     /// Logs on stderr as text or one JSON object per line [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,

@@ -22,6 +22,7 @@ use crate::pacer::Pacer;
 use crate::progress::{Progress, init_logging};
 use crate::report::changes::{self, Entry};
 use crate::report::previous::{self, PreviousRun};
+use crate::report::reconcile;
 use crate::report::summary::{self, ChangesInfo, PreviousRunInfo, RunMeta, Summary};
 use crate::report::{
     ReportRow, build_rows, csv as report_csv, jsonl as report_jsonl, screen, xlsx as report_xlsx,
@@ -168,6 +169,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &input_options(cfg.column.clone(), cfg.delimiter),
     )
     .context("cannot read the input")?;
+    let expect_column =
+        reconcile::find_column(&input, cfg.expect_column.as_deref()).map_err(config::UsageError)?;
     if cfg.resume && !journal::path_in(&cfg.out).exists() {
         // Checked again under the lock; this only avoids creating the folder.
         return Err(nothing_to_resume(&cfg.out));
@@ -268,7 +271,10 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
             outcomes.insert(*id, outcome);
         }
     }
-    let rows = build_rows(&input, &outcomes, started_at);
+    let mut rows = build_rows(&input, &outcomes, started_at);
+    if let Some(col) = expect_column {
+        reconcile::reconcile(&mut rows, col, &input.extra_headers[col]);
+    }
     let counters = &result.counters;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let meta = RunMeta {
@@ -295,6 +301,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed,
     };
     let mut summary = summary::build(&meta, &input, &rows);
+    summary.reconciliation = expect_column.map(|_| reconcile::counts(&rows));
     let changes = previous.map(|p| compare_with(&p, &rows, &mut summary));
 
     let written = write_reports(
@@ -393,6 +400,7 @@ fn write_reports(
     summary: &Summary,
     changes: Option<&[changes::Change]>,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let reconciliation = summary.reconciliation.is_some();
     let mut written = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let path = cfg.out.join(name);
@@ -403,11 +411,14 @@ fn write_reports(
     if cfg.formats.csv {
         write(
             CSV_FILE,
-            &report_csv::render(rows, extra_headers, cfg.csv_bom),
+            &report_csv::render(rows, extra_headers, reconciliation, cfg.csv_bom),
         )?;
     }
     if cfg.formats.jsonl {
-        write(JSONL_FILE, &report_jsonl::render(rows, extra_headers))?;
+        write(
+            JSONL_FILE,
+            &report_jsonl::render(rows, extra_headers, reconciliation),
+        )?;
     }
     if cfg.formats.xlsx {
         write(
@@ -417,7 +428,10 @@ fn write_reports(
         )?;
     }
     if let Some(changes) = changes {
-        write(CHANGES_FILE, &changes::render(changes, cfg.csv_bom))?;
+        write(
+            CHANGES_FILE,
+            &changes::render(changes, reconciliation, cfg.csv_bom),
+        )?;
     }
     // Last: its presence with status "complete" marks a finished run.
     let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
@@ -440,7 +454,7 @@ fn compare_with(
             id: previous.run_id.clone(),
             started_at: previous.started_at.clone(),
         },
-        by_kind: changes::counts(&found),
+        by_kind: changes::counts(&found, summary.reconciliation.is_some()),
         total: found.len() as u64,
     });
     found

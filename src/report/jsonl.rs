@@ -20,18 +20,19 @@ fn value_of(cell: Cell<'_>) -> Value {
 }
 
 /// The whole file as bytes: UTF-8, one object per line, each line ending in
-/// `\n` (the caller writes it atomically).
-pub fn render(rows: &[ReportRow], extra_headers: &[String]) -> Vec<u8> {
+/// `\n` (the caller writes it atomically); `reconciliation`: the input has
+/// an expectation column.
+pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool) -> Vec<u8> {
     // Keys are written by hand so they keep the CSV's column order (a
     // serde_json map would sort them).
-    let keys: Vec<String> = column_names(extra_headers)
+    let keys: Vec<String> = column_names(extra_headers, reconciliation)
         .iter()
         .map(|k| Value::from(k.as_str()).to_string())
         .collect();
     let mut out = Vec::with_capacity(rows.len() * 256);
     for r in rows {
         out.push(b'{');
-        for (i, (key, cell)) in keys.iter().zip(r.cells()).enumerate() {
+        for (i, (key, cell)) in keys.iter().zip(r.cells(reconciliation)).enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -61,13 +62,14 @@ mod tests {
             lookup_status: LookupStatus::Ok,
             error: String::new(),
             extra: vec!["=Fourth \"Coffee\"\nrad 2".into(), String::new()],
+            reconciliation: None,
         }
     }
 
     #[test]
     fn one_typed_object_per_row_with_the_csv_columns_in_order() {
         let headers = ["customer_name".to_string(), "error".to_string()];
-        let bytes = render(&[row(), row()], &headers);
+        let bytes = render(&[row(), row()], &headers, false);
         let text = String::from_utf8(bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -83,7 +85,7 @@ mod tests {
         assert_eq!(v["customer_name"], "=Fourth \"Coffee\"\nrad 2");
         assert_eq!(v["input_error"], Value::Null);
         // Keys in the CSV's column order, each once.
-        let positions: Vec<usize> = column_names(&headers)
+        let positions: Vec<usize> = column_names(&headers, false)
             .iter()
             .map(|k| {
                 let key = format!("\"{k}\":");
@@ -102,11 +104,31 @@ mod tests {
         r.vetting_created_date = String::new();
         r.qualification = String::new();
         r.vetting_status = String::new();
-        let v: Value = serde_json::from_slice(&render(&[r], &[])).unwrap();
+        let v: Value = serde_json::from_slice(&render(&[r], &[], false)).unwrap();
         assert_eq!(v["days_in_review"], Value::Null);
         assert_eq!(v["vetting_created_date"], Value::Null);
         assert_eq!(v["qualification"], Value::Null);
         assert_eq!(v["vetting_status"], Value::Null);
         assert_eq!(v["lookup_status"], "ok");
+        assert!(v.get("reconciliation").is_none());
+    }
+
+    #[test]
+    fn reconciliation_is_a_key_when_the_input_has_expectations() {
+        let mut a = row();
+        a.reconciliation = Some(crate::report::reconcile::Reconciliation::Pending);
+        let mut b = row();
+        b.reconciliation = Some(crate::report::reconcile::Reconciliation::Blank);
+        let text = String::from_utf8(render(&[a, b], &[], true)).unwrap();
+        let v: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["reconciliation"], "pending");
+        assert_eq!(v[1]["reconciliation"], Value::Null);
+        assert!(
+            text.contains(r#""error":null,"reconciliation":"pending"}"#),
+            "{text}"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod formats;
 pub mod jsonl;
 pub mod previous;
+pub mod reconcile;
 pub mod screen;
 pub mod summary;
 pub mod xlsx;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::input::{InputFile, RowKind};
 use crate::lookup::{LookupStatus, Outcome};
+use reconcile::Reconciliation;
 
 /// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
 pub const FIXED_COLUMNS: [&str; 9] = [
@@ -28,6 +30,10 @@ pub const FIXED_COLUMNS: [&str; 9] = [
     "lookup_status",
     "error",
 ];
+
+/// The column after the fixed ones when the input has an expectation
+/// column (and only then).
+pub const RECONCILIATION_COLUMN: &str = "reconciliation";
 
 /// The error text of a customer the run never got to.
 pub const NOT_LOOKED_UP: &str = "not looked up: the run stopped before this customer was requested";
@@ -61,6 +67,9 @@ pub struct ReportRow {
     pub error: String,
     /// The input's other columns, aligned with `InputFile::extra_headers`.
     pub extra: Vec<String>,
+    /// The customer's `reconciliation` value; `None` when the input has no
+    /// expectation column.
+    pub reconciliation: Option<Reconciliation>,
 }
 
 /// One cell of a report row, typed, so that every writer (CSV, JSON lines,
@@ -79,19 +88,21 @@ pub enum Cell<'a> {
 }
 
 /// Every column of `qualifications.csv` in order (the keys of
-/// `qualifications.jsonl`): the fixed ones, then the input's other columns
-/// under their own (de-clashed) names.
-pub fn column_names(extra_headers: &[String]) -> Vec<String> {
-    FIXED_COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(csv::extra_column_names(extra_headers))
-        .collect()
+/// `qualifications.jsonl`): the fixed ones, `reconciliation` when the input
+/// has an expectation column, then the input's other columns under their
+/// own (de-clashed) names.
+pub fn column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
+    let mut names: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    if reconciliation {
+        names.push(RECONCILIATION_COLUMN.to_string());
+    }
+    names.extend(csv::extra_column_names(extra_headers, reconciliation));
+    names
 }
 
 impl ReportRow {
-    /// The row's cells, aligned with [`column_names`].
-    pub fn cells(&self) -> Vec<Cell<'_>> {
+    /// The row's cells, aligned with [`column_names`] (same `reconciliation`).
+    pub fn cells(&self, reconciliation: bool) -> Vec<Cell<'_>> {
         let mut cells = vec![
             Cell::Text(&self.customer_tenant_id),
             Cell::Number(i64::try_from(self.input_line).ok()),
@@ -103,6 +114,9 @@ impl ReportRow {
             Cell::Text(self.lookup_status.as_str()),
             Cell::Text(&self.error),
         ];
+        if reconciliation {
+            cells.push(Cell::Text(self.reconciliation.map_or("", |r| r.as_str())));
+        }
         cells.extend(self.extra.iter().map(|c| Cell::Text(c)));
         cells
     }
@@ -135,6 +149,7 @@ pub fn build_rows(
             lookup_status: LookupStatus::Ok,
             error: String::new(),
             extra: row.extra.clone(),
+            reconciliation: None,
         };
         match &row.kind {
             RowKind::Invalid { reason } => rows.push(ReportRow {

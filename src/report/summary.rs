@@ -32,6 +32,10 @@ pub struct Summary {
     pub denial_reasons: BTreeMap<String, u64>,
     /// `in_review`: the open reviews and how old they are.
     pub in_review: InReview,
+    /// Only when the input has an expectation column: customers per
+    /// non-empty `reconciliation` value (every value listed, zeros included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<BTreeMap<&'static str, u64>>,
     /// With `--previous`: what `changes.csv` holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangesInfo>,
@@ -402,6 +406,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             stale,
             stale_after_days: meta.stale_after_days,
         },
+        reconciliation: None,
         changes: None,
     }
 }

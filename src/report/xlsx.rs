@@ -11,7 +11,7 @@ use anyhow::Context;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use super::summary::Summary;
-use super::{FIXED_COLUMNS, ReportRow};
+use super::{Cell, ReportRow};
 use crate::model::VettingDate;
 
 /// Sheet names.
@@ -82,34 +82,27 @@ fn rows_sheet(
     ws: &mut Worksheet,
     rows: &[ReportRow],
     extra_headers: &[String],
+    reconciliation: bool,
     f: &CellFormats,
 ) -> Result<(), XlsxError> {
     ws.set_name(ROWS_SHEET)?;
-    let extra = super::csv::extra_column_names(extra_headers);
-    let headers = FIXED_COLUMNS
-        .iter()
-        .copied()
-        .chain(extra.iter().map(String::as_str));
-    for (col, h) in (0u16..).zip(headers) {
+    let headers = super::column_names(extra_headers, reconciliation);
+    for (col, h) in (0u16..).zip(&headers) {
         ws.write_string_with_format(0, col, fit_cell(h), &f.bold)?;
     }
     for (row, r) in (1u32..).zip(rows) {
-        write_text(ws, row, 0, &r.customer_tenant_id)?;
-        ws.write_number(row, 1, r.input_line as f64)?;
-        write_text(ws, row, 2, &r.qualification)?;
-        write_text(ws, row, 3, &r.vetting_status)?;
-        write_text(ws, row, 4, &r.vetting_reason)?;
-        write_date(ws, row, 5, &r.vetting_created_date, f)?;
-        if let Some(days) = r.days_in_review {
-            ws.write_number(row, 6, days as f64)?;
-        }
-        ws.write_string(row, 7, r.lookup_status.as_str())?;
-        write_text(ws, row, 8, &r.error)?;
-        for (col, cell) in (9u16..).zip(&r.extra) {
-            write_text(ws, row, col, cell)?;
+        for (col, cell) in (0u16..).zip(r.cells(reconciliation)) {
+            match cell {
+                Cell::Text(t) | Cell::Status(t) => write_text(ws, row, col, t)?,
+                Cell::Date(t) => write_date(ws, row, col, t, f)?,
+                Cell::Number(Some(n)) => {
+                    ws.write_number(row, col, n as f64)?;
+                }
+                Cell::Number(None) => {}
+            }
         }
     }
-    let last_col = (FIXED_COLUMNS.len() + extra.len() - 1) as u16;
+    let last_col = (headers.len() - 1) as u16;
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, rows.len() as u32, last_col)?;
     let widths = [38.0, 10.0, 20.0, 14.0, 40.0, 20.0, 14.0, 14.0, 60.0];
@@ -248,6 +241,14 @@ fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(),
         s.in_review.stale,
     )?;
 
+    if let Some(counts) = &s.reconciliation {
+        l.gap();
+        l.heading(&["Reconciliation (customers)", ""])?;
+        for (label, n) in counts {
+            l.count(label, *n)?;
+        }
+    }
+
     if let Some(c) = &s.changes {
         l.gap();
         l.heading(&["Changes since the previous run", "rows"])?;
@@ -282,7 +283,8 @@ pub fn render(
         datetime: Format::new().set_num_format(DATETIME_FORMAT),
     };
     let mut wb = Workbook::new();
-    rows_sheet(wb.add_worksheet(), rows, extra_headers, &f)
+    let reconciliation = summary.reconciliation.is_some();
+    rows_sheet(wb.add_worksheet(), rows, extra_headers, reconciliation, &f)
         .context("building the Qualifications sheet")?;
     summary_sheet(wb.add_worksheet(), summary, &f).context("building the Summary sheet")?;
     wb.save_to_buffer().context("assembling the workbook")
@@ -306,6 +308,7 @@ mod tests {
             lookup_status: LookupStatus::Ok,
             error: String::new(),
             extra: vec!["=not a formula".into()],
+            reconciliation: None,
         }
     }
 
