@@ -310,6 +310,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &rows,
         &summary,
         changes.as_deref(),
+        expect_column,
     )?;
     warn_about_stale_files(&cfg.out, &written);
     if let Some(sb) = sandbox {
@@ -399,6 +400,7 @@ fn write_reports(
     rows: &[ReportRow],
     summary: &Summary,
     changes: Option<&[changes::Change]>,
+    expect_column: Option<usize>,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let reconciliation = summary.reconciliation.is_some();
     let mut written = Vec::new();
@@ -423,8 +425,14 @@ fn write_reports(
     if cfg.formats.xlsx {
         write(
             XLSX_FILE,
-            &report_xlsx::render(rows, extra_headers, summary)
-                .context("cannot build the xlsx report")?,
+            &report_xlsx::render(&report_xlsx::Report {
+                rows,
+                extra_headers,
+                summary,
+                changes,
+                expect_column,
+            })
+            .context("cannot build the xlsx report")?,
         )?;
     }
     if let Some(changes) = changes {

@@ -162,13 +162,7 @@ fn jsonl_has_one_typed_object_per_csv_row() {
         .code(3);
     assert!(!env.out().join("qualifications.xlsx").exists());
     let csv_rows = env.rows();
-    let headers: Vec<String> = csv::Reader::from_path(env.out().join("qualifications.csv"))
-        .unwrap()
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let headers = common::csv_header(&env.out().join("qualifications.csv"));
     let jsonl = std::fs::read_to_string(env.out().join("qualifications.jsonl")).unwrap();
     let objects: Vec<serde_json::Value> = jsonl
         .lines()

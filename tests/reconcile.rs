@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{Env, TestSandbox, read_csv};
+use common::{Env, TestSandbox, csv_header, read_csv};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 
@@ -52,16 +52,6 @@ fn input(header: &str) -> String {
     s
 }
 
-fn header_of(path: &std::path::Path) -> Vec<String> {
-    csv::Reader::from_path(path)
-        .unwrap()
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn an_expected_qualification_column_reconciles_every_customer_by_the_rule() {
     let env = Env::new();
@@ -78,7 +68,7 @@ fn an_expected_qualification_column_reconciles_every_customer_by_the_rule() {
         .stdout(predicate::str::contains("reconciliation"));
 
     let csv_path = env.out().join("qualifications.csv");
-    let header = header_of(&csv_path);
+    let header = csv_header(&csv_path);
     let error_at = header.iter().position(|h| h == "error").unwrap();
     assert_eq!(header[error_at + 1], "reconciliation");
     // The expectation stays a carried-over column too.
@@ -155,7 +145,7 @@ fn expect_column_names_any_column_and_a_missing_one_is_a_usage_error() {
 
     // Without it the column is just carried over: no reconciliation.
     env.run_against(&sb, &input, &[]).assert().code(3);
-    assert!(!header_of(&env.out().join("qualifications.csv")).contains(&"reconciliation".into()));
+    assert!(!csv_header(&env.out().join("qualifications.csv")).contains(&"reconciliation".into()));
     assert!(env.summary().get("reconciliation").is_none());
 
     // Named by header (any case and punctuation) or by number.
@@ -194,7 +184,7 @@ fn previous_reports_a_changed_reconciliation_and_nothing_for_an_older_report() {
         .assert()
         .code(3);
     let changes = second.join("changes.csv");
-    let header = header_of(&changes);
+    let header = csv_header(&changes);
     assert_eq!(
         &header[header.len() - 2..],
         ["previous_reconciliation", "reconciliation"]

@@ -19,11 +19,18 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 /// earlier name gets an `input_` prefix, so no column is ambiguous and none
 /// is dropped.
 pub fn extra_column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
-    let mut taken: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut fixed = FIXED_COLUMNS.to_vec();
     if reconciliation {
-        taken.push(RECONCILIATION_COLUMN.to_string());
+        fixed.push(RECONCILIATION_COLUMN);
     }
-    extra_headers
+    declash(&fixed, extra_headers)
+}
+
+/// `headers` renamed where they clash with `fixed` or an earlier header:
+/// `input_` is prefixed until the name is free.
+pub fn declash(fixed: &[&str], headers: &[String]) -> Vec<String> {
+    let mut taken: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
+    headers
         .iter()
         .map(|h| {
             let mut name = h.clone();

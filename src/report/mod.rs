@@ -1,6 +1,7 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
 //! built purely from the input and the lookup outcomes, then written.
 
+pub mod attention;
 pub mod changes;
 pub mod csv;
 pub mod formats;
@@ -122,6 +123,25 @@ impl ReportRow {
     }
 }
 
+/// The rows of each customer, in order: a customer's rows are adjacent
+/// (same id, same input line); an invalid input row is one span of its own.
+pub fn customer_spans(rows: &[ReportRow]) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let first = &rows[start];
+        let len = rows[start..]
+            .iter()
+            .take_while(|r| {
+                r.customer_tenant_id == first.customer_tenant_id && r.input_line == first.input_line
+            })
+            .count();
+        spans.push(start..start + len);
+        start += len;
+    }
+    spans
+}
+
 /// Whole days between `since` and `now` (never negative).
 pub fn whole_days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (now - since).num_days().max(0)
@@ -206,6 +226,30 @@ pub fn build_rows(
         }
     }
     rows
+}
+
+/// A report row for unit tests: customer `id` (as a GUID) at `line`.
+#[cfg(test)]
+pub(crate) fn test_row(
+    id: u128,
+    line: u64,
+    qualification: &str,
+    status: &str,
+    lookup: LookupStatus,
+) -> ReportRow {
+    ReportRow {
+        customer_tenant_id: Uuid::from_u128(id).to_string(),
+        input_line: line,
+        qualification: qualification.into(),
+        vetting_status: status.into(),
+        vetting_reason: String::new(),
+        vetting_created_date: String::new(),
+        days_in_review: None,
+        lookup_status: lookup,
+        error: String::new(),
+        extra: Vec::new(),
+        reconciliation: None,
+    }
 }
 
 #[cfg(test)]

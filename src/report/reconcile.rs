@@ -180,18 +180,8 @@ pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
         .collect();
     let is_known = |name: &str| known.contains(&name.to_lowercase());
     let mut unrecognised: Vec<String> = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        // A customer's rows are adjacent: same id, same input line.
-        let end = start
-            + rows[start..]
-                .iter()
-                .take_while(|r| {
-                    r.customer_tenant_id == rows[start].customer_tenant_id
-                        && r.input_line == rows[start].input_line
-                })
-                .count();
-        let group = &rows[start..end];
+    for span in super::customer_spans(rows) {
+        let group = &rows[span.clone()];
         let expectation = group[0]
             .extra
             .get(column)
@@ -206,10 +196,9 @@ pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
         if value == Reconciliation::UnknownExpectation && !unrecognised.contains(&expectation) {
             unrecognised.push(expectation);
         }
-        for r in &mut rows[start..end] {
+        for r in &mut rows[span] {
             r.reconciliation = Some(value);
         }
-        start = end;
     }
     unrecognised
 }
@@ -354,17 +343,8 @@ mod tests {
         expect: &str,
     ) -> ReportRow {
         ReportRow {
-            customer_tenant_id: uuid::Uuid::from_u128(id).to_string(),
-            input_line: line,
-            qualification: q.into(),
-            vetting_status: status.into(),
-            vetting_reason: String::new(),
-            vetting_created_date: String::new(),
-            days_in_review: None,
-            lookup_status: lookup,
-            error: String::new(),
             extra: vec!["name".into(), expect.into()],
-            reconciliation: None,
+            ..crate::report::test_row(id, line, q, status, lookup)
         }
     }
 

@@ -199,6 +199,16 @@ pub struct InReview {
     pub stale: u64,
     /// `--stale-after`.
     pub stale_after_days: u32,
+    /// Open reviews vetted before this instant are stale (the run's start
+    /// minus `stale_after_days`); not written, the workbook reuses it.
+    #[serde(skip)]
+    pub stale_cutoff: DateTime<Utc>,
+}
+
+/// Whether `row` is an open review vetted before `cutoff`.
+pub fn is_stale(row: &ReportRow, cutoff: DateTime<Utc>) -> bool {
+    row.vetting_status == "InReview"
+        && matches!(VettingDate::parse(&row.vetting_created_date), VettingDate::Parsed { at, .. } if at < cutoff)
 }
 
 /// Run facts that are not in the rows; they become [`RunInfo`] and the
@@ -285,11 +295,11 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             "Denied" => *denial_reasons.entry(r.vetting_reason.clone()).or_default() += 1,
             "InReview" => {
                 in_review_count += 1;
+                if is_stale(r, stale_cutoff) {
+                    stale += 1;
+                }
                 if let VettingDate::Parsed { at, .. } = VettingDate::parse(&r.vetting_created_date)
                 {
-                    if at < stale_cutoff {
-                        stale += 1;
-                    }
                     reviews.push((&r.qualification, at, r.vetting_created_date.clone()));
                 }
             }
@@ -405,6 +415,7 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             count: in_review_count,
             stale,
             stale_after_days: meta.stale_after_days,
+            stale_cutoff,
         },
         reconciliation: None,
         changes: None,

@@ -1,22 +1,30 @@
-//! `qualifications.xlsx`: the rows of `qualifications.csv` on a sheet
-//! "Qualifications" (typed cells: numbers, real datetimes) and the key
-//! counts of `summary.json` on a sheet "Summary". Built in memory; the
-//! caller writes the bytes atomically.
+//! `qualifications.xlsx`: the campaign view. Sheets, in order: `Summary`
+//! (run facts, counts and a chart), `Needs attention` (what to act on, most
+//! urgent first), `Customers` (every row of `qualifications.csv`, typed:
+//! numbers, real datetimes, coloured statuses) and, with `--previous`,
+//! `Changes` (the rows of `changes.csv`). Built in memory; the caller writes
+//! the bytes atomically.
 //!
 //! xlsx string cells are never evaluated, so no `'` prefix here (that is a
 //! CSV concern). Excel's cell limit of 32,767 characters is met by
 //! truncating with a visible marker instead of failing the run.
 
-use anyhow::Context;
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+mod summary_sheet;
 
+use anyhow::Context;
+use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+
+use super::attention::{self, Item};
+use super::changes::{self, Change};
 use super::summary::Summary;
 use super::{Cell, ReportRow};
 use crate::model::VettingDate;
 
-/// Sheet names.
-pub const ROWS_SHEET: &str = "Qualifications";
+/// Sheet names, in workbook order.
 pub const SUMMARY_SHEET: &str = "Summary";
+pub const ATTENTION_SHEET: &str = "Needs attention";
+pub const CUSTOMERS_SHEET: &str = "Customers";
+pub const CHANGES_SHEET: &str = "Changes";
 
 /// Excel's limits.
 const MAX_CELL_UTF16: usize = 32_767;
@@ -46,10 +54,63 @@ pub fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// Cell formats shared by both sheets.
+/// Cell formats shared by the sheets.
 struct CellFormats {
     bold: Format,
+    /// A table's header row.
+    header: Format,
+    /// A section title on the Summary sheet.
+    heading: Format,
+    /// The Summary sheet's title.
+    title: Format,
     datetime: Format,
+    /// Long text in a column that wraps instead of running on.
+    wrap: Format,
+    approved: Format,
+    in_review: Format,
+    denied: Format,
+}
+
+/// Status colours: Excel's own Good / Neutral / Bad cell styles.
+const APPROVED: (u32, u32) = (0xC6EFCE, 0x006100);
+const IN_REVIEW: (u32, u32) = (0xFFEB9C, 0x9C5700);
+const DENIED: (u32, u32) = (0xFFC7CE, 0x9C0006);
+
+impl CellFormats {
+    fn new() -> CellFormats {
+        let status = |(fill, font): (u32, u32)| {
+            Format::new()
+                .set_background_color(Color::RGB(fill))
+                .set_font_color(Color::RGB(font))
+        };
+        CellFormats {
+            bold: Format::new().set_bold(),
+            header: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0xDDEBF7))
+                .set_border_bottom(FormatBorder::Thin),
+            heading: Format::new()
+                .set_bold()
+                .set_font_size(12)
+                .set_border_bottom(FormatBorder::Thin),
+            title: Format::new().set_bold().set_font_size(16),
+            datetime: Format::new().set_num_format(DATETIME_FORMAT),
+            wrap: Format::new().set_text_wrap(),
+            approved: status(APPROVED),
+            in_review: status(IN_REVIEW),
+            denied: status(DENIED),
+        }
+    }
+
+    /// The colour of a vetting status, if it has one.
+    fn status(&self, status: &str) -> Option<&Format> {
+        match status {
+            "Approved" => Some(&self.approved),
+            "InReview" => Some(&self.in_review),
+            "Denied" => Some(&self.denied),
+            _ => None,
+        }
+    }
 }
 
 fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str) -> Result<(), XlsxError> {
@@ -78,199 +139,182 @@ fn write_date(
     write_text(ws, row, col, text)
 }
 
-fn rows_sheet(
-    ws: &mut Worksheet,
-    rows: &[ReportRow],
-    extra_headers: &[String],
-    reconciliation: bool,
-    f: &CellFormats,
-) -> Result<(), XlsxError> {
-    ws.set_name(ROWS_SHEET)?;
-    let headers = super::column_names(extra_headers, reconciliation);
-    for (col, h) in (0u16..).zip(&headers) {
-        ws.write_string_with_format(0, col, fit_cell(h), &f.bold)?;
+/// Column widths (in characters) that fit what was written, capped.
+struct Widths(Vec<usize>);
+
+impl Widths {
+    fn note(&mut self, col: u16, chars: usize) {
+        let col = usize::from(col);
+        if self.0.len() <= col {
+            self.0.resize(col + 1, 0);
+        }
+        self.0[col] = self.0[col].max(chars);
     }
-    for (row, r) in (1u32..).zip(rows) {
-        for (col, cell) in (0u16..).zip(r.cells(reconciliation)) {
-            match cell {
-                Cell::Text(t) | Cell::Status(t) => write_text(ws, row, col, t)?,
-                Cell::Date(t) => write_date(ws, row, col, t, f)?,
-                Cell::Number(Some(n)) => {
-                    ws.write_number(row, col, n as f64)?;
-                }
-                Cell::Number(None) => {}
+
+    /// Set the widths: at least `min`, at most `max` characters, plus room
+    /// for the autofilter button.
+    fn apply(&self, ws: &mut Worksheet, min: usize, max: usize) -> Result<(), XlsxError> {
+        for (col, w) in (0u16..).zip(&self.0) {
+            ws.set_column_width(col, ((*w).clamp(min, max) + 3) as f64)?;
+        }
+        Ok(())
+    }
+}
+
+/// Characters of the widest line of `text`.
+fn shown_width(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
+}
+
+/// How a table sheet treats long text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LongText {
+    /// Runs into the next cell (or is cut at the column's edge).
+    Clip,
+    /// Wraps within the column (the row grows).
+    Wrap,
+}
+
+/// Width at which text stops widening a column.
+const MAX_WIDTH: usize = 60;
+
+/// Write one typed cell; returns the characters it shows.
+fn write_cell(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    cell: Cell<'_>,
+    long: LongText,
+    f: &CellFormats,
+) -> Result<usize, XlsxError> {
+    Ok(match cell {
+        Cell::Status(t) => match f.status(t) {
+            Some(colour) => {
+                ws.write_string_with_format(row, col, fit_cell(t), colour)?;
+                shown_width(t)
+            }
+            None => {
+                write_text(ws, row, col, t)?;
+                shown_width(t)
+            }
+        },
+        Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
+            ws.write_string_with_format(row, col, fit_cell(t), &f.wrap)?;
+            MAX_WIDTH
+        }
+        Cell::Text(t) => {
+            write_text(ws, row, col, t)?;
+            shown_width(t)
+        }
+        Cell::Date(t) => {
+            write_date(ws, row, col, t, f)?;
+            match VettingDate::parse(t) {
+                VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
+                _ => shown_width(t),
             }
         }
+        Cell::Number(Some(n)) => {
+            ws.write_number(row, col, n as f64)?;
+            n.to_string().len()
+        }
+        Cell::Number(None) => 0,
+    })
+}
+
+/// A sheet that is one table: a bold header row, frozen, with an
+/// autofilter; typed cells, coloured statuses, widths that fit; printed
+/// landscape, one page wide, the header repeated on every page.
+fn table_sheet<'c>(
+    ws: &mut Worksheet,
+    name: &str,
+    headers: &[String],
+    rows: impl Iterator<Item = Vec<Cell<'c>>>,
+    long: LongText,
+    f: &CellFormats,
+) -> Result<(), XlsxError> {
+    ws.set_name(name)?;
+    let mut widths = Widths(Vec::new());
+    for (col, h) in (0u16..).zip(headers) {
+        ws.write_string_with_format(0, col, fit_cell(h), &f.header)?;
+        widths.note(col, shown_width(h));
     }
-    let last_col = (headers.len() - 1) as u16;
+    let mut last_row = 0;
+    for (row, cells) in (1u32..).zip(rows) {
+        for (col, cell) in (0u16..).zip(cells) {
+            let shown = write_cell(ws, row, col, cell, long, f)?;
+            widths.note(col, shown);
+        }
+        last_row = row;
+    }
+    let last_col = headers.len().saturating_sub(1) as u16;
     ws.set_freeze_panes(1, 0)?;
-    ws.autofilter(0, 0, rows.len() as u32, last_col)?;
-    let widths = [38.0, 10.0, 20.0, 14.0, 40.0, 20.0, 14.0, 14.0, 60.0];
-    for (col, w) in (0u16..).zip(widths) {
-        ws.set_column_width(col, w)?;
-    }
-    for col in 9..=last_col {
-        ws.set_column_width(col, 20)?;
-    }
+    ws.autofilter(0, 0, last_row, last_col)?;
+    widths.apply(ws, 6, MAX_WIDTH)?;
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_repeat_rows(0, 0)?;
     Ok(())
 }
 
-/// Writes label/value lines down two or more columns.
-struct Lines<'a> {
-    ws: &'a mut Worksheet,
-    row: u32,
-    f: &'a CellFormats,
-}
+/// Columns of the Needs attention sheet before the input's own columns.
+pub const ATTENTION_COLUMNS: [&str; 9] = [
+    "priority",
+    "issue",
+    "customer_tenant_id",
+    "qualification",
+    "vetting_status",
+    "action",
+    "vetting_created_date",
+    "days_in_review",
+    "input_line",
+];
 
-impl Lines<'_> {
-    fn heading(&mut self, cells: &[&str]) -> Result<(), XlsxError> {
-        for (col, c) in (0u16..).zip(cells) {
-            self.ws
-                .write_string_with_format(self.row, col, fit_cell(c), &self.f.bold)?;
-        }
-        self.row += 1;
-        Ok(())
-    }
-
-    fn count(&mut self, label: &str, n: u64) -> Result<(), XlsxError> {
-        write_text(self.ws, self.row, 0, label)?;
-        self.ws.write_number(self.row, 1, n as f64)?;
-        self.row += 1;
-        Ok(())
-    }
-
-    fn text(&mut self, label: &str, value: &str) -> Result<(), XlsxError> {
-        write_text(self.ws, self.row, 0, label)?;
-        write_text(self.ws, self.row, 1, value)?;
-        self.row += 1;
-        Ok(())
-    }
-
-    fn date(&mut self, label: &str, value: Option<&str>) -> Result<(), XlsxError> {
-        write_text(self.ws, self.row, 0, label)?;
-        if let Some(v) = value {
-            write_date(self.ws, self.row, 1, v, self.f)?;
-        }
-        self.row += 1;
-        Ok(())
-    }
-
-    fn gap(&mut self) {
-        self.row += 1;
-    }
-}
-
-fn summary_sheet(ws: &mut Worksheet, s: &Summary, f: &CellFormats) -> Result<(), XlsxError> {
-    ws.set_name(SUMMARY_SHEET)?;
-    ws.set_column_width(0, 44)?;
-    ws.set_column_width(1, 22)?;
-    for col in 2..8 {
-        ws.set_column_width(col, 12)?;
-    }
-    let mut l = Lines { ws, row: 0, f };
-    l.heading(&["Run", ""])?;
-    l.text("run id", &s.run.id.to_string())?;
-    l.text("status", s.run.status)?;
-    l.date("started (UTC)", Some(&s.run.started_at))?;
-    l.date("finished (UTC)", Some(&s.run.finished_at))?;
-    l.text("input file", &s.input.path)?;
-    l.gap();
-
-    l.heading(&["Customers", ""])?;
-    l.count("customers (distinct valid ids)", s.input.customers)?;
-    l.count("looked up ok", s.lookups.ok)?;
-    l.count("failed lookups", s.lookups.failed_lookups)?;
-    for (status, n) in &s.lookups.by_status {
-        l.count(&format!("  failed: {status}"), *n)?;
-    }
-    l.count("invalid input rows", s.input.invalid_input_rows)?;
-    l.count("duplicate rows", s.input.duplicate_rows)?;
-    l.count(
-        "customers without qualification",
-        s.customers_without_qualification,
-    )?;
-    l.gap();
-
-    let others: std::collections::BTreeSet<&str> = s
-        .qualifications
-        .values()
-        .flat_map(|c| c.other.keys().map(String::as_str))
-        .collect();
-    let mut head = vec![
-        "Qualification (customers)",
-        "Approved",
-        "InReview",
-        "Denied",
+/// One Needs attention row: the item, and the input's own columns (the
+/// customer's name, …). Qualification, status and dates only for items
+/// about one qualification entry.
+fn attention_cells<'a>(item: &'a Item<'a>) -> Vec<Cell<'a>> {
+    let r = item.row;
+    let entry = item.issue.is_per_entry();
+    let text = |t: &'a str| Cell::Text(if entry { t } else { "" });
+    let mut cells = vec![
+        Cell::Number(Some(i64::from(item.issue.priority()))),
+        Cell::Text(item.issue.label()),
+        Cell::Text(&r.customer_tenant_id),
+        text(&r.qualification),
+        Cell::Status(if entry { &r.vetting_status } else { "" }),
+        Cell::Text(&item.action),
+        Cell::Date(if entry { &r.vetting_created_date } else { "" }),
+        Cell::Number(r.days_in_review.filter(|_| entry)),
+        Cell::Number(i64::try_from(r.input_line).ok()),
     ];
-    head.extend(
-        others
-            .iter()
-            .map(|o| if o.is_empty() { "(no status)" } else { o }),
-    );
-    l.heading(&head)?;
-    for (q, c) in &s.qualifications {
-        write_text(l.ws, l.row, 0, q)?;
-        let mut counts = vec![c.approved, c.in_review, c.denied];
-        counts.extend(others.iter().map(|o| c.other.get(*o).copied().unwrap_or(0)));
-        for (col, n) in (1u16..).zip(counts) {
-            l.ws.write_number(l.row, col, n as f64)?;
-        }
-        l.row += 1;
-    }
-    l.gap();
+    cells.extend(r.extra.iter().map(|c| Cell::Text(c)));
+    cells
+}
 
-    l.heading(&["Denial reason", "Denied entries"])?;
-    for (reason, n) in &s.denial_reasons {
-        l.count(
-            if reason.is_empty() {
-                "(no reason)"
-            } else {
-                reason
-            },
-            *n,
-        )?;
-    }
-    l.gap();
-
-    l.heading(&["In review", ""])?;
-    l.count("in-review entries", s.in_review.count)?;
-    l.date("oldest vetting date (UTC)", s.in_review.oldest.as_deref())?;
-    l.date("newest vetting date (UTC)", s.in_review.newest.as_deref())?;
-    l.count(
-        &format!("older than {} days", s.in_review.stale_after_days),
-        s.in_review.stale,
-    )?;
-
-    if let Some(counts) = &s.reconciliation {
-        l.gap();
-        l.heading(&["Reconciliation (customers)", ""])?;
-        for (label, n) in counts {
-            l.count(label, *n)?;
-        }
-    }
-
-    if let Some(c) = &s.changes {
-        l.gap();
-        l.heading(&["Changes since the previous run", "rows"])?;
-        l.text("previous run folder", &c.previous_run.path)?;
-        l.text(
-            "previous run id",
-            c.previous_run.id.as_deref().unwrap_or(""),
-        )?;
-        for (kind, n) in &c.by_kind {
-            l.count(kind, *n)?;
-        }
-        l.count("total", c.total)?;
-    }
-    Ok(())
+/// Everything the workbook shows.
+pub struct Report<'a> {
+    /// The rows of `qualifications.csv`.
+    pub rows: &'a [ReportRow],
+    /// The input's other columns.
+    pub extra_headers: &'a [String],
+    /// `summary.json`.
+    pub summary: &'a Summary,
+    /// With `--previous`: the rows of `changes.csv`.
+    pub changes: Option<&'a [Change]>,
+    /// The input column with the CRM's expectation, if any (an index into
+    /// `extra_headers`).
+    pub expect_column: Option<usize>,
 }
 
 /// The whole workbook as bytes.
-pub fn render(
-    rows: &[ReportRow],
-    extra_headers: &[String],
-    summary: &Summary,
-) -> anyhow::Result<Vec<u8>> {
+pub fn render(report: &Report<'_>) -> anyhow::Result<Vec<u8>> {
+    let Report {
+        rows,
+        extra_headers,
+        summary,
+        changes,
+        expect_column,
+    } = *report;
     if rows.len() >= MAX_ROWS {
         anyhow::bail!(
             "{} rows do not fit on one Excel sheet (at most {}); use --format csv",
@@ -278,15 +322,51 @@ pub fn render(
             MAX_ROWS - 1
         );
     }
-    let f = CellFormats {
-        bold: Format::new().set_bold(),
-        datetime: Format::new().set_num_format(DATETIME_FORMAT),
-    };
-    let mut wb = Workbook::new();
+    let f = CellFormats::new();
     let reconciliation = summary.reconciliation.is_some();
-    rows_sheet(wb.add_worksheet(), rows, extra_headers, reconciliation, &f)
-        .context("building the Qualifications sheet")?;
-    summary_sheet(wb.add_worksheet(), summary, &f).context("building the Summary sheet")?;
+    let items = attention::build(rows, summary.in_review.stale_cutoff, expect_column);
+    let mut wb = Workbook::new();
+    summary_sheet::write(wb.add_worksheet(), summary, rows, items.len(), &f)
+        .context("building the Summary sheet")?;
+
+    let mut attention_headers: Vec<String> =
+        ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
+    attention_headers.extend(super::csv::declash(&ATTENTION_COLUMNS, extra_headers));
+    table_sheet(
+        wb.add_worksheet(),
+        ATTENTION_SHEET,
+        &attention_headers,
+        items.iter().map(attention_cells),
+        LongText::Wrap,
+        &f,
+    )
+    .context("building the Needs attention sheet")?;
+
+    table_sheet(
+        wb.add_worksheet(),
+        CUSTOMERS_SHEET,
+        &super::column_names(extra_headers, reconciliation),
+        rows.iter().map(|r| r.cells(reconciliation)),
+        LongText::Clip,
+        &f,
+    )
+    .context("building the Customers sheet")?;
+
+    if let Some(found) = changes {
+        let headers: Vec<String> = changes::column_names(reconciliation)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        table_sheet(
+            wb.add_worksheet(),
+            CHANGES_SHEET,
+            &headers,
+            found.iter().map(|c| c.cells(reconciliation)),
+            LongText::Clip,
+            &f,
+        )
+        .context("building the Changes sheet")?;
+    }
     wb.save_to_buffer().context("assembling the workbook")
 }
 
@@ -358,19 +438,60 @@ mod tests {
         text
     }
 
+    fn report<'a>(
+        rows: &'a [ReportRow],
+        summary: &'a Summary,
+        changes: Option<&'a [Change]>,
+    ) -> Vec<u8> {
+        render(&Report {
+            rows,
+            extra_headers: &["name".to_string()],
+            summary,
+            changes,
+            expect_column: None,
+        })
+        .unwrap()
+    }
+
+    fn sheet_names(bytes: &[u8]) -> Vec<String> {
+        part(bytes, "xl/workbook.xml")
+            .split("<sheet ")
+            .skip(1)
+            .map(|s| {
+                s.split("name=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
     #[test]
-    fn workbook_is_a_zip_with_both_sheets_and_typed_cells() {
+    fn workbook_has_the_sheets_in_order_a_chart_and_typed_cells() {
+        let mut denied = row("Not an Academic Domain", "2020-12-03T10:37:38.885Z");
+        denied.vetting_status = "Denied".into();
+        denied.days_in_review = None;
         let rows = [
             row("", "2020-12-03T10:37:38.885Z"),
             row("-5 apples", "not a date"),
+            denied,
         ];
-        let bytes = render(&rows, &["name".into()], &summary(&rows)).unwrap();
+        let s = summary(&rows);
+        let bytes = report(&rows, &s, None);
         assert!(bytes.starts_with(b"PK\x03\x04"));
-        let workbook = part(&bytes, "xl/workbook.xml");
-        assert!(workbook.contains(r#"name="Qualifications""#), "{workbook}");
-        assert!(workbook.contains(r#"name="Summary""#), "{workbook}");
-        let sheet = part(&bytes, "xl/worksheets/sheet1.xml");
-        assert!(sheet.contains("<autoFilter ref=\"A1:J3\""), "{sheet}");
+        assert_eq!(
+            sheet_names(&bytes),
+            ["Summary", "Needs attention", "Customers"]
+        );
+        let chart = part(&bytes, "xl/charts/chart1.xml");
+        assert!(chart.contains("<c:barDir val=\"col\"/>"), "{chart}");
+        assert!(chart.contains("Summary!$A$"), "{chart}");
+
+        let sheet = part(&bytes, "xl/worksheets/sheet3.xml");
+        assert!(sheet.contains("<autoFilter ref=\"A1:J4\""), "{sheet}");
         assert!(sheet.contains("<pane ySplit=\"1\""), "{sheet}");
         // input_line and days_in_review are numbers; the parsed date is a
         // serial number (44168.44…), the unparsed one a string.
@@ -384,6 +505,36 @@ mod tests {
         assert!(strings.contains(">-5 apples<"), "{strings}");
         let styles = part(&bytes, "xl/styles.xml");
         assert!(styles.contains("yyyy-mm-dd hh:mm:ss"), "{styles}");
+        // Status cells are coloured: InReview amber, Denied red.
+        assert!(
+            styles.contains("FFFFEB9C") && styles.contains("FFFFC7CE"),
+            "{styles}"
+        );
+
+        // Needs attention: the denial and the stale review (the other one
+        // has no date to age).
+        let attention = part(&bytes, "xl/worksheets/sheet2.xml");
+        assert!(
+            attention.contains("<autoFilter ref=\"A1:J3\""),
+            "{attention}"
+        );
+        assert!(strings.contains("resubmit the verification or stop offering education pricing"));
+        assert!(strings.contains("open a support request with Microsoft; in review 12 days"));
+    }
+
+    #[test]
+    fn previous_adds_the_changes_sheet() {
+        let rows = [row("", "2020-12-03T10:37:38.885Z")];
+        let s = summary(&rows);
+        let found = crate::report::changes::compare(&[], &[(&rows[0]).into()]);
+        let bytes = report(&rows, &s, Some(&found));
+        assert_eq!(
+            sheet_names(&bytes),
+            ["Summary", "Needs attention", "Customers", "Changes"]
+        );
+        let sheet = part(&bytes, "xl/worksheets/sheet4.xml");
+        assert!(sheet.contains("<autoFilter ref=\"A1:J2\""), "{sheet}");
+        assert!(part(&bytes, "xl/sharedStrings.xml").contains(">new_customer<"));
     }
 
     #[test]
@@ -398,6 +549,16 @@ mod tests {
         let fitted = fit_cell(&emoji);
         assert!(fitted.encode_utf16().count() <= MAX_CELL_UTF16);
         let rows = [row(&long, "")];
-        assert!(render(&rows, &["name".into()], &summary(&rows)).is_ok());
+        let s = summary(&rows);
+        assert!(
+            render(&Report {
+                rows: &rows,
+                extra_headers: &["name".into()],
+                summary: &s,
+                changes: None,
+                expect_column: None,
+            })
+            .is_ok()
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! in this process on port 0 so tests can read its request journal.
 #![allow(dead_code)]
 
+pub mod xlsx;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -104,6 +106,17 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
                 .zip(rec.iter().map(str::to_string))
                 .collect()
         })
+        .collect()
+}
+
+/// The header row of a CSV.
+pub fn csv_header(path: &Path) -> Vec<String> {
+    csv::Reader::from_path(path)
+        .expect("open csv")
+        .headers()
+        .expect("headers")
+        .iter()
+        .map(str::to_string)
         .collect()
 }
 
