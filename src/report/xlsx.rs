@@ -12,7 +12,7 @@
 mod summary_sheet;
 
 use anyhow::Context;
-use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use super::attention::{self, Item};
 use super::changes::{self, Change};
@@ -59,6 +59,8 @@ struct CellFormats {
     bold: Format,
     /// A table's header row.
     header: Format,
+    /// A table's header over a column of numbers or dates.
+    header_right: Format,
     /// A section title on the Summary sheet.
     heading: Format,
     /// The Summary sheet's title.
@@ -66,36 +68,54 @@ struct CellFormats {
     datetime: Format,
     /// Long text in a column that wraps instead of running on.
     wrap: Format,
+    /// For cells without a format of their own, when the sheet needs one
+    /// (top alignment in rows that grow with wrapped text).
+    plain: Option<Format>,
     approved: Format,
     in_review: Format,
     denied: Format,
 }
 
-/// Status colours: Excel's own Good / Neutral / Bad cell styles.
+/// Status colours (cell fill, text): Excel's own Good / Neutral / Bad cell
+/// styles.
 const APPROVED: (u32, u32) = (0xC6EFCE, 0x006100);
 const IN_REVIEW: (u32, u32) = (0xFFEB9C, 0x9C5700);
 const DENIED: (u32, u32) = (0xFFC7CE, 0x9C0006);
 
+/// Points per line of text (the default row height).
+const LINE_HEIGHT: f64 = 15.0;
+
 impl CellFormats {
-    fn new() -> CellFormats {
+    /// `top`: every cell aligned to the top (for rows that grow).
+    fn new(top: bool) -> CellFormats {
+        let base = || {
+            if top {
+                Format::new().set_align(FormatAlign::Top)
+            } else {
+                Format::new()
+            }
+        };
         let status = |(fill, font): (u32, u32)| {
-            Format::new()
+            base()
                 .set_background_color(Color::RGB(fill))
                 .set_font_color(Color::RGB(font))
         };
+        let header = base()
+            .set_bold()
+            .set_background_color(Color::RGB(0xDDEBF7))
+            .set_border_bottom(FormatBorder::Thin);
         CellFormats {
-            bold: Format::new().set_bold(),
-            header: Format::new()
-                .set_bold()
-                .set_background_color(Color::RGB(0xDDEBF7))
-                .set_border_bottom(FormatBorder::Thin),
-            heading: Format::new()
+            bold: base().set_bold(),
+            header_right: header.clone().set_align(FormatAlign::Right),
+            header,
+            heading: base()
                 .set_bold()
                 .set_font_size(12)
                 .set_border_bottom(FormatBorder::Thin),
-            title: Format::new().set_bold().set_font_size(16),
-            datetime: Format::new().set_num_format(DATETIME_FORMAT),
-            wrap: Format::new().set_text_wrap(),
+            title: base().set_bold().set_font_size(16),
+            datetime: base().set_num_format(DATETIME_FORMAT),
+            wrap: base().set_text_wrap(),
+            plain: top.then(base),
             approved: status(APPROVED),
             in_review: status(IN_REVIEW),
             denied: status(DENIED),
@@ -178,7 +198,36 @@ enum LongText {
 /// Width at which text stops widening a column.
 const MAX_WIDTH: usize = 60;
 
-/// Write one typed cell; returns the characters it shows.
+/// What a written cell takes up: characters across, lines down.
+struct Shown {
+    width: usize,
+    lines: usize,
+}
+
+impl Shown {
+    fn line(width: usize) -> Shown {
+        Shown { width, lines: 1 }
+    }
+}
+
+/// Write text in `format`, or without one.
+fn write_text_in(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    text: &str,
+    format: Option<&Format>,
+) -> Result<(), XlsxError> {
+    match format {
+        Some(format) if !text.is_empty() => {
+            ws.write_string_with_format(row, col, fit_cell(text), format)?;
+        }
+        _ => write_text(ws, row, col, text)?,
+    }
+    Ok(())
+}
+
+/// Write one typed cell; returns what it shows.
 fn write_cell(
     ws: &mut Worksheet,
     row: u32,
@@ -186,38 +235,43 @@ fn write_cell(
     cell: Cell<'_>,
     long: LongText,
     f: &CellFormats,
-) -> Result<usize, XlsxError> {
+) -> Result<Shown, XlsxError> {
     Ok(match cell {
-        Cell::Status(t) => match f.status(t) {
-            Some(colour) => {
-                ws.write_string_with_format(row, col, fit_cell(t), colour)?;
-                shown_width(t)
-            }
-            None => {
-                write_text(ws, row, col, t)?;
-                shown_width(t)
-            }
-        },
+        Cell::Status(t) => {
+            write_text_in(ws, row, col, t, f.status(t).or(f.plain.as_ref()))?;
+            Shown::line(shown_width(t))
+        }
         Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
-            ws.write_string_with_format(row, col, fit_cell(t), &f.wrap)?;
-            MAX_WIDTH
+            write_text_in(ws, row, col, t, Some(&f.wrap))?;
+            // About MAX_WIDTH characters a line (whole words wrap).
+            let lines = t
+                .lines()
+                .map(|l| l.chars().count().div_ceil(MAX_WIDTH).max(1))
+                .sum();
+            Shown {
+                width: MAX_WIDTH,
+                lines,
+            }
         }
         Cell::Text(t) => {
-            write_text(ws, row, col, t)?;
-            shown_width(t)
+            write_text_in(ws, row, col, t, f.plain.as_ref())?;
+            Shown::line(shown_width(t))
         }
         Cell::Date(t) => {
             write_date(ws, row, col, t, f)?;
-            match VettingDate::parse(t) {
+            Shown::line(match VettingDate::parse(t) {
                 VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
                 _ => shown_width(t),
-            }
+            })
         }
         Cell::Number(Some(n)) => {
-            ws.write_number(row, col, n as f64)?;
-            n.to_string().len()
+            match &f.plain {
+                Some(format) => ws.write_number_with_format(row, col, n as f64, format)?,
+                None => ws.write_number(row, col, n as f64)?,
+            };
+            Shown::line(n.to_string().len())
         }
-        Cell::Number(None) => 0,
+        Cell::Number(None) => Shown::line(0),
     })
 }
 
@@ -240,9 +294,15 @@ fn table_sheet<'c>(
     }
     let mut last_row = 0;
     for (row, cells) in (1u32..).zip(rows) {
+        let mut lines = 1;
         for (col, cell) in (0u16..).zip(cells) {
             let shown = write_cell(ws, row, col, cell, long, f)?;
-            widths.note(col, shown);
+            widths.note(col, shown.width);
+            lines = lines.max(shown.lines);
+        }
+        if lines > 1 {
+            // Spreadsheets do not grow a row for wrapped text on their own.
+            ws.set_row_height(row, LINE_HEIGHT * lines as f64)?;
         }
         last_row = row;
     }
@@ -322,7 +382,7 @@ pub fn render(report: &Report<'_>) -> anyhow::Result<Vec<u8>> {
             MAX_ROWS - 1
         );
     }
-    let f = CellFormats::new();
+    let f = CellFormats::new(false);
     let reconciliation = summary.reconciliation.is_some();
     let items = attention::build(rows, summary.in_review.stale_cutoff, expect_column);
     let mut wb = Workbook::new();
@@ -338,7 +398,7 @@ pub fn render(report: &Report<'_>) -> anyhow::Result<Vec<u8>> {
         &attention_headers,
         items.iter().map(attention_cells),
         LongText::Wrap,
-        &f,
+        &CellFormats::new(true),
     )
     .context("building the Needs attention sheet")?;
 

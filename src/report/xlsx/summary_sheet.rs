@@ -3,9 +3,12 @@
 //! oldest open reviews, reconciliation counts and, with `--previous`,
 //! change counts. Every count is taken from `summary.json`'s document.
 
-use rust_xlsxwriter::{Chart, ChartFormat, ChartSolidFill, ChartType, Color, Worksheet, XlsxError};
+use rust_xlsxwriter::{
+    Chart, ChartFont, ChartFormat, ChartLine, ChartSolidFill, ChartType, Color, Worksheet,
+    XlsxError,
+};
 
-use super::{APPROVED, CellFormats, DENIED, IN_REVIEW, SUMMARY_SHEET, write_date, write_text};
+use super::{CellFormats, SUMMARY_SHEET, write_date, write_text};
 use crate::model::VettingDate;
 use crate::report::ReportRow;
 use crate::report::summary::Summary;
@@ -20,6 +23,9 @@ const WIDTHS: [f64; 6] = [46.0, 22.0, 21.0, 14.0, 12.0, 12.0];
 const CHART_WIDTH: u32 = 640;
 const CHART_HEIGHT: u32 = 300;
 const CHART_ROWS: u32 = CHART_HEIGHT / 20 + 1;
+
+/// Chart colours of statuses other than Approved, InReview and Denied.
+const OTHER_COLOURS: [u32; 4] = [0xA5A5A5, 0x5B9BD5, 0x8064A2, 0x4BACC6];
 
 /// Writes sections of label / value lines down the sheet.
 struct Lines<'a> {
@@ -41,11 +47,17 @@ impl Lines<'_> {
         Ok(())
     }
 
-    /// A table's header row.
-    fn header(&mut self, cells: &[&str]) -> Result<(), XlsxError> {
+    /// A table's header row: the first `text` columns hold text, the
+    /// others numbers or dates (their headers align right, like them).
+    fn header(&mut self, cells: &[&str], text: u16) -> Result<(), XlsxError> {
         for (col, c) in (0u16..).zip(cells) {
+            let format = if col < text {
+                &self.f.header
+            } else {
+                &self.f.header_right
+            };
             self.ws
-                .write_string_with_format(self.row, col, super::fit_cell(c), &self.f.header)?;
+                .write_string_with_format(self.row, col, super::fit_cell(c), format)?;
         }
         self.row += 1;
         Ok(())
@@ -123,7 +135,7 @@ pub(super) fn write(
     qualification_table(&mut l, s)?;
 
     l.section("Denial reasons")?;
-    l.header(&["reason", "denied entries"])?;
+    l.header(&["reason", "denied entries"], 1)?;
     let mut reasons: Vec<(&String, &u64)> = s.denial_reasons.iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (reason, n) in reasons {
@@ -151,7 +163,7 @@ pub(super) fn write(
 
     if let Some(counts) = &s.reconciliation {
         l.section("Reconciliation with the input's expected qualification")?;
-        l.header(&["reconciliation", "customers"])?;
+        l.header(&["reconciliation", "customers"], 1)?;
         for (label, n) in counts {
             l.count(label, *n)?;
         }
@@ -164,7 +176,7 @@ pub(super) fn write(
             "previous run id",
             c.previous_run.id.as_deref().unwrap_or(""),
         )?;
-        l.header(&["change", "rows"])?;
+        l.header(&["change", "rows"], 1)?;
         for (kind, n) in &c.by_kind {
             l.count(kind, *n)?;
         }
@@ -189,7 +201,7 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
             .map(|o| if o.is_empty() { "(no status)" } else { o }),
     );
     let header_row = l.row;
-    l.header(&head)?;
+    l.header(&head, 1)?;
     let first = l.row;
     for (q, c) in &s.qualifications {
         write_text(l.ws, l.row, 0, q)?;
@@ -209,14 +221,17 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
     let mut chart = Chart::new(ChartType::Column);
     chart
         .title()
-        .set_name("Customers per qualification and vetting status");
+        .set_name("Customers per qualification and vetting status")
+        .set_font(ChartFont::new().set_bold().set_size(12));
     chart.y_axis().set_name("customers");
     for (col, status) in (1u16..).zip(&head[1..]) {
+        // Stronger than the status cells' fills, same hues; other
+        // statuses in colours of their own.
         let colour = match *status {
-            "Approved" => APPROVED.0,
-            "InReview" => IN_REVIEW.0,
-            "Denied" => DENIED.0,
-            _ => 0xD9D9D9,
+            "Approved" => 0x70AD47,
+            "InReview" => 0xFFC000,
+            "Denied" => 0xE05252,
+            _ => OTHER_COLOURS[usize::from(col - 4) % OTHER_COLOURS.len()],
         };
         chart
             .add_series()
@@ -226,7 +241,7 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
             .set_format(
                 ChartFormat::new()
                     .set_solid_fill(ChartSolidFill::new().set_color(Color::RGB(colour)))
-                    .set_border(rust_xlsxwriter::ChartLine::new().set_color(Color::RGB(0x7F7F7F))),
+                    .set_border(ChartLine::new().set_color(Color::RGB(0x7F7F7F))),
             );
     }
     chart.set_width(CHART_WIDTH).set_height(CHART_HEIGHT);
@@ -254,12 +269,15 @@ fn oldest_reviews(l: &mut Lines<'_>, rows: &[ReportRow]) -> Result<(), XlsxError
         &l.f.bold,
     )?;
     l.row += 1;
-    l.header(&[
-        "customer_tenant_id",
-        "qualification",
-        "in review since (UTC)",
-        "days in review",
-    ])?;
+    l.header(
+        &[
+            "customer_tenant_id",
+            "qualification",
+            "in review since (UTC)",
+            "days in review",
+        ],
+        2,
+    )?;
     for (_, r) in open.iter().take(OLDEST_REVIEWS) {
         write_text(l.ws, l.row, 0, &r.customer_tenant_id)?;
         write_text(l.ws, l.row, 1, &r.qualification)?;
