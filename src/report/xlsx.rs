@@ -392,11 +392,19 @@ pub fn render(report: &Report<'_>) -> anyhow::Result<Vec<u8>> {
     let mut attention_headers: Vec<String> =
         ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
     attention_headers.extend(super::csv::declash(&ATTENTION_COLUMNS, extra_headers));
+    // Up to two items per row: the most urgent fill the sheet if need be.
+    if items.len() >= MAX_ROWS {
+        tracing::warn!(
+            "{} things need attention; sheet {ATTENTION_SHEET} lists the {} most urgent",
+            items.len(),
+            MAX_ROWS - 1
+        );
+    }
     table_sheet(
         wb.add_worksheet(),
         ATTENTION_SHEET,
         &attention_headers,
-        items.iter().map(attention_cells),
+        items.iter().take(MAX_ROWS - 1).map(attention_cells),
         LongText::Wrap,
         &CellFormats::new(true),
     )
