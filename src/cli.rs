@@ -154,8 +154,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub csv_bom: bool,
 
-    /// Report files to write: any of csv,json,xlsx [default: all three].
-    /// summary.json is always written (last), so `json` is implied.
+    /// Report files to write: any of csv,json,xlsx,jsonl [default: csv,json,xlsx].
+    /// summary.json is always written (last), so `json` is implied; jsonl is
+    /// qualifications.jsonl, the CSV's rows as JSON objects.
     #[arg(long, value_name = "LIST", value_parser = crate::report::formats::Formats::parse_arg)]
     pub format: Option<crate::report::formats::Formats>,
 
@@ -163,6 +164,12 @@ pub struct RunArgs {
     /// since then, per customer and qualification).
     #[arg(long, value_name = "DIR")]
     pub previous: Option<PathBuf>,
+
+    /// Input column holding the qualification your own records expect
+    /// (Education, Nonprofit, …, or None): adds a `reconciliation` column
+    /// [default: a column headed expected_qualification, in any case or spacing].
+    #[arg(long, value_name = "NAME")]
+    pub expect_column: Option<String>,
 
     /// Logs on stderr as text or one JSON object per line [default: text].
     #[arg(long, value_name = "FORMAT")]

@@ -73,6 +73,9 @@ pub struct Config {
     pub formats: Formats,
     /// `--previous DIR`: compare with that run and write `changes.csv`.
     pub previous: Option<PathBuf>,
+    /// `--expect-column NAME`: the input column with the expected
+    /// qualification (else one headed `expected_qualification`).
+    pub expect_column: Option<String>,
     pub log_format: LogFormat,
     pub quiet: bool,
 }
@@ -112,6 +115,7 @@ pub struct FileConfig {
     pub csv_bom: Option<bool>,
     pub format: Option<StringOrList>,
     pub previous: Option<PathBuf>,
+    pub expect_column: Option<String>,
     pub log_format: Option<LogFormat>,
     pub quiet: Option<bool>,
 }
@@ -455,6 +459,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         csv_bom: args.csv_bom || file.csv_bom.unwrap_or(false),
         formats,
         previous: args.previous.clone().or(file.previous),
+        expect_column: args.expect_column.clone().or(file.expect_column),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         quiet: args.quiet || file.quiet.unwrap_or(false),
     })
@@ -763,6 +768,7 @@ mod tests {
         let csv_only = Formats {
             csv: true,
             xlsx: false,
+            jsonl: false,
         };
         assert_eq!(run("", &[]).unwrap().formats, Formats::default());
         assert_eq!(run("format = \"CSV,json\"", &[]).unwrap().formats, csv_only);
@@ -774,6 +780,11 @@ mod tests {
         .unwrap();
         assert!(c.formats.xlsx && !c.formats.csv);
         assert_eq!(c.previous, Some(PathBuf::from("last")));
+        assert_eq!(c.expect_column, None);
+        let c = run("expect-column = \"CRM\"", &[]).unwrap();
+        assert_eq!(c.expect_column.as_deref(), Some("CRM"));
+        let c = run("expect-column = \"CRM\"", &["--expect-column", "Own"]).unwrap();
+        assert_eq!(c.expect_column.as_deref(), Some("Own"));
         let e = run("format = \"pdf\"", &[]).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
         assert!(e.to_string().contains("csv, json, xlsx"), "{e}");

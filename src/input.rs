@@ -382,7 +382,7 @@ fn trim_cell(text: &str) -> &str {
 /// Header names compared for the id column: lower case, letters and digits
 /// only, so `Customer Tenant ID`, `customer_tenant_id` and `CustomerTenantId`
 /// are the same.
-fn normalise_header(header: &str) -> String {
+pub(crate) fn normalise_header(header: &str) -> String {
     header
         .chars()
         .filter(|c| c.is_alphanumeric())
@@ -412,6 +412,17 @@ impl InputFile {
     /// Rows whose id is not a usable GUID.
     pub fn invalid_rows(&self) -> usize {
         self.invalid().count()
+    }
+
+    /// The input column `wanted` names, resolved like `--column` (exact
+    /// header, 1-based number, header ignoring case and punctuation), as a
+    /// 0-based column of the file (the id column included).
+    pub fn column_index(&self, wanted: &str) -> Option<usize> {
+        let mut names = self.extra_headers.clone();
+        names.insert(self.id_column.min(names.len()), self.id_header.clone());
+        match pick_column(&names, wanted, names.len())? {
+            ColumnPick::Name(col) | ColumnPick::Number(col) => Some(col),
+        }
     }
 
     /// The human summary `qualrecon check` prints; `path` names the file.

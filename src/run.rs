@@ -22,14 +22,18 @@ use crate::pacer::Pacer;
 use crate::progress::{Progress, init_logging};
 use crate::report::changes::{self, Entry};
 use crate::report::previous::{self, PreviousRun};
+use crate::report::reconcile;
 use crate::report::summary::{self, ChangesInfo, PreviousRunInfo, RunMeta, Summary};
-use crate::report::{ReportRow, build_rows, csv as report_csv, screen, xlsx as report_xlsx};
+use crate::report::{
+    ReportRow, build_rows, csv as report_csv, jsonl as report_jsonl, screen, xlsx as report_xlsx,
+};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::signals;
 
 /// Report file names (SPEC §3).
 pub const CSV_FILE: &str = "qualifications.csv";
 pub const XLSX_FILE: &str = "qualifications.xlsx";
+pub const JSONL_FILE: &str = "qualifications.jsonl";
 pub const CHANGES_FILE: &str = "changes.csv";
 pub const SUMMARY_FILE: &str = "summary.json";
 
@@ -149,8 +153,10 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &input_options(cfg.column.clone(), cfg.delimiter),
     )
     .context("cannot read the input")?;
+    let expect_column =
+        reconcile::find_column(&input, cfg.expect_column.as_deref()).map_err(config::UsageError)?;
     if cfg.formats.xlsx {
-        warn_about_excel_limits(&input, cfg.limit);
+        warn_about_excel_limits(&input, cfg.limit, expect_column.is_some());
     }
     if cfg.resume && std::fs::symlink_metadata(journal::path_in(&cfg.out)).is_err() {
         // Checked again under the lock; this only avoids creating the folder.
@@ -279,7 +285,10 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
             outcomes.insert(*id, outcome);
         }
     }
-    let rows = build_rows(&input, &outcomes, started_at);
+    let mut rows = build_rows(&input, &outcomes, started_at);
+    if let Some(col) = expect_column {
+        reconcile::reconcile(&mut rows, col, &input.extra_headers[col]);
+    }
     let counters = &result.counters;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let meta = RunMeta {
@@ -311,6 +320,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed,
     };
     let mut summary = summary::build(&meta, &input, &rows);
+    summary.reconciliation = expect_column.map(|_| reconcile::counts(&rows));
     let changes = previous.map(|p| compare_with(&p, &rows, &mut summary));
 
     let written = write_reports(
@@ -319,6 +329,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &rows,
         &summary,
         changes.as_deref(),
+        expect_column,
     )?;
     warn_about_stale_files(&cfg.out, &written);
     if let Some(sb) = sandbox {
@@ -441,7 +452,11 @@ fn start_writing(
 /// sheet; the xlsx then leaves the excess out (see `xlsx::Fit`). Counts the
 /// report rows the input gives at least: one per invalid row and per
 /// customer looked up.
-fn warn_about_excel_limits(input: &crate::input::InputFile, limit: Option<u64>) {
+fn warn_about_excel_limits(
+    input: &crate::input::InputFile,
+    limit: Option<u64>,
+    reconciliation: bool,
+) {
     use crate::input::RowKind;
     let (mut invalid, mut customers) = (0usize, 0usize);
     for row in &input.rows {
@@ -454,7 +469,11 @@ fn warn_about_excel_limits(input: &crate::input::InputFile, limit: Option<u64>) 
     if let Some(limit) = limit {
         customers = customers.min(usize::try_from(limit).unwrap_or(usize::MAX));
     }
-    let fit = report_xlsx::Fit::of(invalid + customers, input.extra_headers.len());
+    let fit = report_xlsx::Fit::of(
+        invalid + customers,
+        input.extra_headers.len(),
+        reconciliation,
+    );
     if let Some(note) = fit.note() {
         tracing::warn!("{note}");
     }
@@ -468,7 +487,9 @@ fn write_reports(
     rows: &[ReportRow],
     summary: &Summary,
     changes: Option<&[changes::Change]>,
+    expect_column: Option<usize>,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let reconciliation = summary.reconciliation.is_some();
     let mut written = Vec::new();
     let mut write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let path = cfg.out.join(name);
@@ -479,18 +500,33 @@ fn write_reports(
     if cfg.formats.csv {
         write(
             CSV_FILE,
-            &report_csv::render(rows, extra_headers, cfg.csv_bom),
+            &report_csv::render(rows, extra_headers, reconciliation, cfg.csv_bom),
+        )?;
+    }
+    if cfg.formats.jsonl {
+        write(
+            JSONL_FILE,
+            &report_jsonl::render(rows, extra_headers, reconciliation),
         )?;
     }
     if cfg.formats.xlsx {
         write(
             XLSX_FILE,
-            &report_xlsx::render(rows, extra_headers, summary)
-                .context("cannot build the xlsx report")?,
+            &report_xlsx::render(&report_xlsx::Report {
+                rows,
+                extra_headers,
+                summary,
+                changes,
+                expect_column,
+            })
+            .context("cannot build the xlsx report")?,
         )?;
     }
     if let Some(changes) = changes {
-        write(CHANGES_FILE, &changes::render(changes, cfg.csv_bom))?;
+        write(
+            CHANGES_FILE,
+            &changes::render(changes, reconciliation, cfg.csv_bom),
+        )?;
     }
     // Last: its presence with status "complete" marks a finished run.
     let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
@@ -513,7 +549,7 @@ fn compare_with(
             id: previous.run_id.clone(),
             started_at: previous.started_at.clone(),
         },
-        by_kind: changes::counts(&found),
+        by_kind: changes::counts(&found, summary.reconciliation.is_some()),
         total: found.len() as u64,
     });
     found
@@ -523,7 +559,7 @@ fn compare_with(
 /// `--previous`) may be left from an earlier run in the same folder: say so
 /// rather than delete it.
 fn warn_about_stale_files(out: &Path, written: &[std::path::PathBuf]) {
-    for name in [CSV_FILE, XLSX_FILE, CHANGES_FILE] {
+    for name in [CSV_FILE, JSONL_FILE, XLSX_FILE, CHANGES_FILE] {
         let path = out.join(name);
         if path.exists() && !written.contains(&path) {
             tracing::warn!(

@@ -145,3 +145,76 @@ fn a_missing_previous_report_fails_before_any_request() {
     assert!(sb.customer_requests().is_empty());
     assert!(!env.out().join("summary.json").exists());
 }
+
+#[test]
+fn jsonl_has_one_typed_object_per_csv_row() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let mut text = String::from("customer_tenant_id,customer_name\n");
+    for (i, id) in ids().iter().enumerate() {
+        text.push_str(&format!("{id},Name {i}\n"));
+    }
+    text.push_str("not-a-guid,=Typo\n");
+    text.push_str(&format!("{},\n", ids_for(Answer::Approved, 3)[2]));
+    let input = env.write("in.csv", text);
+    env.run_against(&sb, &input, &["--format", "csv,jsonl"])
+        .assert()
+        .code(3);
+    assert!(!env.out().join("qualifications.xlsx").exists());
+    let csv_rows = env.rows();
+    let headers = common::csv_header(&env.out().join("qualifications.csv"));
+    let jsonl = std::fs::read_to_string(env.out().join("qualifications.jsonl")).unwrap();
+    let objects: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    assert_eq!(objects.len(), csv_rows.len());
+    let mut saw_days = false;
+    for (o, r) in objects.iter().zip(&csv_rows) {
+        let o = o.as_object().unwrap();
+        let mut keys: Vec<&String> = o.keys().collect();
+        let mut want: Vec<&String> = headers.iter().collect();
+        keys.sort();
+        want.sort();
+        assert_eq!(keys, want);
+        assert_eq!(
+            o["input_line"].as_u64().unwrap().to_string(),
+            r["input_line"]
+        );
+        match r["days_in_review"].as_str() {
+            "" => assert!(o["days_in_review"].is_null()),
+            days => {
+                saw_days = true;
+                assert_eq!(o["days_in_review"].as_i64().unwrap().to_string(), days)
+            }
+        }
+        for key in [
+            "vetting_created_date",
+            "error",
+            "qualification",
+            "customer_name",
+        ] {
+            match r[key].as_str() {
+                "" => assert!(o[key].is_null(), "{key}: {o:?}"),
+                // The CSV's `'` prefix is a spreadsheet defence, not data.
+                text => assert_eq!(
+                    o[key].as_str().unwrap(),
+                    text.strip_prefix("'").unwrap_or(text)
+                ),
+            }
+        }
+        if let Some(date) = o["vetting_created_date"].as_str() {
+            assert!(chrono::DateTime::parse_from_rfc3339(date).is_ok(), "{date}");
+        }
+    }
+    assert!(saw_days, "no in-review row in the sample");
+    assert_eq!(
+        objects.last().unwrap()["customer_name"],
+        serde_json::Value::Null
+    );
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["customer_name"] == "=Typo" && o["lookup_status"] == "invalid_input")
+    );
+}

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::ReportRow;
-use super::csv::neutralise;
+use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
 use crate::lookup::LookupStatus;
 
 /// Columns of `changes.csv`, in order.
@@ -21,6 +20,19 @@ pub const COLUMNS: [&str; 10] = [
     "lookup_status",
     "vetting_created_date",
 ];
+
+/// Added after [`COLUMNS`] when this run has a `reconciliation` column.
+pub const RECONCILIATION_COLUMNS: [&str; 2] = ["previous_reconciliation", RECONCILIATION_COLUMN];
+
+/// The columns of `changes.csv`; `reconciliation`: this run has that
+/// column (the input has an expectation column).
+pub fn column_names(reconciliation: bool) -> Vec<&'static str> {
+    let mut names = COLUMNS.to_vec();
+    if reconciliation {
+        names.extend(RECONCILIATION_COLUMNS);
+    }
+    names
+}
 
 /// One report row as the comparison sees it (the columns of
 /// `qualifications.csv` that can change between runs).
@@ -38,6 +50,10 @@ pub struct Entry {
     pub vetting_created_date: String,
     /// `ok`, `not_found`, `failed`, … as in `qualifications.csv`.
     pub lookup_status: String,
+    /// As in `qualifications.csv`; `None` when that report has no
+    /// `reconciliation` column (no expectation column in its input, or
+    /// written before qualrecon had one).
+    pub reconciliation: Option<String>,
 }
 
 impl From<&ReportRow> for Entry {
@@ -49,6 +65,7 @@ impl From<&ReportRow> for Entry {
             vetting_reason: r.vetting_reason.clone(),
             vetting_created_date: r.vetting_created_date.clone(),
             lookup_status: r.lookup_status.as_str().to_string(),
+            reconciliation: r.reconciliation.map(|v| v.as_str().to_string()),
         }
     }
 }
@@ -74,11 +91,15 @@ pub enum ChangeKind {
     /// qualification seen on either side (one row with an empty
     /// qualification when neither side has any).
     LookupStatusChanged,
+    /// Both reports have a `reconciliation` column and the customer's value
+    /// differs (e.g. `pending` → `match`): one row per customer, empty
+    /// qualification.
+    ReconciliationChanged,
 }
 
 impl ChangeKind {
     /// Every kind, in the order the summary lists them.
-    pub const ALL: [ChangeKind; 7] = [
+    pub const ALL: [ChangeKind; 8] = [
         ChangeKind::NewCustomer,
         ChangeKind::RemovedCustomer,
         ChangeKind::NewQualification,
@@ -86,6 +107,7 @@ impl ChangeKind {
         ChangeKind::StatusChanged,
         ChangeKind::ReasonChanged,
         ChangeKind::LookupStatusChanged,
+        ChangeKind::ReconciliationChanged,
     ];
 
     /// The value of the `change` column.
@@ -98,6 +120,7 @@ impl ChangeKind {
             ChangeKind::StatusChanged => "status_changed",
             ChangeKind::ReasonChanged => "reason_changed",
             ChangeKind::LookupStatusChanged => "lookup_status_changed",
+            ChangeKind::ReconciliationChanged => "reconciliation_changed",
         }
     }
 }
@@ -128,6 +151,53 @@ pub struct Change {
     /// This run's `vetting_created_date`, or the earlier one for entries
     /// that are gone.
     pub vetting_created_date: String,
+    /// The customer's `reconciliation` in the earlier run (empty when that
+    /// report had none).
+    pub previous_reconciliation: String,
+    /// The customer's `reconciliation` now.
+    pub reconciliation: String,
+}
+
+impl Change {
+    /// The row's cells, aligned with [`column_names`] (same `reconciliation`).
+    pub fn cells(&self, reconciliation: bool) -> Vec<Cell<'_>> {
+        let mut cells = vec![
+            Cell::Text(&self.customer_tenant_id),
+            Cell::Text(&self.qualification),
+            Cell::Text(self.change.as_str()),
+            Cell::Status(&self.previous_vetting_status),
+            Cell::Status(&self.vetting_status),
+            Cell::Text(&self.previous_vetting_reason),
+            Cell::Text(&self.vetting_reason),
+            Cell::Text(&self.previous_lookup_status),
+            Cell::Text(&self.lookup_status),
+            Cell::Date(&self.vetting_created_date),
+        ];
+        if reconciliation {
+            cells.push(Cell::Text(&self.previous_reconciliation));
+            cells.push(Cell::Text(&self.reconciliation));
+        }
+        cells
+    }
+}
+
+/// What a change row says about the customer as a whole, on one side.
+#[derive(Debug, Clone, Copy, Default)]
+struct Side<'a> {
+    /// The customer's `lookup_status`; empty when absent on this side.
+    lookup: &'a str,
+    /// The customer's `reconciliation`, if that report has the column.
+    reconciliation: Option<&'a str>,
+}
+
+impl<'a> Side<'a> {
+    /// The customer of `entries` (all of one customer).
+    fn of(entries: &[&'a Entry]) -> Side<'a> {
+        Side {
+            lookup: &entries[0].lookup_status,
+            reconciliation: entries[0].reconciliation.as_deref(),
+        }
+    }
 }
 
 /// Customers in first-seen order, each with its entries.
@@ -166,7 +236,7 @@ fn make(
     qualification: &str,
     prev: Option<&Entry>,
     cur: Option<&Entry>,
-    lookups: (&str, &str),
+    sides: (Side<'_>, Side<'_>),
 ) -> Change {
     let field = |e: Option<&Entry>, f: fn(&Entry) -> &String| e.map(f).cloned().unwrap_or_default();
     Change {
@@ -177,9 +247,11 @@ fn make(
         vetting_status: field(cur, |e| &e.vetting_status),
         previous_vetting_reason: field(prev, |e| &e.vetting_reason),
         vetting_reason: field(cur, |e| &e.vetting_reason),
-        previous_lookup_status: lookups.0.to_string(),
-        lookup_status: lookups.1.to_string(),
+        previous_lookup_status: sides.0.lookup.to_string(),
+        lookup_status: sides.1.lookup.to_string(),
         vetting_created_date: field(cur.or(prev), |e| &e.vetting_created_date),
+        previous_reconciliation: sides.0.reconciliation.unwrap_or_default().to_string(),
+        reconciliation: sides.1.reconciliation.unwrap_or_default().to_string(),
     }
 }
 
@@ -187,7 +259,8 @@ fn make(
 /// `current`'s order, then customers only in `previous` in its order.
 /// Unchanged entries are not listed; rows with `lookup_status =
 /// invalid_input` are not customers and are ignored on both sides; a change
-/// of `vetting_created_date` or `error` alone is not a change.
+/// of `vetting_created_date` or `error` alone is not a change; a
+/// `reconciliation` value is compared only when both reports have one.
 pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
     let prev = group(previous);
     let prev_index: HashMap<&str, usize> = prev
@@ -198,7 +271,7 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
     let mut matched = vec![false; prev.len()];
     let mut out = Vec::new();
     for (id, cur_entries) in group(current) {
-        let cur_lookup = cur_entries[0].lookup_status.as_str();
+        let cur = Side::of(&cur_entries);
         let Some(&pi) = prev_index.get(id) else {
             for c in &cur_entries {
                 out.push(make(
@@ -207,83 +280,30 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                     &c.qualification,
                     None,
                     Some(c),
-                    ("", cur_lookup),
+                    (Side::default(), cur),
                 ));
             }
             continue;
         };
         matched[pi] = true;
         let prev_entries = &prev[pi].1;
-        let prev_lookup = prev_entries[0].lookup_status.as_str();
-        let lookups = (prev_lookup, cur_lookup);
-        let cur_q = keyed(&cur_entries);
-        let prev_q = keyed(prev_entries);
-        let prev_map: HashMap<(&str, usize), &Entry> = prev_q.iter().copied().collect();
-        let cur_map: HashMap<(&str, usize), &Entry> = cur_q.iter().copied().collect();
-        if prev_lookup != cur_lookup {
-            let mut keys: Vec<(&str, usize)> = cur_q.iter().map(|(k, _)| *k).collect();
-            keys.extend(
-                prev_q
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .filter(|k| !cur_map.contains_key(k)),
-            );
-            if keys.is_empty() {
-                out.push(make(
-                    ChangeKind::LookupStatusChanged,
-                    id,
-                    "",
-                    Some(prev_entries[0]),
-                    Some(cur_entries[0]),
-                    lookups,
-                ));
-            }
-            for k in keys {
-                out.push(make(
-                    ChangeKind::LookupStatusChanged,
-                    id,
-                    k.0,
-                    prev_map.get(&k).copied(),
-                    cur_map.get(&k).copied(),
-                    lookups,
-                ));
-            }
-            continue;
-        }
-        if cur_lookup != LookupStatus::Ok.as_str() {
-            continue; // failed the same way both times: nothing to compare
-        }
-        for (k, c) in &cur_q {
-            let kind = match prev_map.get(k) {
-                None => Some(ChangeKind::NewQualification),
-                Some(p) if p.vetting_status != c.vetting_status => Some(ChangeKind::StatusChanged),
-                Some(p) if p.vetting_reason != c.vetting_reason => Some(ChangeKind::ReasonChanged),
-                Some(_) => None,
-            };
-            if let Some(kind) = kind {
-                out.push(make(
-                    kind,
-                    id,
-                    k.0,
-                    prev_map.get(k).copied(),
-                    Some(c),
-                    lookups,
-                ));
-            }
-        }
-        for (k, p) in prev_q.iter().filter(|(k, _)| !cur_map.contains_key(k)) {
+        let sides = (Side::of(prev_entries), cur);
+        customer_changes(id, prev_entries, &cur_entries, sides, &mut out);
+        if let (Some(before), Some(now)) = (sides.0.reconciliation, sides.1.reconciliation)
+            && before != now
+        {
             out.push(make(
-                ChangeKind::RemovedQualification,
+                ChangeKind::ReconciliationChanged,
                 id,
-                k.0,
-                Some(p),
+                "",
                 None,
-                lookups,
+                None,
+                sides,
             ));
         }
     }
     for ((id, entries), _) in prev.iter().zip(&matched).filter(|(_, m)| !**m) {
-        let prev_lookup = entries[0].lookup_status.as_str();
+        let side = Side::of(entries);
         for p in entries {
             out.push(make(
                 ChangeKind::RemovedCustomer,
@@ -291,17 +311,98 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                 &p.qualification,
                 Some(p),
                 None,
-                (prev_lookup, ""),
+                (side, Side::default()),
             ));
         }
     }
     out
 }
 
-/// Rows per change kind, every kind present (zero when none).
-pub fn counts(changes: &[Change]) -> BTreeMap<&'static str, u64> {
-    let mut m: BTreeMap<&'static str, u64> =
-        ChangeKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
+/// The changes of one customer present in both reports, its
+/// `reconciliation` aside.
+fn customer_changes(
+    id: &str,
+    prev_entries: &[&Entry],
+    cur_entries: &[&Entry],
+    sides: (Side<'_>, Side<'_>),
+    out: &mut Vec<Change>,
+) {
+    let cur_q = keyed(cur_entries);
+    let prev_q = keyed(prev_entries);
+    let prev_map: HashMap<(&str, usize), &Entry> = prev_q.iter().copied().collect();
+    let cur_map: HashMap<(&str, usize), &Entry> = cur_q.iter().copied().collect();
+    if sides.0.lookup != sides.1.lookup {
+        let mut keys: Vec<(&str, usize)> = cur_q.iter().map(|(k, _)| *k).collect();
+        keys.extend(
+            prev_q
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| !cur_map.contains_key(k)),
+        );
+        if keys.is_empty() {
+            out.push(make(
+                ChangeKind::LookupStatusChanged,
+                id,
+                "",
+                Some(prev_entries[0]),
+                Some(cur_entries[0]),
+                sides,
+            ));
+        }
+        for k in keys {
+            out.push(make(
+                ChangeKind::LookupStatusChanged,
+                id,
+                k.0,
+                prev_map.get(&k).copied(),
+                cur_map.get(&k).copied(),
+                sides,
+            ));
+        }
+        return;
+    }
+    if sides.1.lookup != LookupStatus::Ok.as_str() {
+        return; // failed the same way both times: nothing to compare
+    }
+    for (k, c) in &cur_q {
+        let kind = match prev_map.get(k) {
+            None => Some(ChangeKind::NewQualification),
+            Some(p) if p.vetting_status != c.vetting_status => Some(ChangeKind::StatusChanged),
+            Some(p) if p.vetting_reason != c.vetting_reason => Some(ChangeKind::ReasonChanged),
+            Some(_) => None,
+        };
+        if let Some(kind) = kind {
+            out.push(make(
+                kind,
+                id,
+                k.0,
+                prev_map.get(k).copied(),
+                Some(c),
+                sides,
+            ));
+        }
+    }
+    for (k, p) in prev_q.iter().filter(|(k, _)| !cur_map.contains_key(k)) {
+        out.push(make(
+            ChangeKind::RemovedQualification,
+            id,
+            k.0,
+            Some(p),
+            None,
+            sides,
+        ));
+    }
+}
+
+/// Rows per change kind, every kind present (zero when none);
+/// `reconciliation_changed` only when this run has a `reconciliation`
+/// column.
+pub fn counts(changes: &[Change], reconciliation: bool) -> BTreeMap<&'static str, u64> {
+    let mut m: BTreeMap<&'static str, u64> = ChangeKind::ALL
+        .iter()
+        .filter(|k| reconciliation || **k != ChangeKind::ReconciliationChanged)
+        .map(|k| (k.as_str(), 0))
+        .collect();
     for c in changes {
         *m.entry(c.change.as_str()).or_default() += 1;
     }
@@ -309,8 +410,9 @@ pub fn counts(changes: &[Change]) -> BTreeMap<&'static str, u64> {
 }
 
 /// The whole `changes.csv` as bytes: CRLF, RFC 4180 quoting, text cells
-/// neutralised like `qualifications.csv`, optional BOM.
-pub fn render(changes: &[Change], bom: bool) -> Vec<u8> {
+/// neutralised like `qualifications.csv`, optional BOM; `reconciliation`:
+/// this run has that column (then so does this file).
+pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(changes.len() * 160 + 200);
     if bom {
         out.extend_from_slice(b"\xEF\xBB\xBF");
@@ -318,20 +420,14 @@ pub fn render(changes: &[Change], bom: bool) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
-    w.write_record(COLUMNS).expect("writing to memory");
+    w.write_record(column_names(reconciliation))
+        .expect("writing to memory");
     for c in changes {
-        let record = [
-            neutralise(&c.customer_tenant_id),
-            neutralise(&c.qualification),
-            c.change.as_str().into(),
-            neutralise(&c.previous_vetting_status),
-            neutralise(&c.vetting_status),
-            neutralise(&c.previous_vetting_reason),
-            neutralise(&c.vetting_reason),
-            neutralise(&c.previous_lookup_status),
-            neutralise(&c.lookup_status),
-            neutralise(&c.vetting_created_date),
-        ];
+        let record: Vec<_> = c
+            .cells(reconciliation)
+            .into_iter()
+            .map(super::csv::text_of)
+            .collect();
         w.write_record(record.iter().map(|c| c.as_bytes()))
             .expect("writing to memory");
     }
@@ -355,6 +451,7 @@ mod tests {
                 "2024-01-02T03:04:05Z".into()
             },
             lookup_status: lookup.into(),
+            reconciliation: None,
         }
     }
 
@@ -438,8 +535,10 @@ mod tests {
         assert_eq!(f.vetting_created_date, "2024-01-02T03:04:05Z");
         assert_eq!(changes[0].previous_lookup_status, "");
         assert_eq!(changes[7].lookup_status, "");
-        let n = counts(&changes);
+        let n = counts(&changes, false);
         assert_eq!(n.len(), 7);
+        assert!(!n.contains_key("reconciliation_changed"));
+        assert_eq!(counts(&changes, true)["reconciliation_changed"], 0);
         assert_eq!(n["lookup_status_changed"], 2);
         assert_eq!(n["removed_customer"], 1);
     }
@@ -461,14 +560,14 @@ mod tests {
     fn csv_has_the_columns_and_neutralised_cells() {
         let mut c = compare(&[], &[e("a", "Education", "Denied", "=1+1", "ok")]);
         c[0].customer_tenant_id = "a".into();
-        let text = String::from_utf8(render(&c, true)).unwrap();
+        let text = String::from_utf8(render(&c, false, true)).unwrap();
         assert!(text.starts_with("\u{feff}customer_tenant_id,qualification,change,previous_vetting_status,vetting_status,previous_vetting_reason,vetting_reason,previous_lookup_status,lookup_status,vetting_created_date\r\n"), "{text}");
         assert!(
             text.ends_with("a,Education,new_customer,,Denied,,'=1+1,,ok,2024-01-02T03:04:05Z\r\n"),
             "{text}"
         );
         assert_eq!(
-            render(&[], false),
+            render(&[], false, false),
             COLUMNS
                 .join(",")
                 .into_bytes()
@@ -478,6 +577,79 @@ mod tests {
         );
     }
 
+    fn with_rec(entry: Entry, rec: &str) -> Entry {
+        Entry {
+            reconciliation: Some(rec.into()),
+            ..entry
+        }
+    }
+
+    #[test]
+    fn a_changed_reconciliation_is_its_own_row_once_per_customer() {
+        let prev = vec![
+            with_rec(e("a", "Education", "InReview", "", "ok"), "pending"),
+            with_rec(e("a", "StateOwnedEntity", "", "", "ok"), "pending"),
+            with_rec(e("b", "Education", "Approved", "", "ok"), "match"),
+            with_rec(e("c", "", "", "", "failed"), "unknown"),
+            with_rec(e("d", "", "", "", "ok"), ""),
+        ];
+        let cur = vec![
+            with_rec(e("a", "Education", "Approved", "", "ok"), "match"),
+            with_rec(e("a", "StateOwnedEntity", "", "", "ok"), "match"),
+            with_rec(e("b", "Education", "Approved", "", "ok"), "match"),
+            with_rec(e("c", "Education", "Denied", "x", "ok"), "not_approved"),
+            with_rec(e("d", "", "", "", "ok"), "match"),
+        ];
+        let changes = compare(&prev, &cur);
+        assert_eq!(
+            kinds(&changes),
+            [
+                ("a", "Education", "status_changed"),
+                ("a", "", "reconciliation_changed"),
+                ("c", "Education", "lookup_status_changed"),
+                ("c", "", "reconciliation_changed"),
+                ("d", "", "reconciliation_changed"),
+            ]
+        );
+        let a = &changes[1];
+        assert_eq!(
+            (
+                a.previous_reconciliation.as_str(),
+                a.reconciliation.as_str()
+            ),
+            ("pending", "match")
+        );
+        assert_eq!(changes[0].reconciliation, "match");
+        assert_eq!(counts(&changes, true)["reconciliation_changed"], 3);
+        let text = String::from_utf8(render(&changes[..2], true, false)).unwrap();
+        assert!(
+            text.starts_with(&format!(
+                "{},previous_reconciliation,reconciliation\r\n",
+                COLUMNS.join(",")
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("a,,reconciliation_changed,,,,,ok,ok,,pending,match\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_report_without_reconciliation_gives_no_reconciliation_changes() {
+        let prev = vec![
+            e("a", "Education", "InReview", "", "ok"),
+            e("b", "", "", "", "failed"),
+        ];
+        let cur = vec![
+            with_rec(e("a", "Education", "InReview", "", "ok"), "pending"),
+            with_rec(e("b", "", "", "", "failed"), "unknown"),
+        ];
+        assert!(compare(&prev, &cur).is_empty());
+        // Nor the other way round (this run without the column).
+        assert!(compare(&cur, &prev).is_empty());
+    }
+
     fn entries() -> impl Strategy<Value = Vec<Entry>> {
         let entry = (
             "[abc]",
@@ -485,8 +657,12 @@ mod tests {
             prop_oneof![Just(""), Just("Approved"), Just("Denied"), Just("InReview")],
             prop_oneof![Just(""), Just("r1"), Just("r2")],
             prop_oneof![Just("ok"), Just("failed"), Just("invalid_input")],
+            prop_oneof![Just(None), Just(Some("match")), Just(Some("pending"))],
         )
-            .prop_map(|(id, q, s, r, l)| e(&id, q, s, r, l));
+            .prop_map(|(id, q, s, r, l, rec)| Entry {
+                reconciliation: rec.map(str::to_string),
+                ..e(&id, q, s, r, l)
+            });
         proptest::collection::vec(entry, 0..12)
     }
 
@@ -498,13 +674,14 @@ mod tests {
 
         #[test]
         fn swapping_the_runs_swaps_new_and_removed_customers(a in entries(), b in entries()) {
-            let ab = counts(&compare(&a, &b));
-            let ba = counts(&compare(&b, &a));
+            let ab = counts(&compare(&a, &b), true);
+            let ba = counts(&compare(&b, &a), true);
             prop_assert_eq!(ab["new_customer"], ba["removed_customer"]);
             prop_assert_eq!(ab["removed_customer"], ba["new_customer"]);
             prop_assert_eq!(ab["new_qualification"], ba["removed_qualification"]);
             prop_assert_eq!(ab["status_changed"], ba["status_changed"]);
             prop_assert_eq!(ab["lookup_status_changed"], ba["lookup_status_changed"]);
+            prop_assert_eq!(ab["reconciliation_changed"], ba["reconciliation_changed"]);
         }
     }
 }

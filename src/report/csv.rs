@@ -1,7 +1,7 @@
 //! `qualifications.csv`: RFC 4180, UTF-8 (optionally with a BOM), and safe
 //! to open in a spreadsheet.
 
-use super::{FIXED_COLUMNS, ReportRow};
+use super::{Cell, FIXED_COLUMNS, RECONCILIATION_COLUMN, ReportRow, column_names};
 
 /// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
 /// a formula (or that starts with TAB/CR, which some importers strip before
@@ -15,11 +15,22 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Header names for the carried-over input columns; a name that clashes with
-/// a fixed column (or an earlier name) gets an `input_` prefix, so no column
-/// is ambiguous and none is dropped.
-pub fn extra_column_names(extra_headers: &[String]) -> Vec<String> {
-    let mut taken: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
-    extra_headers
+/// a fixed column (`reconciliation` included when the report has it) or an
+/// earlier name gets an `input_` prefix, so no column is ambiguous and none
+/// is dropped.
+pub fn extra_column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
+    let mut fixed = FIXED_COLUMNS.to_vec();
+    if reconciliation {
+        fixed.push(RECONCILIATION_COLUMN);
+    }
+    declash(&fixed, extra_headers)
+}
+
+/// `headers` renamed where they clash with `fixed` or an earlier header:
+/// `input_` is prefixed until the name is free.
+pub fn declash(fixed: &[&str], headers: &[String]) -> Vec<String> {
+    let mut taken: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
+    headers
         .iter()
         .map(|h| {
             let mut name = h.clone();
@@ -32,8 +43,14 @@ pub fn extra_column_names(extra_headers: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The whole file as bytes (the caller writes it atomically).
-pub fn render(rows: &[ReportRow], extra_headers: &[String], bom: bool) -> Vec<u8> {
+/// The whole file as bytes (the caller writes it atomically);
+/// `reconciliation`: the input has an expectation column.
+pub fn render(
+    rows: &[ReportRow],
+    extra_headers: &[String],
+    reconciliation: bool,
+    bom: bool,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 128 + 256);
     if bom {
         out.extend_from_slice(b"\xEF\xBB\xBF");
@@ -41,35 +58,23 @@ pub fn render(rows: &[ReportRow], extra_headers: &[String], bom: bool) -> Vec<u8
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
-    let header: Vec<String> = FIXED_COLUMNS
-        .iter()
-        .map(|c| c.to_string())
-        .chain(
-            extra_column_names(extra_headers)
-                .iter()
-                .map(|h| neutralise(h).into_owned()),
-        )
-        .collect();
-    w.write_record(&header).expect("writing to memory");
+    let header = column_names(extra_headers, reconciliation);
+    w.write_record(header.iter().map(|h| neutralise(h).into_owned()))
+        .expect("writing to memory");
     for r in rows {
-        let line = r.input_line.to_string();
-        let days = r.days_in_review.map(|d| d.to_string()).unwrap_or_default();
-        let mut record: Vec<std::borrow::Cow<'_, str>> = vec![
-            neutralise(&r.customer_tenant_id),
-            line.as_str().into(),
-            neutralise(&r.qualification),
-            neutralise(&r.vetting_status),
-            neutralise(&r.vetting_reason),
-            neutralise(&r.vetting_created_date),
-            days.as_str().into(),
-            r.lookup_status.as_str().into(),
-            neutralise(&r.error),
-        ];
-        record.extend(r.extra.iter().map(|c| neutralise(c)));
+        let record: Vec<_> = r.cells(reconciliation).into_iter().map(text_of).collect();
         w.write_record(record.iter().map(|c| c.as_bytes()))
             .expect("writing to memory");
     }
     w.into_inner().expect("flushing to memory")
+}
+
+/// A cell as CSV text: numbers in decimal, text neutralised, absent empty.
+pub fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
+    match cell {
+        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => neutralise(t),
+        Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default().into(),
+    }
 }
 
 #[cfg(test)]
@@ -96,8 +101,27 @@ mod tests {
 
     #[test]
     fn clashing_input_headers_are_prefixed() {
-        let names = extra_column_names(&["name".into(), "error".into(), "input_error".into()]);
-        assert_eq!(names, ["name", "input_error", "input_input_error"]);
+        let headers = [
+            "name".into(),
+            "error".into(),
+            "input_error".into(),
+            "reconciliation".into(),
+        ];
+        let names = extra_column_names(&headers, false);
+        assert_eq!(
+            names,
+            ["name", "input_error", "input_input_error", "reconciliation"]
+        );
+        let names = extra_column_names(&headers, true);
+        assert_eq!(
+            names,
+            [
+                "name",
+                "input_error",
+                "input_input_error",
+                "input_reconciliation"
+            ]
+        );
     }
 
     fn row(error: &str, extra: Vec<String>) -> ReportRow {
@@ -112,6 +136,7 @@ mod tests {
             lookup_status: LookupStatus::Ok,
             error: error.into(),
             extra,
+            reconciliation: None,
         }
     }
 
@@ -120,11 +145,24 @@ mod tests {
         let bytes = render(
             &[row("", vec!["Åre skola".into()])],
             &["Kundnamn".into()],
+            false,
             true,
         );
         assert!(bytes.starts_with(b"\xEF\xBB\xBFcustomer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,Kundnamn\r\n"));
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.ends_with(",ok,,Åre skola\r\n"), "{text}");
+    }
+
+    #[test]
+    fn reconciliation_follows_error_when_the_input_has_expectations() {
+        let mut r = row("", vec!["Education".into()]);
+        r.reconciliation = Some(crate::report::reconcile::Reconciliation::Match);
+        let text = String::from_utf8(render(&[r], &["Expected".into()], true, false)).unwrap();
+        assert!(
+            text.starts_with("customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,reconciliation,Expected\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with(",ok,,match,Education\r\n"), "{text}");
     }
 
     proptest! {
@@ -145,7 +183,7 @@ mod tests {
             extra in proptest::collection::vec("[^\u{0}]{0,30}", 0..4),
         ) {
             let headers: Vec<String> = (0..extra.len()).map(|i| format!("c{i}")).collect();
-            let bytes = render(&[row(&error, extra.clone())], &headers, false);
+            let bytes = render(&[row(&error, extra.clone())], &headers, false, false);
             let mut r = ::csv::ReaderBuilder::new().from_reader(bytes.as_slice());
             let rec = r.records().next().unwrap().unwrap();
             prop_assert_eq!(rec.len(), 9 + extra.len());

@@ -9,20 +9,23 @@ pub struct Formats {
     pub csv: bool,
     /// `qualifications.xlsx`.
     pub xlsx: bool,
+    /// `qualifications.jsonl` (not written by default).
+    pub jsonl: bool,
 }
 
 impl Default for Formats {
-    /// All three.
+    /// `csv,json,xlsx`.
     fn default() -> Formats {
         Formats {
             csv: true,
             xlsx: true,
+            jsonl: false,
         }
     }
 }
 
 /// The values `--format` accepts.
-pub const VALID: &str = "csv, json, xlsx";
+pub const VALID: &str = "csv, json, xlsx, jsonl";
 
 impl Formats {
     /// Parse items such as `["csv", "XLSX"]` (each may itself be a comma
@@ -33,6 +36,7 @@ impl Formats {
         let mut f = Formats {
             csv: false,
             xlsx: false,
+            jsonl: false,
         };
         let mut any = false;
         for item in items.into_iter().flat_map(|s| s.split(',')) {
@@ -44,6 +48,7 @@ impl Formats {
             match item.to_ascii_lowercase().as_str() {
                 "csv" => f.csv = true,
                 "xlsx" => f.xlsx = true,
+                "jsonl" => f.jsonl = true,
                 "json" => {}
                 _ => return Err(format!("unknown format `{item}` (valid: {VALID})")),
             }
@@ -73,28 +78,39 @@ mod tests {
             Formats::parse_arg("csv"),
             Ok(Formats {
                 csv: true,
-                xlsx: false
+                xlsx: false,
+                jsonl: false
             })
         );
         assert_eq!(
             Formats::parse(["json", "xlsx"]),
             Ok(Formats {
                 csv: false,
-                xlsx: true
+                xlsx: true,
+                jsonl: false
             })
         );
         assert_eq!(
             Formats::parse_arg("json"),
             Ok(Formats {
                 csv: false,
-                xlsx: false
+                xlsx: false,
+                jsonl: false
+            })
+        );
+        assert_eq!(
+            Formats::parse_arg("csv,JSONL"),
+            Ok(Formats {
+                csv: true,
+                xlsx: false,
+                jsonl: true
             })
         );
     }
 
     #[test]
     fn unknown_or_empty_lists_name_the_valid_values() {
-        for bad in ["pdf", "csv,pdf", "", " , "] {
+        for bad in ["pdf", "csv,pdf", "", " , ", "json-lines"] {
             let e = Formats::parse_arg(bad).unwrap_err();
             assert!(e.contains(VALID), "{bad}: {e}");
         }

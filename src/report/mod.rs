@@ -1,10 +1,13 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
 //! built purely from the input and the lookup outcomes, then written.
 
+pub mod attention;
 pub mod changes;
 pub mod csv;
 pub mod formats;
+pub mod jsonl;
 pub mod previous;
+pub mod reconcile;
 pub mod screen;
 pub mod summary;
 pub mod xlsx;
@@ -14,6 +17,7 @@ use uuid::Uuid;
 
 use crate::input::{InputFile, RowKind};
 use crate::lookup::{LookupStatus, Outcome};
+use reconcile::Reconciliation;
 
 /// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
 pub const FIXED_COLUMNS: [&str; 9] = [
@@ -27,6 +31,10 @@ pub const FIXED_COLUMNS: [&str; 9] = [
     "lookup_status",
     "error",
 ];
+
+/// The column after the fixed ones when the input has an expectation
+/// column (and only then).
+pub const RECONCILIATION_COLUMN: &str = "reconciliation";
 
 /// The error text of a customer the run never got to.
 pub const NOT_LOOKED_UP: &str = "not looked up: the run stopped before this customer was requested";
@@ -60,6 +68,78 @@ pub struct ReportRow {
     pub error: String,
     /// The input's other columns, aligned with `InputFile::extra_headers`.
     pub extra: Vec<String>,
+    /// The customer's `reconciliation` value; `None` when the input has no
+    /// expectation column.
+    pub reconciliation: Option<Reconciliation>,
+}
+
+/// One cell of a report row, typed, so that every writer (CSV, JSON lines,
+/// workbook) shows the same columns in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell<'a> {
+    /// Text; empty means absent.
+    Text(&'a str),
+    /// A vetting status (the workbook colours it); empty means absent.
+    Status(&'a str),
+    /// A date as the report prints it: RFC 3339 UTC, or the API's text
+    /// verbatim when that is not a date; empty means absent.
+    Date(&'a str),
+    /// A whole number; `None` means absent.
+    Number(Option<i64>),
+}
+
+/// Every column of `qualifications.csv` in order (the keys of
+/// `qualifications.jsonl`): the fixed ones, `reconciliation` when the input
+/// has an expectation column, then the input's other columns under their
+/// own (de-clashed) names.
+pub fn column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
+    let mut names: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    if reconciliation {
+        names.push(RECONCILIATION_COLUMN.to_string());
+    }
+    names.extend(csv::extra_column_names(extra_headers, reconciliation));
+    names
+}
+
+impl ReportRow {
+    /// The row's cells, aligned with [`column_names`] (same `reconciliation`).
+    pub fn cells(&self, reconciliation: bool) -> Vec<Cell<'_>> {
+        let mut cells = vec![
+            Cell::Text(&self.customer_tenant_id),
+            Cell::Number(i64::try_from(self.input_line).ok()),
+            Cell::Text(&self.qualification),
+            Cell::Status(&self.vetting_status),
+            Cell::Text(&self.vetting_reason),
+            Cell::Date(&self.vetting_created_date),
+            Cell::Number(self.days_in_review),
+            Cell::Text(self.lookup_status.as_str()),
+            Cell::Text(&self.error),
+        ];
+        if reconciliation {
+            cells.push(Cell::Text(self.reconciliation.map_or("", |r| r.as_str())));
+        }
+        cells.extend(self.extra.iter().map(|c| Cell::Text(c)));
+        cells
+    }
+}
+
+/// The rows of each customer, in order: a customer's rows are adjacent
+/// (same id, same input line); an invalid input row is one span of its own.
+pub fn customer_spans(rows: &[ReportRow]) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let first = &rows[start];
+        let len = rows[start..]
+            .iter()
+            .take_while(|r| {
+                r.customer_tenant_id == first.customer_tenant_id && r.input_line == first.input_line
+            })
+            .count();
+        spans.push(start..start + len);
+        start += len;
+    }
+    spans
 }
 
 /// Whole days between `since` and `now` (never negative).
@@ -89,6 +169,7 @@ pub fn build_rows(
             lookup_status: LookupStatus::Ok,
             error: String::new(),
             extra: row.extra.clone(),
+            reconciliation: None,
         };
         match &row.kind {
             RowKind::Invalid { reason } => rows.push(ReportRow {
@@ -145,6 +226,30 @@ pub fn build_rows(
         }
     }
     rows
+}
+
+/// A report row for unit tests: customer `id` (as a GUID) at `line`.
+#[cfg(test)]
+pub(crate) fn test_row(
+    id: u128,
+    line: u64,
+    qualification: &str,
+    status: &str,
+    lookup: LookupStatus,
+) -> ReportRow {
+    ReportRow {
+        customer_tenant_id: Uuid::from_u128(id).to_string(),
+        input_line: line,
+        qualification: qualification.into(),
+        vetting_status: status.into(),
+        vetting_reason: String::new(),
+        vetting_created_date: String::new(),
+        days_in_review: None,
+        lookup_status: lookup,
+        error: String::new(),
+        extra: Vec::new(),
+        reconciliation: None,
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,8 @@ const REQUIRED: [&str; 5] = [
 ];
 
 /// Parse a `qualifications.csv` (with or without BOM, `'`-neutralised
-/// cells, extra columns in any order). Ids are canonicalised.
+/// cells, extra columns in any order, with or without `reconciliation`).
+/// Ids are canonicalised.
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
@@ -58,6 +59,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     }
     let [id, q, status, reason, lookup] = REQUIRED.map(|c| col(c).expect("checked above"));
     let date = col("vetting_created_date");
+    // Right after `error` when the report has it; absent in reports without
+    // an expectation column (and in older ones), where an input column of
+    // that name may sit among the carried-over columns instead.
+    let reconciliation = col("error")
+        .map(|e| e + 1)
+        .filter(|&i| headers.get(i).map(str::trim) == Some(super::RECONCILIATION_COLUMN));
     let mut entries = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| e.to_string())?;
@@ -77,6 +84,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
             vetting_reason: cell(Some(reason)),
             vetting_created_date: cell(date),
             lookup_status: cell(Some(lookup)),
+            reconciliation: reconciliation.map(|c| cell(Some(c))),
         });
     }
     Ok(entries)
@@ -145,6 +153,13 @@ mod tests {
     }
 
     #[test]
+    fn an_input_column_called_reconciliation_is_not_the_report_column() {
+        let csv = "customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,name,reconciliation\r\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b,2,Education,Approved,,,,ok,,x,done\r\n";
+        assert_eq!(parse_csv(csv.as_bytes()).unwrap()[0].reconciliation, None);
+    }
+
+    #[test]
     fn a_file_that_is_not_a_report_names_the_missing_columns() {
         let e = parse_csv(b"customer_tenant_id,name\r\nx,y\r\n").unwrap_err();
         assert!(
@@ -187,8 +202,21 @@ mod tests {
             lookup_status: LookupStatus::Ok,
             error: String::new(),
             extra: vec!["@name".into()],
+            reconciliation: None,
         };
-        let bytes = crate::report::csv::render(std::slice::from_ref(&row), &["n".into()], true);
-        assert_eq!(parse_csv(&bytes).unwrap(), [Entry::from(&row)]);
+        let bytes =
+            crate::report::csv::render(std::slice::from_ref(&row), &["n".into()], false, true);
+        let entries = parse_csv(&bytes).unwrap();
+        assert_eq!(entries, [Entry::from(&row)]);
+        assert_eq!(entries[0].reconciliation, None);
+        let row = ReportRow {
+            reconciliation: Some(crate::report::reconcile::Reconciliation::NotApproved),
+            ..row
+        };
+        let bytes =
+            crate::report::csv::render(std::slice::from_ref(&row), &["n".into()], true, false);
+        let entries = parse_csv(&bytes).unwrap();
+        assert_eq!(entries, [Entry::from(&row)]);
+        assert_eq!(entries[0].reconciliation.as_deref(), Some("not_approved"));
     }
 }

@@ -61,21 +61,17 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     for (reason, n) in s.denial_reasons.iter().take(5) {
         lines.push(format!("  denied {n}× \"{}\"", printable(reason)));
     }
+    if let Some(r) = &s.reconciliation {
+        lines.push(format!(
+            "  reconciliation with your expectations (customers): {}",
+            non_zero(r, "none given")
+        ));
+    }
     if let Some(c) = &s.changes {
-        let kinds: Vec<String> = c
-            .by_kind
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
         lines.push(format!(
             "  changes since {}: {}",
             c.previous_run.path,
-            if kinds.is_empty() {
-                "none".to_string()
-            } else {
-                kinds.join(" · ")
-            }
+            non_zero(&c.by_kind, "none")
         ));
     }
     for path in written {
@@ -134,6 +130,20 @@ pub fn stopped_early(s: &Summary, resumable: bool) -> String {
         s.input.customers,
         s.lookups.not_reached
     )
+}
+
+/// `label n · label n` for the non-zero counts, or `none` when all are zero.
+fn non_zero(counts: &std::collections::BTreeMap<&str, u64>, none: &str) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if parts.is_empty() {
+        none.to_string()
+    } else {
+        parts.join(" · ")
+    }
 }
 
 /// Text from the API made safe for a terminal: control characters (escape

@@ -32,6 +32,10 @@ pub struct Summary {
     pub denial_reasons: BTreeMap<String, u64>,
     /// `in_review`: the open reviews and how old they are.
     pub in_review: InReview,
+    /// Only when the input has an expectation column: customers per
+    /// non-empty `reconciliation` value (every value listed, zeros included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<BTreeMap<&'static str, u64>>,
     /// With `--previous`: what `changes.csv` holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangesInfo>,
@@ -216,6 +220,16 @@ pub struct InReview {
     pub stale: u64,
     /// `--stale-after`.
     pub stale_after_days: u32,
+    /// Open reviews vetted before this instant are stale (the run's start
+    /// minus `stale_after_days`); not written, the workbook reuses it.
+    #[serde(skip)]
+    pub stale_cutoff: DateTime<Utc>,
+}
+
+/// Whether `row` is an open review vetted before `cutoff`.
+pub fn is_stale(row: &ReportRow, cutoff: DateTime<Utc>) -> bool {
+    row.vetting_status == "InReview"
+        && matches!(VettingDate::parse(&row.vetting_created_date), VettingDate::Parsed { at, .. } if at < cutoff)
 }
 
 /// `run.status` of the small `summary.json` a run writes before it changes
@@ -354,11 +368,11 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             "Denied" => *denial_reasons.entry(r.vetting_reason.clone()).or_default() += 1,
             "InReview" => {
                 in_review_count += 1;
+                if is_stale(r, stale_cutoff) {
+                    stale += 1;
+                }
                 if let VettingDate::Parsed { at, .. } = VettingDate::parse(&r.vetting_created_date)
                 {
-                    if at < stale_cutoff {
-                        stale += 1;
-                    }
                     reviews.push((&r.qualification, at, r.vetting_created_date.clone()));
                 }
             }
@@ -473,7 +487,9 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             count: in_review_count,
             stale,
             stale_after_days: meta.stale_after_days,
+            stale_cutoff,
         },
+        reconciliation: None,
         changes: None,
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod xlsx;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -108,6 +109,17 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
                 .zip(rec.iter().map(str::to_string))
                 .collect()
         })
+        .collect()
+}
+
+/// The header row of a CSV.
+pub fn csv_header(path: &Path) -> Vec<String> {
+    csv::Reader::from_path(path)
+        .expect("open csv")
+        .headers()
+        .expect("headers")
+        .iter()
+        .map(str::to_string)
         .collect()
 }
 

@@ -1,0 +1,337 @@
+//! The workbook's "Needs attention" list: one item per thing someone must
+//! act on, with the action in plain words, most urgent first.
+
+use chrono::{DateTime, Utc};
+
+use super::reconcile::Reconciliation;
+use super::summary::is_stale;
+use super::{ReportRow, customer_spans};
+use crate::lookup::LookupStatus;
+
+/// What needs attention, most urgent first (the order of the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Issue {
+    /// The CRM's expectation and Microsoft's answer disagree: the campaign
+    /// would sell on a wrong belief.
+    Mismatch,
+    /// Microsoft denied a qualification.
+    Denied,
+    /// A review open longer than `--stale-after` days.
+    StaleReview,
+    /// The lookup did not end `ok`: Microsoft's answer is not known.
+    FailedLookup,
+    /// An input row whose id is not a GUID (never looked up).
+    InvalidId,
+}
+
+impl Issue {
+    /// 1 = act first.
+    pub fn priority(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// Whether the item is about one qualification entry (denied, stale)
+    /// rather than the customer as a whole.
+    pub fn is_per_entry(self) -> bool {
+        matches!(self, Issue::Denied | Issue::StaleReview)
+    }
+
+    /// The `issue` column.
+    pub fn label(self) -> &'static str {
+        match self {
+            Issue::Mismatch => "CRM disagrees",
+            Issue::Denied => "denied",
+            Issue::StaleReview => "in review too long",
+            Issue::FailedLookup => "lookup failed",
+            Issue::InvalidId => "invalid id",
+        }
+    }
+}
+
+/// One row of "Needs attention".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item<'a> {
+    /// What kind of thing it is (its priority).
+    pub issue: Issue,
+    /// The report row it is about (for a customer-wide issue, the
+    /// customer's first row).
+    pub row: &'a ReportRow,
+    /// What to do, in plain words, with the reason or error.
+    pub action: String,
+}
+
+/// Every item, sorted by urgency, then customer id (then report order).
+/// `expect_column`: the input column with the CRM's expectation, for the
+/// mismatch texts.
+pub fn build(
+    rows: &[ReportRow],
+    stale_cutoff: DateTime<Utc>,
+    expect_column: Option<usize>,
+) -> Vec<Item<'_>> {
+    let mut items = Vec::new();
+    for span in customer_spans(rows) {
+        let customer = &rows[span];
+        let first = &customer[0];
+        match first.lookup_status {
+            LookupStatus::InvalidInput => items.push(Item {
+                issue: Issue::InvalidId,
+                row: first,
+                action: format!("fix the customer id in the input: {}", first.error),
+            }),
+            LookupStatus::Ok => {}
+            status => items.push(Item {
+                issue: Issue::FailedLookup,
+                row: first,
+                action: failed_action(status, &first.error),
+            }),
+        }
+        if let Some(r) = first.reconciliation.filter(|r| r.is_mismatch()) {
+            let expected = expect_column
+                .and_then(|c| first.extra.get(c))
+                .map_or("", |e| e.trim());
+            items.push(Item {
+                issue: Issue::Mismatch,
+                row: first,
+                action: mismatch_action(r, expected, customer),
+            });
+        }
+        for row in customer
+            .iter()
+            .filter(|r| r.lookup_status == LookupStatus::Ok)
+        {
+            if row.vetting_status == "Denied" {
+                let reason = if row.vetting_reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &row.vetting_reason
+                };
+                items.push(Item {
+                    issue: Issue::Denied,
+                    row,
+                    action: format!(
+                        "{reason}: resubmit the verification or stop offering {}",
+                        pricing(&row.qualification)
+                    ),
+                });
+            } else if is_stale(row, stale_cutoff) {
+                items.push(Item {
+                    issue: Issue::StaleReview,
+                    row,
+                    action: format!(
+                        "open a support request with Microsoft; in review {} days",
+                        row.days_in_review.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+    }
+    items.sort_by(|a, b| {
+        (a.issue, &a.row.customer_tenant_id).cmp(&(b.issue, &b.row.customer_tenant_id))
+    });
+    items
+}
+
+/// What a campaign would sell on the strength of `qualification`.
+fn pricing(qualification: &str) -> String {
+    match qualification {
+        "Education" => "education pricing".to_string(),
+        "Nonprofit" => "nonprofit pricing".to_string(),
+        other => format!("{other} offers"),
+    }
+}
+
+fn failed_action(status: LookupStatus, error: &str) -> String {
+    match status {
+        // Final answers: --resume does not ask again, and asking again
+        // would get the same answer.
+        LookupStatus::NotFound | LookupStatus::Forbidden => format!(
+            "{error}; fix it in your records or in Partner Center, then run again (without --resume)"
+        ),
+        _ => format!("{error}; run again with --resume"),
+    }
+}
+
+/// Microsoft's side of a mismatch: the entries of the expected
+/// qualification, or all of them.
+fn microsoft_says(customer: &[ReportRow], only: Option<&str>) -> String {
+    let entries: Vec<String> = customer
+        .iter()
+        .filter(|r| !r.qualification.is_empty())
+        .filter(|r| only.is_none_or(|q| r.qualification.to_lowercase() == q.to_lowercase()))
+        .map(|r| {
+            let mut text = format!(
+                "{} {}",
+                r.qualification,
+                if r.vetting_status.is_empty() {
+                    "(no status)"
+                } else {
+                    &r.vetting_status
+                }
+            );
+            if !r.vetting_reason.is_empty() {
+                text.push_str(&format!(" ({})", r.vetting_reason));
+            }
+            if let Some(days) = r.days_in_review {
+                text.push_str(&format!(" for {days} days"));
+            }
+            text
+        })
+        .collect();
+    match (entries.is_empty(), only) {
+        (false, _) => entries.join(", "),
+        (true, Some(q)) => format!("no {q} qualification"),
+        (true, None) => "no qualification".to_string(),
+    }
+}
+
+fn mismatch_action(r: Reconciliation, expected: &str, customer: &[ReportRow]) -> String {
+    match r {
+        Reconciliation::NotApproved => format!(
+            "CRM says {expected}, Microsoft says {}: do not offer {} until Microsoft approves it (resubmit the verification), or correct the CRM",
+            microsoft_says(customer, Some(expected)),
+            pricing(&canonical(expected, customer))
+        ),
+        Reconciliation::Pending => format!(
+            "CRM says {expected}, Microsoft says {}: the review is still open; do not offer {} yet",
+            microsoft_says(customer, Some(expected)),
+            pricing(&canonical(expected, customer))
+        ),
+        Reconciliation::Unexpected => format!(
+            "CRM says None, Microsoft says {}: update the CRM",
+            microsoft_says(customer, None)
+        ),
+        _ => format!(
+            "CRM says `{expected}`, which is not a qualification name; Microsoft says {}: correct the CRM value",
+            microsoft_says(customer, None)
+        ),
+    }
+}
+
+/// The expected name as Microsoft spells it (the CRM may say `education`).
+fn canonical(expected: &str, customer: &[ReportRow]) -> String {
+    super::reconcile::KNOWN_QUALIFICATIONS
+        .iter()
+        .copied()
+        .chain(customer.iter().map(|r| r.qualification.as_str()))
+        .find(|q| q.to_lowercase() == expected.to_lowercase())
+        .unwrap_or(expected)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u128, line: u64, q: &str, status: &str, lookup: LookupStatus) -> ReportRow {
+        ReportRow {
+            error: if lookup == LookupStatus::Ok {
+                String::new()
+            } else {
+                format!("error of {id}")
+            },
+            extra: vec!["Education".into()],
+            ..crate::report::test_row(id, line, q, status, lookup)
+        }
+    }
+
+    fn in_review(id: u128, line: u64, date: &str, days: i64) -> ReportRow {
+        ReportRow {
+            vetting_created_date: date.into(),
+            days_in_review: Some(days),
+            ..row(id, line, "Education", "InReview", LookupStatus::Ok)
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed_by_urgency_then_customer() {
+        use LookupStatus::*;
+        let cutoff: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        let mut denied = row(9, 2, "Education", "Denied", Ok);
+        denied.vetting_reason = "Not an Academic Domain".into();
+        let mut mismatch = denied.clone();
+        mismatch.reconciliation = Some(Reconciliation::NotApproved);
+        let mut pending = in_review(4, 5, "2026-06-20T00:00:00Z", 10);
+        pending.reconciliation = Some(Reconciliation::Pending);
+        let rows = vec![
+            mismatch,
+            row(8, 3, "", "", NotFound),
+            in_review(7, 4, "2026-01-01T00:00:00Z", 200),
+            pending,
+            row(1, 6, "", "", Failed),
+            row(2, 7, "", "", InvalidInput),
+            row(3, 8, "Education", "Approved", Ok),
+            in_review(5, 9, "2026-06-01T00:00:00Z", 30),
+            row(6, 10, "", "", Ok),
+        ];
+        let items = build(&rows, cutoff, Some(0));
+        let got: Vec<(u8, &str, u64)> = items
+            .iter()
+            .map(|i| (i.issue.priority(), i.issue.label(), i.row.input_line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "CRM disagrees", 5),
+                (1, "CRM disagrees", 2),
+                (2, "denied", 2),
+                (3, "in review too long", 4),
+                (4, "lookup failed", 6),
+                (4, "lookup failed", 3),
+                (5, "invalid id", 7),
+            ]
+        );
+        let action = |line: u64, issue: Issue| {
+            items
+                .iter()
+                .find(|i| i.row.input_line == line && i.issue == issue)
+                .unwrap()
+                .action
+                .as_str()
+        };
+        assert_eq!(
+            action(2, Issue::Denied),
+            "Not an Academic Domain: resubmit the verification or stop offering education pricing"
+        );
+        assert_eq!(
+            action(4, Issue::StaleReview),
+            "open a support request with Microsoft; in review 200 days"
+        );
+        assert_eq!(
+            action(6, Issue::FailedLookup),
+            format!("error of 1; run again with --resume")
+        );
+        assert!(action(3, Issue::FailedLookup).contains("without --resume"));
+        assert!(
+            action(2, Issue::Mismatch).starts_with(
+                "CRM says Education, Microsoft says Education Denied (Not an Academic Domain)"
+            ),
+            "{}",
+            action(2, Issue::Mismatch)
+        );
+        assert!(action(5, Issue::Mismatch).contains("Education InReview for 10 days"));
+    }
+
+    #[test]
+    fn mismatch_texts_name_both_sides() {
+        let mut approved = row(1, 2, "Education", "Approved", LookupStatus::Ok);
+        approved.extra = vec!["none".into()];
+        approved.reconciliation = Some(Reconciliation::Unexpected);
+        let mut nothing = row(2, 3, "", "", LookupStatus::Ok);
+        nothing.extra = vec!["nonprofit".into()];
+        nothing.reconciliation = Some(Reconciliation::NotApproved);
+        let mut typo = row(3, 4, "", "", LookupStatus::Ok);
+        typo.extra = vec!["Educaton".into()];
+        typo.reconciliation = Some(Reconciliation::UnknownExpectation);
+        let rows = [approved, nothing, typo];
+        let items = build(&rows, Utc::now(), Some(0));
+        let actions: Vec<&str> = items.iter().map(|i| i.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "CRM says None, Microsoft says Education Approved: update the CRM",
+                "CRM says nonprofit, Microsoft says no nonprofit qualification: do not offer nonprofit pricing until Microsoft approves it (resubmit the verification), or correct the CRM",
+                "CRM says `Educaton`, which is not a qualification name; Microsoft says no qualification: correct the CRM value",
+            ]
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! `qualifications.jsonl`: the rows of `qualifications.csv` as JSON lines,
+//! one object per row, keys = the CSV's column names in the same order,
+//! typed values (numbers as numbers, absent values `null`, dates as
+//! RFC 3339 strings).
+//!
+//! Text is written exactly as received: the CSV's `'` prefix against
+//! formula injection is a spreadsheet concern, not a JSON one.
+
+use serde_json::Value;
+
+use super::{Cell, ReportRow, column_names};
+
+/// A cell as a JSON value: absent (empty text, no number) is `null`.
+fn value_of(cell: Cell<'_>) -> Value {
+    match cell {
+        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) if t.is_empty() => Value::Null,
+        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => Value::String(t.to_string()),
+        Cell::Number(n) => n.map_or(Value::Null, Value::from),
+    }
+}
+
+/// The whole file as bytes: UTF-8, one object per line, each line ending in
+/// `\n` (the caller writes it atomically); `reconciliation`: the input has
+/// an expectation column.
+pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool) -> Vec<u8> {
+    // Keys are written by hand so they keep the CSV's column order (a
+    // serde_json map would sort them).
+    let keys: Vec<String> = column_names(extra_headers, reconciliation)
+        .iter()
+        .map(|k| Value::from(k.as_str()).to_string())
+        .collect();
+    let mut out = Vec::with_capacity(rows.len() * 256);
+    for r in rows {
+        out.push(b'{');
+        for (i, (key, cell)) in keys.iter().zip(r.cells(reconciliation)).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key.as_bytes());
+            out.push(b':');
+            serde_json::to_writer(&mut out, &value_of(cell)).expect("writing to memory");
+        }
+        out.extend_from_slice(b"}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lookup::LookupStatus;
+
+    fn row() -> ReportRow {
+        ReportRow {
+            customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            input_line: 7,
+            qualification: "Education".into(),
+            vetting_status: "InReview".into(),
+            vetting_reason: String::new(),
+            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            days_in_review: Some(12),
+            lookup_status: LookupStatus::Ok,
+            error: String::new(),
+            extra: vec!["=Fourth \"Coffee\"\nrad 2".into(), String::new()],
+            reconciliation: None,
+        }
+    }
+
+    #[test]
+    fn one_typed_object_per_row_with_the_csv_columns_in_order() {
+        let headers = ["customer_name".to_string(), "error".to_string()];
+        let bytes = render(&[row(), row()], &headers, false);
+        let text = String::from_utf8(bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(text.ends_with("}\n"));
+        let v: Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["input_line"], 7);
+        assert_eq!(v["days_in_review"], 12);
+        assert_eq!(v["vetting_created_date"], "2020-12-03T10:37:38.885Z");
+        assert_eq!(v["vetting_reason"], Value::Null);
+        assert_eq!(v["error"], Value::Null);
+        // Verbatim text (no CSV neutralisation); a clashing input header
+        // keeps the CSV's de-clashed name; an empty input cell is null.
+        assert_eq!(v["customer_name"], "=Fourth \"Coffee\"\nrad 2");
+        assert_eq!(v["input_error"], Value::Null);
+        // Keys in the CSV's column order, each once.
+        let positions: Vec<usize> = column_names(&headers, false)
+            .iter()
+            .map(|k| {
+                let key = format!("\"{k}\":");
+                assert_eq!(lines[0].matches(&key).count(), 1, "{key} in {}", lines[0]);
+                lines[0].find(&key).unwrap()
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", lines[0]);
+        assert_eq!(v.as_object().unwrap().len(), positions.len());
+    }
+
+    #[test]
+    fn absent_numbers_and_dates_are_null() {
+        let mut r = row();
+        r.days_in_review = None;
+        r.vetting_created_date = String::new();
+        r.qualification = String::new();
+        r.vetting_status = String::new();
+        let v: Value = serde_json::from_slice(&render(&[r], &[], false)).unwrap();
+        assert_eq!(v["days_in_review"], Value::Null);
+        assert_eq!(v["vetting_created_date"], Value::Null);
+        assert_eq!(v["qualification"], Value::Null);
+        assert_eq!(v["vetting_status"], Value::Null);
+        assert_eq!(v["lookup_status"], "ok");
+        assert!(v.get("reconciliation").is_none());
+    }
+
+    #[test]
+    fn reconciliation_is_a_key_when_the_input_has_expectations() {
+        let mut a = row();
+        a.reconciliation = Some(crate::report::reconcile::Reconciliation::Pending);
+        let mut b = row();
+        b.reconciliation = Some(crate::report::reconcile::Reconciliation::Blank);
+        let text = String::from_utf8(render(&[a, b], &[], true)).unwrap();
+        let v: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["reconciliation"], "pending");
+        assert_eq!(v[1]["reconciliation"], Value::Null);
+        assert!(
+            text.contains(r#""error":null,"reconciliation":"pending"}"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! Reconciliation: what the partner's own records (an expectation column in
+//! the input, e.g. `Expected Qualification` exported from the CRM) say,
+//! against what Microsoft answered. Every row of a customer gets one
+//! `reconciliation` value; the rule is [`classify`].
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::ReportRow;
+use super::screen::printable;
+use crate::input::{InputFile, normalise_header};
+use crate::lookup::LookupStatus;
+
+/// The expectation column's header, normalised (any case, spaces and
+/// punctuation: `Expected Qualification`, `expected-qualification`, …).
+const EXPECT_HEADER: &str = "expectedqualification";
+
+/// Qualification names Partner Center documents; any name the run itself
+/// returned is recognised too.
+pub const KNOWN_QUALIFICATIONS: [&str; 4] = [
+    "Education",
+    "Nonprofit",
+    "GovernmentCommunityCloud",
+    "StateOwnedEntity",
+];
+
+/// The expectation that says "no qualification at all".
+const NONE: &str = "none";
+
+/// One `reconciliation` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reconciliation {
+    /// No expectation given, or an `invalid_input` row: empty.
+    Blank,
+    /// Microsoft agrees with the expectation.
+    Match,
+    /// Expected a qualification the customer has, but it is not approved
+    /// (denied, another status, or no such entry at all).
+    NotApproved,
+    /// Expected a qualification that is still in review.
+    Pending,
+    /// Expected none, but the customer holds an approved qualification.
+    Unexpected,
+    /// The lookup did not end `ok`: Microsoft's answer is not known.
+    Unknown,
+    /// The expectation is not a qualification name.
+    UnknownExpectation,
+}
+
+impl Reconciliation {
+    /// Every non-empty value, in the order the summary lists them.
+    pub const LABELLED: [Reconciliation; 6] = [
+        Reconciliation::Match,
+        Reconciliation::NotApproved,
+        Reconciliation::Pending,
+        Reconciliation::Unexpected,
+        Reconciliation::Unknown,
+        Reconciliation::UnknownExpectation,
+    ];
+
+    /// The text of the `reconciliation` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reconciliation::Blank => "",
+            Reconciliation::Match => "match",
+            Reconciliation::NotApproved => "not_approved",
+            Reconciliation::Pending => "pending",
+            Reconciliation::Unexpected => "unexpected",
+            Reconciliation::Unknown => "unknown",
+            Reconciliation::UnknownExpectation => "unknown_expectation",
+        }
+    }
+
+    /// Whether the CRM and Microsoft disagree in a way someone must act on
+    /// (`unknown` is not: the failed lookup is the thing to act on).
+    pub fn is_mismatch(self) -> bool {
+        matches!(
+            self,
+            Reconciliation::NotApproved
+                | Reconciliation::Pending
+                | Reconciliation::Unexpected
+                | Reconciliation::UnknownExpectation
+        )
+    }
+}
+
+/// The expectation column, as an index into `input.extra_headers`:
+/// `--expect-column NAME` (resolved like `--column`: exact header, 1-based
+/// number, or header ignoring case and punctuation), else a header that
+/// reads `expected_qualification` ignoring case, spaces and punctuation,
+/// else none. A named column that is not there (or is the id column) is an
+/// error for the user.
+pub fn find_column(input: &InputFile, named: Option<&str>) -> Result<Option<usize>, String> {
+    let Some(wanted) = named else {
+        return Ok(input
+            .extra_headers
+            .iter()
+            .position(|h| normalise_header(h) == EXPECT_HEADER));
+    };
+    match input.column_index(wanted) {
+        Some(c) if c == input.id_column => Err(format!(
+            "--expect-column `{wanted}` is the column holding the customer ids; name the column with the expected qualification"
+        )),
+        Some(c) => Ok(Some(if c > input.id_column { c - 1 } else { c })),
+        None => Err(format!(
+            "--expect-column `{wanted}`: the input has no such column (its other columns: {})",
+            if input.extra_headers.is_empty() {
+                "none".to_string()
+            } else {
+                input.extra_headers.join(", ")
+            }
+        )),
+    }
+}
+
+/// The rule, in this order, for one customer whose expectation is
+/// `expectation`, whose lookup ended `lookup`, and who holds `entries`
+/// (qualification name, vetting status):
+///
+/// 1. blank expectation, or an `invalid_input` row → empty;
+/// 2. lookup not `ok` → `unknown`;
+/// 3. expectation `None` (any case) → `unexpected` if any entry is
+///    `Approved`, else `match`;
+/// 4. expectation not a known qualification name (`is_known`, any case)
+///    → `unknown_expectation`;
+/// 5. the entry for the expected qualification (any case) is `Approved` →
+///    `match`; else `InReview` → `pending`; else (denied, another status,
+///    no such entry) → `not_approved`.
+pub fn classify(
+    expectation: &str,
+    lookup: LookupStatus,
+    entries: &[(&str, &str)],
+    is_known: impl Fn(&str) -> bool,
+) -> Reconciliation {
+    let expected = expectation.trim();
+    if expected.is_empty() || lookup == LookupStatus::InvalidInput {
+        return Reconciliation::Blank;
+    }
+    if lookup != LookupStatus::Ok {
+        return Reconciliation::Unknown;
+    }
+    let has = |status: &str, name: Option<&str>| {
+        entries
+            .iter()
+            .any(|(q, s)| *s == status && name.is_none_or(|n| same_name(q, n)))
+    };
+    if same_name(expected, NONE) {
+        return if has("Approved", None) {
+            Reconciliation::Unexpected
+        } else {
+            Reconciliation::Match
+        };
+    }
+    if !is_known(expected) {
+        return Reconciliation::UnknownExpectation;
+    }
+    if has("Approved", Some(expected)) {
+        Reconciliation::Match
+    } else if has("InReview", Some(expected)) {
+        Reconciliation::Pending
+    } else {
+        Reconciliation::NotApproved
+    }
+}
+
+/// Qualification names compared in any case.
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+/// Set `reconciliation` on every row from the expectation in input column
+/// `column` (an index into the rows' `extra`). Returns the distinct
+/// expectations that are not qualification names, in first-seen order.
+pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
+    let known: HashSet<String> = KNOWN_QUALIFICATIONS
+        .iter()
+        .copied()
+        .chain(rows.iter().map(|r| r.qualification.as_str()))
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let is_known = |name: &str| known.contains(&name.to_lowercase());
+    let mut unrecognised: Vec<String> = Vec::new();
+    for span in super::customer_spans(rows) {
+        let group = &rows[span.clone()];
+        let expectation = group[0]
+            .extra
+            .get(column)
+            .map_or("", |e| e.trim())
+            .to_string();
+        let entries: Vec<(&str, &str)> = group
+            .iter()
+            .filter(|r| !r.qualification.is_empty())
+            .map(|r| (r.qualification.as_str(), r.vetting_status.as_str()))
+            .collect();
+        let value = classify(&expectation, group[0].lookup_status, &entries, is_known);
+        if value == Reconciliation::UnknownExpectation && !unrecognised.contains(&expectation) {
+            unrecognised.push(expectation);
+        }
+        for r in &mut rows[span] {
+            r.reconciliation = Some(value);
+        }
+    }
+    unrecognised
+}
+
+/// [`apply`], and one warning naming every expectation that is not a
+/// qualification name.
+pub fn reconcile(rows: &mut [ReportRow], column: usize, header: &str) {
+    let unrecognised = apply(rows, column);
+    if !unrecognised.is_empty() {
+        let values: Vec<String> = unrecognised
+            .iter()
+            .map(|v| format!("`{}`", printable(v)))
+            .collect();
+        tracing::warn!(
+            "column `{}`: not a qualification name: {} (expected {}, None, or a name this run returned); those customers are marked {}",
+            printable(header),
+            values.join(", "),
+            KNOWN_QUALIFICATIONS.join(", "),
+            Reconciliation::UnknownExpectation.as_str()
+        );
+    }
+}
+
+/// Customers per non-empty `reconciliation` value, every value listed
+/// (zeros included).
+pub fn counts(rows: &[ReportRow]) -> BTreeMap<&'static str, u64> {
+    let mut m: BTreeMap<&'static str, u64> = Reconciliation::LABELLED
+        .iter()
+        .map(|r| (r.as_str(), 0))
+        .collect();
+    let mut seen: HashSet<(&str, u64)> = HashSet::new();
+    for r in rows {
+        if let Some(value) = r.reconciliation.filter(|v| *v != Reconciliation::Blank)
+            && seen.insert((&r.customer_tenant_id, r.input_line))
+        {
+            *m.entry(value.as_str()).or_default() += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Reconciliation::*;
+
+    fn known(name: &str) -> bool {
+        KNOWN_QUALIFICATIONS
+            .iter()
+            .chain(&["BrandNewProgram"])
+            .any(|k| same_name(k, name))
+    }
+
+    /// Each branch of the rule, in its order.
+    #[test]
+    fn the_rule_on_crafted_cases() {
+        use LookupStatus::{Failed, Forbidden, InvalidInput, NotFound, Ok as Fine};
+        let edu_ok = [("Education", "Approved")];
+        let edu_review = [("Education", "InReview")];
+        let edu_denied = [("Education", "Denied")];
+        let soe = [("StateOwnedEntity", "")];
+        let mixed = [
+            ("StateOwnedEntity", ""),
+            ("Education", "Denied"),
+            ("Education", "InReview"),
+        ];
+        // (expectation, lookup, entries (name, status), the rule's value)
+        type Case<'a> = (
+            &'a str,
+            LookupStatus,
+            &'a [(&'a str, &'a str)],
+            Reconciliation,
+        );
+        let cases: &[Case] = &[
+            // 1. blank expectation or invalid input
+            ("", Fine, &edu_ok, Blank),
+            ("   ", Fine, &edu_ok, Blank),
+            ("", Failed, &[], Blank),
+            ("Education", InvalidInput, &[], Blank),
+            // 2. lookup not ok (before any look at the expectation)
+            ("Education", Failed, &[], Unknown),
+            ("Education", NotFound, &[], Unknown),
+            ("Educaton", Forbidden, &[], Unknown),
+            ("None", Failed, &[], Unknown),
+            // 3. None
+            ("None", Fine, &[], Match),
+            ("none", Fine, &soe, Match),
+            (" NONE ", Fine, &edu_denied, Match),
+            ("None", Fine, &edu_review, Match),
+            ("None", Fine, &edu_ok, Unexpected),
+            (
+                "nOnE",
+                Fine,
+                &[("Education", "Denied"), ("Nonprofit", "Approved")],
+                Unexpected,
+            ),
+            // 4. not a known name (known: documented names or returned ones)
+            ("Educaton", Fine, &edu_ok, UnknownExpectation),
+            ("Approved", Fine, &edu_ok, UnknownExpectation),
+            ("yes", Fine, &[], UnknownExpectation),
+            ("brandnewprogram", Fine, &[], NotApproved),
+            // 5. the expected qualification's status
+            ("Education", Fine, &edu_ok, Match),
+            ("education", Fine, &edu_ok, Match),
+            (" EDUCATION ", Fine, &edu_ok, Match),
+            ("Education", Fine, &edu_review, Pending),
+            ("Education", Fine, &edu_denied, NotApproved),
+            (
+                "Education",
+                Fine,
+                &[("Education", "UnderAppeal")],
+                NotApproved,
+            ),
+            ("Education", Fine, &[("Education", "")], NotApproved),
+            ("Education", Fine, &[], NotApproved),
+            ("Education", Fine, &soe, NotApproved),
+            ("Nonprofit", Fine, &edu_ok, NotApproved),
+            ("StateOwnedEntity", Fine, &soe, NotApproved),
+            ("Education", Fine, &mixed, Pending),
+            (
+                "Education",
+                Fine,
+                &[("Education", "Denied"), ("Education", "Approved")],
+                Match,
+            ),
+        ];
+        for (expectation, lookup, entries, want) in cases {
+            assert_eq!(
+                classify(expectation, *lookup, entries, known),
+                *want,
+                "{expectation:?} {lookup:?} {entries:?}"
+            );
+        }
+    }
+
+    fn row(
+        id: u128,
+        line: u64,
+        q: &str,
+        status: &str,
+        lookup: LookupStatus,
+        expect: &str,
+    ) -> ReportRow {
+        ReportRow {
+            extra: vec!["name".into(), expect.into()],
+            ..crate::report::test_row(id, line, q, status, lookup)
+        }
+    }
+
+    #[test]
+    fn every_row_of_a_customer_gets_its_value_and_counts_are_per_customer() {
+        use LookupStatus::{Failed, InvalidInput, Ok as Fine};
+        let mut rows = vec![
+            row(1, 2, "Education", "Approved", Fine, "Education"),
+            row(1, 2, "StateOwnedEntity", "", Fine, "Education"),
+            row(2, 3, "Education", "InReview", Fine, "education"),
+            row(3, 4, "", "", Failed, "Education"),
+            row(0, 5, "", "", InvalidInput, "Education"),
+            row(4, 6, "BrandNewProgram", "Approved", Fine, "brandnewprogram"),
+            row(5, 7, "", "", Fine, "Educaton"),
+            row(6, 8, "", "", Fine, "Educaton "),
+            row(7, 9, "", "", Fine, "Gov"),
+            row(8, 10, "Education", "Approved", Fine, ""),
+            row(9, 11, "Education", "Approved", Fine, "None"),
+            row(9, 11, "Nonprofit", "Denied", Fine, "None"),
+        ];
+        let unrecognised = apply(&mut rows, 1);
+        assert_eq!(unrecognised, ["Educaton", "Gov"]);
+        let values: Vec<&str> = rows
+            .iter()
+            .map(|r| r.reconciliation.unwrap().as_str())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "match",
+                "match",
+                "pending",
+                "unknown",
+                "",
+                "match",
+                "unknown_expectation",
+                "unknown_expectation",
+                "unknown_expectation",
+                "",
+                "unexpected",
+                "unexpected"
+            ]
+        );
+        let n = counts(&rows);
+        assert_eq!(n.len(), 6);
+        assert_eq!(n["match"], 2);
+        assert_eq!(n["pending"], 1);
+        assert_eq!(n["unknown"], 1);
+        assert_eq!(n["unknown_expectation"], 3);
+        assert_eq!(n["unexpected"], 1);
+        assert_eq!(n["not_approved"], 0);
+    }
+}
