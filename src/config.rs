@@ -45,10 +45,19 @@ pub enum Auth {
     Sandbox { endpoint: TokenEndpoint },
 }
 
+/// Where the customers to look up come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// `--input FILE` (`-` = stdin).
+    File(PathBuf),
+    /// `--all-customers`: Partner Center's customer list.
+    AllCustomers,
+}
+
 /// Every setting of a run, validated.
 #[derive(Debug)]
 pub struct Config {
-    pub input: PathBuf,
+    pub input: InputSource,
     pub out: PathBuf,
     pub column: Option<String>,
     pub delimiter: Option<u8>,
@@ -86,6 +95,7 @@ pub enum StringOrList {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct FileConfig {
     pub input: Option<PathBuf>,
+    pub all_customers: Option<bool>,
     pub out: Option<PathBuf>,
     pub base_url: Option<String>,
     pub rate: Option<f64>,
@@ -142,9 +152,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     };
 
     let sandbox = args.sandbox || file.sandbox.unwrap_or(false);
-    let input = args.input.input.clone().or(file.input).ok_or_else(|| {
-        usage("missing --input FILE (the CSV of customer tenant ids; `-` reads stdin)")
-    })?;
+    let input = input_source(
+        (args.input.input.clone(), args.input.all_customers),
+        (file.input, file.all_customers.unwrap_or(false)),
+    )?;
     let out = args
         .out
         .clone()
@@ -290,6 +301,34 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         previous: args.previous.clone().or(file.previous),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         quiet: args.quiet || file.quiet.unwrap_or(false),
+    })
+}
+
+/// `--input` or `--all-customers`, from the command line or else the config
+/// file: one of them, never both at the same level (the command line
+/// overrides either key of the file).
+fn input_source(
+    cli: (Option<PathBuf>, bool),
+    file: (Option<PathBuf>, bool),
+) -> anyhow::Result<InputSource> {
+    let pick = |(path, all): (Option<PathBuf>, bool), both: &str| match (path, all) {
+        (Some(_), true) => Err(usage(both)),
+        (Some(path), false) => Ok(Some(InputSource::File(path))),
+        (None, true) => Ok(Some(InputSource::AllCustomers)),
+        (None, false) => Ok(None),
+    };
+    let cli = pick(
+        cli,
+        "--input and --all-customers exclude each other: read a file or list Partner Center's customers",
+    )?;
+    let file = pick(
+        file,
+        "the config file sets both `input` and `all-customers = true`: keep one",
+    )?;
+    cli.or(file).ok_or_else(|| {
+        usage(
+            "missing --input FILE (the CSV of customer tenant ids; `-` reads stdin) or --all-customers (every customer listed from Partner Center)",
+        )
     })
 }
 
