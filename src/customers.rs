@@ -145,9 +145,12 @@ pub fn next_page_url(base_url: &str, uri: &str) -> Result<String, String> {
     let rest = uri.trim_start_matches('/');
     let rest = rest.strip_prefix("v1/").unwrap_or(rest);
     let url = format!("{base_url}/v1/{rest}");
-    reqwest::Url::parse(&url)
-        .map(|_| url)
-        .map_err(|e| format!("`{}` is not a usable path ({e})", snippet(uri.as_bytes(), 80)))
+    reqwest::Url::parse(&url).map(|_| url).map_err(|e| {
+        format!(
+            "`{}` is not a usable path ({e})",
+            snippet(uri.as_bytes(), 80)
+        )
+    })
 }
 
 /// Read a 200 body of `GET /v1/customers`: keys in any case, a leading BOM,
@@ -391,7 +394,9 @@ fn failure_detail(error: &LookupError, attempts: u32, gave_up: Option<&str>) -> 
         LookupError::Unauthorized(_) | LookupError::Forbidden(_) => {
             " (hint: the app registration may not list this partner's customers: check its Partner Center API access and roles)"
         }
-        LookupError::NotFound(_) => " (hint: check --base-url: it must be the Partner Center API root)",
+        LookupError::NotFound(_) => {
+            " (hint: check --base-url: it must be the Partner Center API root)"
+        }
         _ => "",
     };
     let tries = match gave_up {
@@ -410,8 +415,8 @@ fn failure_detail(error: &LookupError, attempts: u32, gave_up: Option<&str>) -> 
 fn listing_sha256(listed: &[ListedCustomer]) -> String {
     let mut text = String::new();
     for c in listed {
-        let line = serde_json::to_string(&[&c.id, &c.company_name, &c.domain])
-            .expect("strings serialise");
+        let line =
+            serde_json::to_string(&[&c.id, &c.company_name, &c.domain]).expect("strings serialise");
         text.push_str(&line);
         text.push('\n');
     }
@@ -555,18 +560,15 @@ mod tests {
             br#"{"items":[],"links":{"next":{"headers":[]}}}"#,
             br#"{"items":[{"id":{"a":1}}]}"#,
         ] {
-            assert!(
-                parse_page(bad).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parse_page(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn next_links_resolve_against_v1_and_stay_on_the_api_host() {
         let base = "https://api.partnercenter.microsoft.com";
-        let want = "https://api.partnercenter.microsoft.com/v1/customers?size=500&seekOperation=Next";
+        let want =
+            "https://api.partnercenter.microsoft.com/v1/customers?size=500&seekOperation=Next";
         for uri in [
             "/customers?size=500&seekOperation=Next",
             "customers?size=500&seekOperation=Next",

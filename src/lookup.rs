@@ -364,7 +364,11 @@ pub enum Ended<T> {
 /// `send` with it. Every request of the run, lookups and list pages alike,
 /// goes through here, so pacing, 429 pauses, backoff, the retry budget and
 /// the counters cover them all. `what` names the request in debug logs.
-pub async fn with_retries<T, F, Fut>(l: &Lookup, what: &dyn std::fmt::Display, mut send: F) -> Ended<T>
+pub async fn with_retries<T, F, Fut>(
+    l: &Lookup,
+    what: &dyn std::fmt::Display,
+    mut send: F,
+) -> Ended<T>
 where
     F: FnMut(Token) -> Fut,
     Fut: Future<Output = Result<T, LookupError>>,

@@ -125,7 +125,11 @@ fn object_type(t: &str) -> WireAttributes {
 
 /// The opaque token for the page starting at `offset`.
 fn token_for(offset: u64) -> String {
-    format!("{:016x}{:016x}", offset ^ TOKEN_KEY, mix64(offset ^ TOKEN_CHECK))
+    format!(
+        "{:016x}{:016x}",
+        offset ^ TOKEN_KEY,
+        mix64(offset ^ TOKEN_CHECK)
+    )
 }
 
 /// The offset a token stands for, if it is one of ours.
@@ -143,7 +147,10 @@ fn offset_of(token: &str) -> Option<u64> {
 fn page_size(query: Option<&str>) -> Option<u64> {
     let value = query?
         .split('&')
-        .find_map(|pair| pair.split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case("size")))?
+        .find_map(|pair| {
+            pair.split_once('=')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("size"))
+        })?
         .1;
     let size: u64 = value.parse().ok()?;
     (size >= 1).then_some(size.min(MAX_PAGE_SIZE))
@@ -241,12 +248,17 @@ fn answer(
         .filter(|f| f.page == page)
         .nth(attempt - 1);
     if let Some(fault) = fault {
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return match status.as_u16() {
             429 => (Answer::Throttled, "throttled"),
             500.. => (Answer::Reply(gateway(status)), "list-fault"),
             _ => (
-                Answer::Reply(Reply::fault(status, None, status.canonical_reason().unwrap_or("Error"))),
+                Answer::Reply(Reply::fault(
+                    status,
+                    None,
+                    status.canonical_reason().unwrap_or("Error"),
+                )),
                 "list-fault",
             ),
         };
@@ -320,7 +332,13 @@ mod tests {
     fn sizes_are_parsed_and_capped() {
         assert_eq!(page_size(Some("size=40")), Some(40));
         assert_eq!(page_size(Some("seekOperation=Next&Size=9000")), Some(500));
-        for bad in [None, Some(""), Some("size=0"), Some("size=x"), Some("sized=3")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("size=0"),
+            Some("size=x"),
+            Some("sized=3"),
+        ] {
             assert_eq!(page_size(bad), None, "{bad:?}");
         }
     }
@@ -329,7 +347,10 @@ mod tests {
     fn customers_are_stable_distinct_and_named_from_their_id() {
         let a = listed_customer(1);
         assert_eq!(a.id, listed_customer(1).id);
-        assert_eq!(a.company_profile.company_name, listed_customer(1).company_profile.company_name);
+        assert_eq!(
+            a.company_profile.company_name,
+            listed_customer(1).company_profile.company_name
+        );
         let ids: std::collections::HashSet<String> =
             (1..=2000).map(|p| listed_customer(p).id).collect();
         assert_eq!(ids.len(), 2000);
@@ -341,7 +362,11 @@ mod tests {
             let c = listed_customer(p);
             assert!(Uuid::try_parse(&c.id).is_ok());
             assert!(c.company_profile.domain.ends_with(".onmicrosoft.com"));
-            assert!(c.company_profile.domain.contains(&c.id.replace('-', "")[..6]));
+            assert!(
+                c.company_profile
+                    .domain
+                    .contains(&c.id.replace('-', "")[..6])
+            );
             assert!(Uuid::try_parse(&damaged(&c.id)).is_err());
         }
     }

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
 use super::auth::{TokenStore, token_v1, token_v2};
-use super::customers::customer_list;
 use super::config::{RetryAfterStyle, SandboxConfig};
+use super::customers::customer_list;
 use super::faults::{Fault, Malformation, tenant_faults};
 use super::journal::{Journal, JournalEntry, TokenCheck};
 use super::throttle::{TokenBucket, too_many_requests};
