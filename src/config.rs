@@ -547,6 +547,67 @@ mod tests {
     }
 
     #[test]
+    fn input_or_all_customers_from_the_cli_or_else_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let run = |toml: &str, argv: &[&str]| {
+            let cfg = dir.path().join("q.toml");
+            std::fs::write(&cfg, toml).unwrap();
+            let mut full = vec!["--out", "o", "--config", cfg.to_str().unwrap()];
+            full.extend_from_slice(argv);
+            resolve(&args(&full), &token)
+        };
+        let file = |p: &str| InputSource::File(PathBuf::from(p));
+        assert_eq!(
+            run("all-customers = true", &[]).unwrap().input,
+            InputSource::AllCustomers
+        );
+        assert_eq!(run("input = \"a.csv\"", &[]).unwrap().input, file("a.csv"));
+        // The command line overrides either key of the file.
+        assert_eq!(
+            run("all-customers = true", &["--input", "b.csv"])
+                .unwrap()
+                .input,
+            file("b.csv")
+        );
+        assert_eq!(
+            run("input = \"a.csv\"", &["--all-customers"])
+                .unwrap()
+                .input,
+            InputSource::AllCustomers
+        );
+        assert_eq!(
+            run("all-customers = false\ninput = \"a.csv\"", &[])
+                .unwrap()
+                .input,
+            file("a.csv")
+        );
+        for (toml, argv, says) in [
+            (
+                "all-customers = true\ninput = \"a.csv\"",
+                &[][..],
+                "keep one",
+            ),
+            ("", &[][..], "--all-customers"),
+        ] {
+            let e = run(toml, argv).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // Both on the command line: clap refuses before `resolve`.
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "qualrecon",
+                "run",
+                "--input",
+                "a",
+                "--all-customers"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
     fn secret_file_is_read_and_trimmed() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("secret");

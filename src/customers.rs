@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::api::LookupError;
 use crate::input::{InputFile, InputRow, RowClassifier, RowKind, hex_sha256};
 use crate::lookup::{Ended, Lookup, StopReason, with_retries};
-use crate::model::{BodyError, CONTINUATION_HEADER, get_ci, kind, snippet, strip_bom};
+use crate::model::{BodyError, CONTINUATION_HEADER, get_ci, json_body, kind, list_field, snippet};
 
 /// Customers asked for per page: the most Partner Center hands out at once.
 pub const PAGE_SIZE: u32 = 500;
@@ -158,36 +158,14 @@ pub fn next_page_url(base_url: &str, uri: &str) -> Result<String, String> {
 /// object of names to values. Anything else is a [`BodyError`]: a page we
 /// do not understand is never guessed at.
 pub fn parse_page(body: &[u8]) -> Result<CustomerPage, BodyError> {
-    let body = strip_bom(body);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
-        detail: e.to_string(),
-        snippet: snippet(body, 80),
-    })?;
+    let value = json_body(body)?;
     let Value::Object(page) = value else {
         return Err(BodyError::Shape(format!(
             "{} where a page of customers was expected",
             kind(&value)
         )));
     };
-    let items = match get_ci(&page, "items") {
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(Value::Null) => &[],
-        Some(other) => {
-            return Err(BodyError::Shape(format!(
-                "\"items\" is {}, not a list",
-                kind(other)
-            )));
-        }
-        None => {
-            return Err(BodyError::Shape(format!(
-                "object without an \"items\" list (keys: {})",
-                page.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    };
+    let items = list_field(&page, "items")?;
     let customers = items
         .iter()
         .enumerate()

@@ -361,32 +361,9 @@ pub fn snippet(body: &[u8], max: usize) -> String {
 /// qualification" and is dropped. Anything else is a [`BodyError`]: we never
 /// guess an answer from a body we do not understand.
 pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError> {
-    let body = strip_bom(body);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
-        detail: e.to_string(),
-        snippet: snippet(body, 80),
-    })?;
-    let items = match value {
+    let items = match json_body(body)? {
         Value::Array(items) => items,
-        Value::Object(map) => match get_ci(&map, "qualifications") {
-            Some(Value::Array(items)) => items.clone(),
-            Some(Value::Null) => Vec::new(),
-            Some(other) => {
-                return Err(BodyError::Shape(format!(
-                    "\"qualifications\" is {}, not a list",
-                    kind(other)
-                )));
-            }
-            None => {
-                return Err(BodyError::Shape(format!(
-                    "object without a \"qualifications\" list (keys: {})",
-                    map.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
-        },
+        Value::Object(map) => list_field(&map, "qualifications")?.to_vec(),
         other => {
             return Err(BodyError::Shape(format!(
                 "{} where a list of qualifications was expected",
@@ -452,6 +429,36 @@ fn wire_entry(item: Value) -> Result<WireQualification, String> {
             })
         }
         other => Err(format!("{} instead of an object", kind(&other))),
+    }
+}
+
+/// A 200 body as JSON, after a leading BOM; empty and non-JSON bodies are
+/// [`BodyError`]s that show the start of the body.
+pub fn json_body(body: &[u8]) -> Result<Value, BodyError> {
+    let body = strip_bom(body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
+        detail: e.to_string(),
+        snippet: snippet(body, 80),
+    })
+}
+
+/// The list under `key` (any case) of a JSON object; `null` counts as
+/// empty. Anything else is a [`BodyError::Shape`] naming what was there.
+pub fn list_field<'a>(map: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], BodyError> {
+    match get_ci(map, key) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(Value::Null) => Ok(&[]),
+        Some(other) => Err(BodyError::Shape(format!(
+            "\"{key}\" is {}, not a list",
+            kind(other)
+        ))),
+        None => Err(BodyError::Shape(format!(
+            "object without a \"{key}\" list (keys: {})",
+            map.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 

@@ -461,3 +461,33 @@ fn a_next_link_to_another_host_is_not_followed() {
     assert!(elsewhere.journal().is_empty(), "the token went elsewhere");
     assert_eq!(server.api_requests().len(), 1);
 }
+
+#[test]
+fn resume_lists_again_and_refuses_a_list_that_changed() {
+    let sb = TestSandbox::start(listing(40));
+    let env = Env::new();
+    let exit = expected_exit(40, None);
+    run_all(&env, &sb, &[]).assert().code(exit);
+    // `failed` rows are not final: a resumed run asks for them again.
+    let failed = env
+        .rows()
+        .iter()
+        .filter(|r| r["lookup_status"] == "failed")
+        .count();
+    let before = sb.customer_requests().len();
+    run_all(&env, &sb, &["--resume"]).assert().code(exit);
+    assert_eq!(list_requests(&sb).len(), 2, "the list is read again");
+    assert_eq!(sb.customer_requests().len() - before, failed);
+    assert_eq!(env.summary()["lookups"]["resumed"], 40 - failed as u64);
+    assert_report_lists(&env, 40, None);
+
+    // One more customer since: the list's sha256 differs from the journal's.
+    let other = TestSandbox::start(listing(41));
+    let out = run_all(&env, &other, &["--resume"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the input changed"));
+    assert!(other.customer_requests().is_empty(), "nothing looked up");
+}

@@ -260,6 +260,9 @@ mod tests {
         assert_eq!(cfg.token_lifetime, Duration::from_secs(5));
         let cfg = SandboxConfig::from_args(&args(&["--token-lifetime", "9"])).unwrap();
         assert_eq!(cfg.token_lifetime, Duration::from_secs(9));
+        assert_eq!(cfg.customers, crate::sandbox::DEFAULT_CUSTOMERS);
+        let cfg = SandboxConfig::from_args(&args(&["--customers", "1234"])).unwrap();
+        assert_eq!(cfg.customers, 1234);
 
         let flaky = SandboxConfig::for_scenario(ScenarioName::Flaky);
         assert!(flaky.flaky && flaky.drop_every == Some(50));

@@ -171,12 +171,7 @@ pub(super) async fn customer_list(
     entry.continuation_token = continuation.clone();
     let echo = EchoIds::from(&headers);
 
-    if let Some(style) = st.refuse() {
-        let (response, until) = too_many_requests(style, entry.at);
-        entry.status = 429;
-        entry.outcome = "throttled".to_string();
-        entry.retry_after_until = until;
-        st.journal.push(entry);
+    if let Some(response) = st.refused(&mut entry) {
         return echo.apply(response);
     }
     let (reply, outcome) = answer(&st, token, uri.query(), continuation.as_deref());

@@ -110,13 +110,25 @@ impl AppState {
 
     /// Take a token from the bucket; `Some(style)` means "refused, answer
     /// 429 announcing the wait this way".
-    pub(super) fn refuse(&self) -> Option<RetryAfterStyle> {
+    fn refuse(&self) -> Option<RetryAfterStyle> {
         let (bucket, throttle) = self.bucket.as_ref().zip(self.cfg.throttle.as_ref())?;
         let admitted = bucket
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .try_take(Instant::now());
         (!admitted).then_some(throttle.retry_after)
+    }
+
+    /// The gateway throttles before anything else and answers at once:
+    /// the 429 (with `entry` completed and journaled), or `None` to go on.
+    pub(super) fn refused(&self, entry: &mut JournalEntry) -> Option<Response> {
+        let style = self.refuse()?;
+        let (response, until) = too_many_requests(style, entry.at);
+        entry.status = 429;
+        entry.outcome = "throttled".to_string();
+        entry.retry_after_until = until;
+        self.journal.push(entry.clone());
+        Some(response)
     }
 
     /// Count an authenticated attempt at `id`; returns (this tenant's
@@ -281,13 +293,7 @@ async fn qualifications(
     entry.customer = id;
     let echo = EchoIds::from(&headers);
 
-    // The gateway throttles before anything else and answers at once.
-    if let Some(style) = st.refuse() {
-        let (response, until) = too_many_requests(style, entry.at);
-        entry.status = 429;
-        entry.outcome = "throttled".to_string();
-        entry.retry_after_until = until;
-        st.journal.push(entry);
+    if let Some(response) = st.refused(&mut entry) {
         return echo.apply(response);
     }
 
