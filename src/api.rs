@@ -88,6 +88,17 @@ impl LookupError {
         }
     }
 
+    /// The status, API code and description (or the fault) without the
+    /// per-customer hint, for requests that are not about one customer.
+    pub fn detail(&self) -> String {
+        match self {
+            LookupError::NotFound(d) | LookupError::Forbidden(d) | LookupError::Unauthorized(d) => {
+                d.clone()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Worth another attempt: 408, 429, 5xx, transport faults and timeouts.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -131,6 +142,11 @@ impl ApiClient {
         format!("{}/v1/customers/{customer}/qualifications", self.base_url)
     }
 
+    /// The API root, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// One attempt. `request_id` stays the same across a lookup's retries.
     pub async fn get_qualifications(
         &self,
@@ -138,18 +154,35 @@ impl ApiClient {
         request_id: &Uuid,
         token: &Token,
     ) -> Result<Vec<Qualification>, LookupError> {
-        let response = self
+        let body = self
+            .get(&self.url(customer), None, request_id, token)
+            .await?;
+        parse_qualifications(&body).map_err(LookupError::Body)
+    }
+
+    /// One GET of `url` with the run's headers (and `extra`, e.g. a
+    /// continuation token): the body of a 200, read under
+    /// [`MAX_API_BODY`], or the classified failure.
+    pub async fn get(
+        &self,
+        url: &str,
+        extra: Option<(&str, &str)>,
+        request_id: &Uuid,
+        token: &Token,
+    ) -> Result<Vec<u8>, LookupError> {
+        let mut request = self
             .http
-            .get(self.url(customer))
+            .get(url)
             .bearer_auth(token.bearer())
             .header(reqwest::header::ACCEPT, "application/json")
             .header("MS-RequestId", request_id.to_string())
             .header("MS-CorrelationId", self.correlation_id.to_string())
             .header("MS-PartnerCenter-Application", APPLICATION)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
+            .timeout(self.timeout);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
         if status.is_redirection() {
             let why = refused_redirect(status, response.headers(), response.url());
@@ -171,7 +204,7 @@ impl ApiClient {
             }
         };
         if status == StatusCode::OK {
-            return parse_qualifications(&body).map_err(LookupError::Body);
+            return Ok(body);
         }
         Err(classify(status, &headers, &body, SystemTime::now()))
     }

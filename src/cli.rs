@@ -29,7 +29,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve the built-in fake Partner Center (API and token endpoints) on loopback.
     Sandbox(SandboxArgs),
-    /// Validate an input file without touching the network.
+    /// Validate an input file without touching the network (or, with
+    /// --all-customers, list the customers without looking anything up).
     Check(CheckArgs),
 }
 
@@ -52,6 +53,11 @@ pub struct InputArgs {
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 
+    /// Instead of --input: every customer of the partner, listed from Partner
+    /// Center (GET /v1/customers, all pages).
+    #[arg(long, conflicts_with_all = ["input", "column", "delimiter"])]
+    pub all_customers: bool,
+
     /// Input column holding the ids, by header name or 1-based number
     /// [default: detected from the header or the data].
     #[arg(long, value_name = "NAME")]
@@ -67,6 +73,16 @@ pub struct InputArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub input: InputArgs,
+
+    /// With --all-customers: TOML config file with the connection settings
+    /// and credentials, as for `run` (which also reads them from the
+    /// environment) [env: QUALRECON_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// With --all-customers: list the built-in fake Partner Center's customers.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -245,6 +261,11 @@ pub struct SandboxArgs {
     /// Lifetime of issued tokens in seconds [default: 3600, 5 in token-expiry].
     #[arg(long)]
     pub token_lifetime: Option<u64>,
+
+    /// How many customers GET /v1/customers lists (ids, names and domains
+    /// generated, the same on every start).
+    #[arg(long, value_name = "N", default_value_t = crate::sandbox::DEFAULT_CUSTOMERS)]
+    pub customers: u64,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -47,10 +47,19 @@ pub enum Auth {
     Sandbox { endpoint: TokenEndpoint },
 }
 
+/// Where the customers to look up come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSource {
+    /// `--input FILE` (`-` = stdin).
+    File(PathBuf),
+    /// `--all-customers`: Partner Center's customer list.
+    AllCustomers,
+}
+
 /// Every setting of a run, validated.
 #[derive(Debug)]
 pub struct Config {
-    pub input: PathBuf,
+    pub input: InputSource,
     pub out: PathBuf,
     pub column: Option<String>,
     pub delimiter: Option<u8>,
@@ -94,6 +103,7 @@ pub enum StringOrList {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct FileConfig {
     pub input: Option<PathBuf>,
+    pub all_customers: Option<bool>,
     pub out: Option<PathBuf>,
     pub base_url: Option<String>,
     pub rate: Option<f64>,
@@ -308,9 +318,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     };
 
     let sandbox = args.sandbox || file.sandbox.unwrap_or(false);
-    let input = args.input.input.clone().or(file.input).ok_or_else(|| {
-        usage("missing --input FILE (the CSV of customer tenant ids; `-` reads stdin)")
-    })?;
+    let input = input_source(
+        (args.input.input.clone(), args.input.all_customers),
+        (file.input, file.all_customers.unwrap_or(false)),
+    )?;
     let out = args
         .out
         .clone()
@@ -462,6 +473,34 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         expect_column: args.expect_column.clone().or(file.expect_column),
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         quiet: args.quiet || file.quiet.unwrap_or(false),
+    })
+}
+
+/// `--input` or `--all-customers`, from the command line or else the config
+/// file: one of them, never both at the same level (the command line
+/// overrides either key of the file).
+fn input_source(
+    cli: (Option<PathBuf>, bool),
+    file: (Option<PathBuf>, bool),
+) -> anyhow::Result<InputSource> {
+    let pick = |(path, all): (Option<PathBuf>, bool), both: &str| match (path, all) {
+        (Some(_), true) => Err(usage(both)),
+        (Some(path), false) => Ok(Some(InputSource::File(path))),
+        (None, true) => Ok(Some(InputSource::AllCustomers)),
+        (None, false) => Ok(None),
+    };
+    let cli = pick(
+        cli,
+        "--input and --all-customers exclude each other: read a file or list Partner Center's customers",
+    )?;
+    let file = pick(
+        file,
+        "the config file sets both `input` and `all-customers = true`: keep one",
+    )?;
+    cli.or(file).ok_or_else(|| {
+        usage(
+            "missing --input FILE (the CSV of customer tenant ids; `-` reads stdin) or --all-customers (every customer listed from Partner Center)",
+        )
     })
 }
 
@@ -692,7 +731,7 @@ mod tests {
             ),
             (
                 "quiet = true\nrat = 5".to_string(),
-                "line 2, column 1, key `rat`: not an option; expected one of `input`, `out`, `base-url`",
+                "line 2, column 1, key `rat`: not an option; expected one of `input`, `all-customers`, `out`, `base-url`",
             ),
             (
                 "max-wait = 5".to_string(),
@@ -788,6 +827,67 @@ mod tests {
         let e = run("format = \"pdf\"", &[]).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
         assert!(e.to_string().contains("csv, json, xlsx"), "{e}");
+    }
+
+    #[test]
+    fn input_or_all_customers_from_the_cli_or_else_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let run = |toml: &str, argv: &[&str]| {
+            let cfg = dir.path().join("q.toml");
+            std::fs::write(&cfg, toml).unwrap();
+            let mut full = vec!["--out", "o", "--config", cfg.to_str().unwrap()];
+            full.extend_from_slice(argv);
+            resolve(&args(&full), &token)
+        };
+        let file = |p: &str| InputSource::File(PathBuf::from(p));
+        assert_eq!(
+            run("all-customers = true", &[]).unwrap().input,
+            InputSource::AllCustomers
+        );
+        assert_eq!(run("input = \"a.csv\"", &[]).unwrap().input, file("a.csv"));
+        // The command line overrides either key of the file.
+        assert_eq!(
+            run("all-customers = true", &["--input", "b.csv"])
+                .unwrap()
+                .input,
+            file("b.csv")
+        );
+        assert_eq!(
+            run("input = \"a.csv\"", &["--all-customers"])
+                .unwrap()
+                .input,
+            InputSource::AllCustomers
+        );
+        assert_eq!(
+            run("all-customers = false\ninput = \"a.csv\"", &[])
+                .unwrap()
+                .input,
+            file("a.csv")
+        );
+        for (toml, argv, says) in [
+            (
+                "all-customers = true\ninput = \"a.csv\"",
+                &[][..],
+                "keep one",
+            ),
+            ("", &[][..], "--all-customers"),
+        ] {
+            let e = run(toml, argv).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // Both on the command line: clap refuses before `resolve`.
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "qualrecon",
+                "run",
+                "--input",
+                "a",
+                "--all-customers"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -40,7 +40,17 @@ impl Exit {
         }) {
             Exit::Locked
         } else {
-            Exit::Fatal
+            // A signal while listing the customers (`--all-customers`):
+            // nothing to report, but the exit code still names the signal.
+            let signal = e.chain().find_map(|c| match c.downcast_ref() {
+                Some(crate::customers::ListError::Stopped(reason)) => Some(*reason),
+                _ => None,
+            });
+            match signal {
+                Some(crate::lookup::StopReason::Interrupt) => Exit::Interrupted,
+                Some(crate::lookup::StopReason::Terminate) => Exit::Terminated,
+                _ => Exit::Fatal,
+            }
         }
     }
 }

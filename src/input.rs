@@ -223,7 +223,7 @@ pub fn parse_input(
 
     let id_column = layout.id_column;
     let data = &mut records[usize::from(layout.has_header)..];
-    let mut first_seen: HashMap<Uuid, u64> = HashMap::with_capacity(data.len());
+    let mut classifier = RowClassifier::default();
     let rows = data
         .iter_mut()
         .map(|record| {
@@ -239,19 +239,7 @@ pub fn parse_input(
                 .filter(|&c| c != id_column)
                 .map(&mut take)
                 .collect();
-            let kind = match parse_guid(&raw_id) {
-                Err(reason) => RowKind::Invalid { reason },
-                Ok(id) => match first_seen.entry(id) {
-                    Entry::Vacant(slot) => {
-                        slot.insert(record.line);
-                        RowKind::Customer(id)
-                    }
-                    Entry::Occupied(first) => RowKind::Duplicate {
-                        id,
-                        first_line: *first.get(),
-                    },
-                },
-            };
+            let kind = classifier.classify(&raw_id, record.line);
             InputRow {
                 line: record.line,
                 raw_id,
@@ -274,6 +262,38 @@ pub fn parse_input(
         sha256: hex_sha256(bytes),
         encoding,
     })
+}
+
+/// Sorts ids, row by row in input order, into customers (first occurrence
+/// of a valid id), duplicates and invalid ids. Shared by the file reader and
+/// the Partner Center customer list.
+#[derive(Debug, Default)]
+pub struct RowClassifier {
+    first_seen: HashMap<Uuid, u64>,
+}
+
+impl RowClassifier {
+    /// What the row at `line` holding `raw_id` is.
+    pub fn classify(&mut self, raw_id: &str, line: u64) -> RowKind {
+        match parse_guid(raw_id) {
+            Err(reason) => RowKind::Invalid { reason },
+            Ok(id) => match self.first_seen.entry(id) {
+                Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    RowKind::Customer(id)
+                }
+                Entry::Occupied(first) => RowKind::Duplicate {
+                    id,
+                    first_line: *first.get(),
+                },
+            },
+        }
+    }
+
+    /// Distinct valid ids so far.
+    pub fn customers(&self) -> usize {
+        self.first_seen.len()
+    }
 }
 
 /// Parse one customer id in any common GUID form and return it, or a reason
@@ -540,7 +560,8 @@ fn delimiter_name(delimiter: u8) -> String {
     }
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
+/// Lowercase hex SHA-256, as `input.sha256` reports it.
+pub fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -2,8 +2,10 @@
 //! customer list and write a spreadsheet-safe report.
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
-//! `api`, `auth`, `model`) → `report`. `transport` holds what is accepted
-//! from the network (URLs, redirects, body sizes). The `sandbox` is a fake
+//! `api`, `auth`, `model`) → `report`; with `--all-customers`, `customers`
+//! pages through Partner Center's customer list in place of `input`.
+//! `transport` holds what is accepted from the network (URLs, redirects,
+//! body sizes). The `sandbox` is a fake
 //! Partner Center that shares only `model` with the client. `journal`
 //! records outcomes for `--resume`. `run` wires the commands.
 
@@ -11,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod customers;
 pub mod exit;
 pub mod fsutil;
 pub mod input;

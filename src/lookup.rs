@@ -7,6 +7,7 @@
 //! is raced against the [`Stop`] switch, so a stop acts at once even while
 //! the run sits out an announced Retry-After window.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
 use crate::api::{ApiClient, LookupError};
-use crate::auth::{AuthError, TokenProvider};
+use crate::auth::{AuthError, Token, TokenProvider};
 use crate::model::Qualification;
 use crate::pacer::Pacer;
 
@@ -352,6 +353,68 @@ async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<
 /// a lookup abandoned in flight from one never started.
 async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> {
     let request_id = Uuid::new_v4();
+    let ended = with_retries(l, &id, Some(sent), |token| async move {
+        l.api.get_qualifications(&id, &request_id, &token).await
+    })
+    .await;
+    match ended {
+        Ended::Answered {
+            answer: qualifications,
+            attempts,
+        } => Some(Outcome {
+            status: LookupStatus::Ok,
+            qualifications,
+            error: None,
+            attempts,
+        }),
+        Ended::Failed {
+            error,
+            attempts,
+            gave_up: None,
+        } => Some(final_outcome(error, attempts)),
+        Ended::Failed {
+            error,
+            attempts,
+            gave_up: Some(why),
+        } => Some(give_up(error, attempts, &why)),
+        Ended::NotSent => None,
+    }
+}
+
+/// How one logical request (a customer's lookup, a page of the customer
+/// list) ended after its retries.
+#[derive(Debug)]
+pub enum Ended<T> {
+    /// A complete 200, after `attempts` requests.
+    Answered { answer: T, attempts: u32 },
+    /// No answer. `gave_up` says why retrying stopped; `None` when the
+    /// error is final by nature (404, 403, a broken 200, a refused token).
+    Failed {
+        error: LookupError,
+        attempts: u32,
+        gave_up: Option<Cow<'static, str>>,
+    },
+    /// The run stopped before the first request.
+    NotSent,
+}
+
+/// Send one logical request until it is answered or retrying ends: each
+/// attempt takes a request slot and a pacer slot, gets a token and calls
+/// `send` with it. Every request of the run, lookups and list pages alike,
+/// goes through here, so pacing, 429 pauses, backoff, the retry budget and
+/// the counters cover them all. `what` names the request in debug logs;
+/// `sent`, if given, follows the requests sent (see [`look_up_one`]).
+pub async fn with_retries<T, F, Fut>(
+    l: &Lookup,
+    what: &dyn std::fmt::Display,
+    sent: Option<&AtomicU32>,
+    mut send: F,
+) -> Ended<T>
+where
+    F: FnMut(Token) -> Fut,
+    Fut: Future<Output = Result<T, LookupError>>,
+{
+    const STOPPED: &str = "run stopped before the next retry";
     let mut attempts = 0u32;
     let mut throttled_attempts = 0u32;
     // Failures other than 429, including token-endpoint outages (which
@@ -359,63 +422,68 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
     let mut failures = 0u32;
     let mut refreshed_after_401 = false;
     let mut last_error: Option<LookupError> = None;
+    let stopped = |last_error: Option<LookupError>, attempts| match last_error {
+        Some(error) => Ended::Failed {
+            error,
+            attempts,
+            gave_up: Some(Cow::Borrowed(STOPPED)),
+        },
+        None => Ended::NotSent,
+    };
     loop {
         if l.stop.reason().is_some() {
-            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+            return stopped(last_error, attempts);
         }
         let acquired = unless_stopped(&l.stop, l.in_flight.acquire()).await;
         let Some(Ok(permit)) = acquired else {
-            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+            return stopped(last_error, attempts);
         };
         let Some(sent_at) = unless_stopped(&l.stop, l.pacer.acquire()).await else {
-            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+            return stopped(last_error, attempts);
         };
         // Raced too: a hanging token endpoint must not hold up a stop, and
         // once the run is stopped nothing more goes out.
         let Some(token) = unless_stopped(&l.stop, l.auth.token()).await else {
-            return last_error.map(|e| give_up(e, attempts, "run stopped before the next retry"));
+            return stopped(last_error, attempts);
         };
         let result = match token {
             Ok(token) => {
                 attempts += 1;
-                sent.store(attempts, Ordering::Relaxed);
+                if let Some(sent) = sent {
+                    sent.store(attempts, Ordering::Relaxed);
+                }
                 l.counters.requests.fetch_add(1, Ordering::Relaxed);
                 if attempts > 1 {
                     l.counters.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                let r = l.api.get_qualifications(&id, &request_id, &token).await;
+                let r = send(token.clone()).await;
                 if matches!(r, Err(LookupError::Unauthorized(_)))
                     && !refreshed_after_401
                     && l.auth.can_refresh()
                 {
                     refreshed_after_401 = true;
                     l.auth.invalidate(&token).await;
-                    tracing::debug!(customer = %id, "401: refreshing the token and trying once more");
+                    tracing::debug!("{what}: 401: refreshing the token and trying once more");
                     last_error = r.err();
                     continue;
                 }
                 r
             }
             Err(e @ AuthError::Rejected { .. }) => {
-                return Some(Outcome::failed(
-                    LookupStatus::Unauthorized,
-                    e.to_string(),
+                return Ended::Failed {
+                    error: LookupError::Auth(e),
                     attempts,
-                ));
+                    gave_up: None,
+                };
             }
             Err(e) => Err(LookupError::Auth(e)),
         };
         drop(permit);
 
         let error = match result {
-            Ok(qualifications) => {
+            Ok(answer) => {
                 l.pacer.on_success();
-                return Some(Outcome {
-                    status: LookupStatus::Ok,
-                    qualifications,
-                    error: None,
-                    attempts,
-                });
+                return Ended::Answered { answer, attempts };
             }
             Err(e) => e,
         };
@@ -433,7 +501,11 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
                 seconds(after),
                 seconds(l.settings.max_wait)
             );
-            return Some(give_up(error, attempts, &why));
+            return Ended::Failed {
+                error,
+                attempts,
+                gave_up: Some(Cow::Owned(why)),
+            };
         }
         let wait = match &error {
             LookupError::Throttled { retry_after, .. } => {
@@ -458,7 +530,7 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
                 Duration::from_millis(fastrand::u64(0..100))
             }
             // A failing server is no reason to speed up: the rate stays.
-            // A Retry-After on a 503 is honoured for this customer.
+            // A Retry-After on a 503 is honoured for this request.
             e if e.is_retryable() => {
                 failures += 1;
                 let wait = backoff(l.settings.backoff_base, l.settings.backoff_cap, failures);
@@ -473,7 +545,11 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
             _ => {
                 // 404/403 and the like are normal, prompt answers.
                 l.pacer.on_success();
-                return Some(final_outcome(error, attempts));
+                return Ended::Failed {
+                    error,
+                    attempts,
+                    gave_up: None,
+                };
             }
         };
         let out_of_attempts = match &error {
@@ -483,19 +559,26 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
             _ => failures >= l.settings.max_attempts,
         };
         if out_of_attempts {
-            return Some(give_up(error, attempts, "gave up after the last attempt"));
+            return Ended::Failed {
+                error,
+                attempts,
+                gave_up: Some(Cow::Borrowed("gave up after the last attempt")),
+            };
         }
         if l.counters.budget_used.fetch_add(1, Ordering::Relaxed) >= l.settings.retry_budget {
-            return Some(give_up(error, attempts, "the run's retry budget is spent"));
+            return Ended::Failed {
+                error,
+                attempts,
+                gave_up: Some(Cow::Borrowed("the run's retry budget is spent")),
+            };
         }
-        tracing::debug!(customer = %id, attempt = attempts, "retrying in {wait:?}: {error}");
+        tracing::debug!("{what}: attempt {attempts}: retrying in {wait:?}: {error}");
         last_error = Some(error);
         if unless_stopped(&l.stop, tokio::time::sleep(wait))
             .await
             .is_none()
         {
-            let e = last_error.take().expect("just set");
-            return Some(give_up(e, attempts, "run stopped before the next retry"));
+            return stopped(last_error, attempts);
         }
     }
 }
@@ -561,6 +644,7 @@ fn give_up(error: LookupError, attempts: u32, why: &str) -> Outcome {
 
 fn final_outcome(error: LookupError, attempts: u32) -> Outcome {
     let status = match &error {
+        LookupError::Auth(AuthError::Rejected { .. }) => LookupStatus::Unauthorized,
         LookupError::NotFound(_) => LookupStatus::NotFound,
         LookupError::Forbidden(_) => LookupStatus::Forbidden,
         LookupError::Unauthorized(_) => LookupStatus::Unauthorized,

@@ -144,6 +144,79 @@ pub struct AadError {
     pub error_uri: Option<String>,
 }
 
+/// Header that carries a collection's continuation token to its next page.
+pub const CONTINUATION_HEADER: &str = "MS-ContinuationToken";
+
+/// One page of `GET /v1/customers?size=N`: a Partner Center collection.
+/// The sandbox writes this shape; the client reads it tolerantly
+/// (`customers::parse_page`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireCustomerList {
+    /// Items on this page.
+    pub total_count: u64,
+    pub items: Vec<WireCustomer>,
+    pub links: WireLinks,
+    /// The next page's token again, as some collections also send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    pub attributes: WireAttributes,
+}
+
+/// A customer in the list (only what qualrecon reads, plus the usual noise).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireCustomer {
+    /// The customer's tenant id: what the qualifications endpoint takes.
+    pub id: String,
+    pub company_profile: WireCompanyProfile,
+    /// `reseller`, `advisor`, …
+    #[serde(default)]
+    pub relationship_to_partner: String,
+    pub attributes: WireAttributes,
+}
+
+/// `companyProfile` of a listed customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireCompanyProfile {
+    pub tenant_id: String,
+    pub domain: String,
+    pub company_name: String,
+    pub attributes: WireAttributes,
+}
+
+/// `links` of a collection: `next` is present while more pages follow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireLinks {
+    #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
+    pub self_link: Option<WireLink>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<WireLink>,
+}
+
+/// A link: `uri` relative to `/v1`, and headers to send with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireLink {
+    pub uri: String,
+    pub method: String,
+    pub headers: Vec<WireHeader>,
+}
+
+/// A header of a link, e.g. `{"key": "MS-ContinuationToken", "value": "…"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireHeader {
+    pub key: String,
+    pub value: String,
+}
+
+/// `attributes` on every Partner Center resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireAttributes {
+    pub object_type: String,
+}
+
 /// A qualification as the rest of the program sees it: names canonical,
 /// date parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,32 +361,9 @@ pub fn snippet(body: &[u8], max: usize) -> String {
 /// qualification" and is dropped. Anything else is a [`BodyError`]: we never
 /// guess an answer from a body we do not understand.
 pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError> {
-    let body = strip_bom(body);
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
-        detail: e.to_string(),
-        snippet: snippet(body, 80),
-    })?;
-    let items = match value {
+    let items = match json_body(body)? {
         Value::Array(items) => items,
-        Value::Object(map) => match get_ci(&map, "qualifications") {
-            Some(Value::Array(items)) => items.clone(),
-            Some(Value::Null) => Vec::new(),
-            Some(other) => {
-                return Err(BodyError::Shape(format!(
-                    "\"qualifications\" is {}, not a list",
-                    kind(other)
-                )));
-            }
-            None => {
-                return Err(BodyError::Shape(format!(
-                    "object without a \"qualifications\" list (keys: {})",
-                    map.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
-        },
+        Value::Object(map) => list_field(&map, "qualifications")?.to_vec(),
         other => {
             return Err(BodyError::Shape(format!(
                 "{} where a list of qualifications was expected",
@@ -382,6 +432,36 @@ fn wire_entry(item: Value) -> Result<WireQualification, String> {
     }
 }
 
+/// A 200 body as JSON, after a leading BOM; empty and non-JSON bodies are
+/// [`BodyError`]s that show the start of the body.
+pub fn json_body(body: &[u8]) -> Result<Value, BodyError> {
+    let body = strip_bom(body);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    serde_json::from_slice(body).map_err(|e| BodyError::NotJson {
+        detail: e.to_string(),
+        snippet: snippet(body, 80),
+    })
+}
+
+/// The list under `key` (any case) of a JSON object; `null` counts as
+/// empty. Anything else is a [`BodyError::Shape`] naming what was there.
+pub fn list_field<'a>(map: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], BodyError> {
+    match get_ci(map, key) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(Value::Null) => Ok(&[]),
+        Some(other) => Err(BodyError::Shape(format!(
+            "\"{key}\" is {}, not a list",
+            kind(other)
+        ))),
+        None => Err(BodyError::Shape(format!(
+            "object without a \"{key}\" list (keys: {})",
+            map.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// Case-insensitive key lookup; an exact match wins.
 pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.get(key).or_else(|| {
@@ -391,7 +471,8 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     })
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What a JSON value is, for error messages: `a list`, `a string`, ….
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::api::{APPLICATION, ApiClient};
 use crate::auth::{ClientCredentials, Credentials, TokenProvider};
 use crate::cli::{CheckArgs, RunArgs, SandboxArgs};
-use crate::config::{self, Auth, Config};
+use crate::config::{self, Auth, Config, InputSource};
+use crate::customers::{self, Listing};
 use crate::exit::Exit;
 use crate::fsutil::{lock_folder, write_atomic};
 use crate::input::{InputOptions, read_input};
@@ -58,8 +59,19 @@ pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// `qualrecon check`: what the input holds, no network.
+/// `qualrecon check`: what the input holds, no network; with
+/// `--all-customers`, Partner Center's customer list, no lookups.
 pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
+    if args.input.all_customers {
+        return check_customer_list(args);
+    }
+    if args.sandbox || args.config.is_some() {
+        return Err(config::UsageError(
+            "--sandbox and --config only go with --all-customers: checking a file uses no network and no settings"
+                .into(),
+        )
+        .into());
+    }
     let path = args
         .input
         .input
@@ -74,6 +86,47 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
         Exit::Partial
     } else {
         Exit::Success
+    })
+}
+
+/// `qualrecon check --all-customers`: list every customer and say what the
+/// list holds; exit 3 when some listed id is not a GUID, like a file check.
+fn check_customer_list(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let run_args = RunArgs {
+        input: args.input.clone(),
+        config: args.config.clone(),
+        sandbox: args.sandbox,
+        // `check` writes nothing, but the run settings want a folder.
+        out: Some(PathBuf::from(".")),
+        ..RunArgs::default()
+    };
+    let cfg = config::resolve(&run_args, &|k| std::env::var(k).ok()).map_err(|e| {
+        if e.downcast_ref::<config::UsageError>().is_some() {
+            // `check` has no credential flags of its own.
+            e.context("qualrecon check --all-customers takes the connection settings and credentials from the environment or --config FILE")
+        } else {
+            e
+        }
+    })?;
+    init_logging(cfg.log_format, cfg.quiet);
+    runtime()?.block_on(async {
+        let stop = Stop::default();
+        signals::watch(&stop, None)?;
+        let conn = connect(&cfg, stop).await?;
+        let listing = list_all_customers(&conn.lookup, cfg.limit).await?;
+        let source = format!(
+            "Partner Center customer list ({})",
+            customers::list_url(&conn.base_url)
+        );
+        println!("{}", customers::describe(&listing, &source));
+        if let Some(sb) = conn.sandbox {
+            sb.shutdown().await;
+        }
+        Ok(if listing.input.invalid_rows() > 0 {
+            Exit::Partial
+        } else {
+            Exit::Success
+        })
     })
 }
 
@@ -144,20 +197,92 @@ fn open_journal(cfg: &Config, input_sha256: &str) -> anyhow::Result<Option<Earli
     }))
 }
 
+/// What talks to Partner Center: the sandbox (kept alive until the end of
+/// the command), the API root, and the lookup machinery that every request
+/// goes through.
+struct Connection {
+    sandbox: Option<Sandbox>,
+    base_url: String,
+    correlation_id: Uuid,
+    lookup: Lookup,
+}
+
+/// Start the sandbox if asked and build the client side. No request yet.
+async fn connect(cfg: &Config, stop: Stop) -> anyhow::Result<Connection> {
+    let sandbox = if cfg.sandbox {
+        Some(start_sandbox(&cfg.auth).await?)
+    } else {
+        None
+    };
+    let base_url = sandbox
+        .as_ref()
+        .map_or_else(|| cfg.base_url.clone(), Sandbox::base_url);
+
+    let http = http_client(cfg, &base_url)?;
+
+    let credentials = credentials(&cfg.auth, &base_url);
+    let auth = TokenProvider::new(http.clone(), credentials);
+
+    let correlation_id = Uuid::new_v4();
+    let api = ApiClient::new(http, &base_url, correlation_id, cfg.request_timeout);
+    // For an unknown number of customers: `execute` sets the settings again
+    // once it knows them (the retry budget grows with the customers).
+    let settings = LookupSettings::new(cfg.concurrency as usize, 0);
+    let lookup = Lookup::new(api, auth, Pacer::new(cfg.rate), settings, stop);
+    Ok(Connection {
+        sandbox,
+        base_url,
+        correlation_id,
+        lookup,
+    })
+}
+
+/// `--all-customers`: every page of the customer list (the credentials
+/// are proved first, by [`prove_credentials`]).
+async fn list_all_customers(lookup: &Lookup, limit: Option<u64>) -> anyhow::Result<Listing> {
+    let listing = customers::list_customers(lookup, limit).await?;
+    if listing.input.rows.is_empty() {
+        tracing::warn!(
+            "Partner Center listed no customers at all: check that --tenant and the app registration are the partner's"
+        );
+    }
+    Ok(listing)
+}
+
+/// Fetch the first token before any customer request, so wrong credentials
+/// fail the run before it changes anything. Raced against the stop switch:
+/// a hanging token endpoint must not keep a signal or the deadline from
+/// acting. `false`: the run was stopped first (the credentials are not
+/// proved, and the earlier journal must stay).
+async fn prove_credentials(lookup: &Lookup) -> anyhow::Result<bool> {
+    if lookup.stop.reason().is_some() {
+        return Ok(false);
+    }
+    tokio::select! {
+        biased;
+        () = lookup.stop.wait() => Ok(false),
+        token = lookup.auth.token() => {
+            token.context("authentication failed")?;
+            Ok(true)
+        }
+    }
+}
+
 /// The batch job.
 pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let started_at = Utc::now();
     let run_id = Uuid::new_v4();
-    let input = read_input(
-        &cfg.input,
-        &input_options(cfg.column.clone(), cfg.delimiter),
-    )
-    .context("cannot read the input")?;
-    let expect_column =
-        reconcile::find_column(&input, cfg.expect_column.as_deref()).map_err(config::UsageError)?;
-    if cfg.formats.xlsx {
-        warn_about_excel_limits(&input, cfg.limit, expect_column.is_some());
-    }
+    let file_input = match &cfg.input {
+        InputSource::File(path) => {
+            let input = read_input(path, &input_options(cfg.column.clone(), cfg.delimiter))
+                .context("cannot read the input")?;
+            // A wrong --expect-column is a usage error before anything else.
+            reconcile::find_column(&input, cfg.expect_column.as_deref())
+                .map_err(config::UsageError)?;
+            Some(input)
+        }
+        InputSource::AllCustomers => None,
+    };
     if cfg.resume && std::fs::symlink_metadata(journal::path_in(&cfg.out)).is_err() {
         // Checked again under the lock; this only avoids creating the folder.
         // (A link at the name is refused there, dangling or not.)
@@ -173,6 +298,24 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         .as_deref()
         .map(|dir| previous::read(dir, CSV_FILE, SUMMARY_FILE))
         .transpose()?;
+
+    let stop = Stop::default();
+    signals::watch(&stop, cfg.deadline)?;
+    let mut conn = connect(&cfg, stop.clone()).await?;
+    let mut proved = false;
+    let (input, pages) = match file_input {
+        Some(input) => (input, None),
+        None => {
+            proved = prove_credentials(&conn.lookup).await?;
+            let listing = list_all_customers(&conn.lookup, cfg.limit).await?;
+            (listing.input, Some(listing.pages))
+        }
+    };
+    let expect_column =
+        reconcile::find_column(&input, cfg.expect_column.as_deref()).map_err(config::UsageError)?;
+    if cfg.formats.xlsx {
+        warn_about_excel_limits(&input, cfg.limit, expect_column.is_some());
+    }
     let earlier = open_journal(&cfg, &input.sha256)?;
 
     let mut ids: Vec<Uuid> = input.customers().map(|(id, _)| id).collect();
@@ -197,39 +340,19 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         );
     }
 
-    let stop = Stop::default();
-    signals::watch(&stop, cfg.deadline)?;
-
-    // The sandbox lives until the end of this function.
-    let sandbox = if cfg.sandbox {
-        Some(start_sandbox(&cfg.auth).await?)
-    } else {
-        None
-    };
-    let base_url = sandbox
-        .as_ref()
-        .map_or_else(|| cfg.base_url.clone(), Sandbox::base_url);
-
-    let http = http_client(&cfg, &base_url)?;
-
-    let credentials = credentials(&cfg.auth, &base_url);
-    let auth = TokenProvider::new(http.clone(), credentials);
-    let mut proved = pending.is_empty();
-    if !pending.is_empty() && stop.reason().is_none() {
-        // Fail before any customer request when the credentials are wrong.
-        // Raced against the stop switch: a hanging token endpoint must not
-        // keep a signal or the deadline from acting; the stopped run then
-        // writes its (empty) partial report like any other, but leaves the
-        // earlier journal alone (its credentials were never proved).
-        tokio::select! {
-            biased;
-            () = stop.wait() => {}
-            token = auth.token() => {
-                token.context("authentication failed")?;
-                proved = true;
-            }
-        }
+    conn.lookup.settings = LookupSettings::new(cfg.concurrency as usize, pending.len());
+    conn.lookup.settings.max_wait = cfg.max_wait;
+    if pending.is_empty() {
+        proved = true;
+    } else if !proved {
+        // The stopped run then writes its (empty) partial report like any
+        // other, but leaves the earlier journal alone.
+        proved = prove_credentials(&conn.lookup).await?;
     }
+    let input_path = match &cfg.input {
+        InputSource::File(path) => path.display().to_string(),
+        InputSource::AllCustomers => customers::list_url(&conn.base_url),
+    };
     let mut journal = start_writing(
         &cfg,
         proved,
@@ -237,24 +360,19 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         &summary::Running {
             id: run_id,
             started_at,
-            base_url: &base_url,
-            input_path: &cfg.input.display().to_string(),
+            base_url: &conn.base_url,
+            input_path: &input_path,
             input_sha256: &input.sha256,
             resumed_from: earlier.as_ref().map(|e| e.run_id),
         },
     )?;
-
-    let correlation_id = Uuid::new_v4();
-    let api = ApiClient::new(http, &base_url, correlation_id, cfg.request_timeout);
-    let mut settings = LookupSettings::new(cfg.concurrency as usize, pending.len());
-    settings.max_wait = cfg.max_wait;
-    let lookup = Arc::new(Lookup::new(
-        api,
-        auth,
-        Pacer::new(cfg.rate),
-        settings,
-        stop.clone(),
-    ));
+    let Connection {
+        sandbox,
+        base_url,
+        correlation_id,
+        lookup,
+    } = conn;
+    let lookup = Arc::new(lookup);
     tracing::info!(
         "looking up {} customers at up to {} requests/s, {} in flight (MS-CorrelationId {correlation_id})",
         pending.len(),
@@ -311,7 +429,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         concurrency: cfg.concurrency,
         correlation_id,
         limit: cfg.limit,
-        input_path: cfg.input.display().to_string(),
+        input_path,
         stale_after_days: cfg.stale_after_days,
         requests: load(&counters.requests),
         retries: load(&counters.retries),
@@ -321,6 +439,9 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     };
     let mut summary = summary::build(&meta, &input, &rows);
     summary.reconciliation = expect_column.map(|_| reconcile::counts(&rows));
+    if let Some(pages) = pages {
+        summary.input.listed_from_partner_center(pages);
+    }
     let changes = previous.map(|p| compare_with(&p, &rows, &mut summary));
 
     let written = write_reports(

@@ -122,8 +122,14 @@ pub struct RunInfo {
 /// What was read.
 #[derive(Debug, Serialize)]
 pub struct InputInfo {
-    /// `--input` as given (`-` for stdin).
+    /// Where the customers came from: `file` (`--input`) or
+    /// `partner_center` (`--all-customers`).
+    pub source: &'static str,
+    /// `--input` as given (`-` for stdin); the list's URL for `partner_center`.
     pub path: String,
+    /// `partner_center` only: pages of the customer list read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
     pub sha256: String,
     /// Data rows below the header, blank ones included, so that
     /// `rows = customers + duplicate_rows + invalid_input_rows + blank_rows`.
@@ -138,14 +144,28 @@ pub struct InputInfo {
     pub invalid_input_rows: u64,
     /// Each duplicated customer with the line looked up and the lines skipped.
     pub duplicates: Vec<Duplicate>,
-    /// The delimiter used: `,`, `;`, `tab`, ….
-    pub delimiter: String,
-    /// Header of the id column (or `column_N` for a headerless file).
+    /// The delimiter used: `,`, `;`, `tab`, … (`file` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// Header of the id column (or `column_N` for a headerless file);
+    /// `id` for `partner_center`.
     pub id_column: String,
-    /// `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`.
-    pub encoding: &'static str,
+    /// `utf-8`, `utf-16le`, `utf-16be` or `windows-1252` (`file` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
     /// Valid customers not looked up because of `--limit`.
     pub skipped_by_limit: u64,
+}
+
+impl InputInfo {
+    /// The input was Partner Center's customer list, read in `pages` pages:
+    /// the file-only facts go.
+    pub fn listed_from_partner_center(&mut self, pages: u64) {
+        self.source = "partner_center";
+        self.pages = Some(pages);
+        self.delimiter = None;
+        self.encoding = None;
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -447,7 +467,9 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             retry_after_until: meta.retry_after_until.map(|t| format_utc(t, 0)),
         },
         input: InputInfo {
+            source: "file",
             path: meta.input_path.clone(),
+            pages: None,
             sha256: input.sha256.clone(),
             rows: (input.rows.len() + input.blank_rows) as u64,
             customers,
@@ -462,9 +484,9 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
                     duplicate_lines: lines,
                 })
                 .collect(),
-            delimiter: delimiter_name(input.delimiter),
+            delimiter: Some(delimiter_name(input.delimiter)),
             id_column: input.id_header.clone(),
-            encoding: input.encoding,
+            encoding: Some(input.encoding),
             skipped_by_limit: customers.saturating_sub(looked_up),
         },
         lookups: LookupCounts {

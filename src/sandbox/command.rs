@@ -26,7 +26,9 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
         "qualrecon sandbox listening on {url} (scenario: {scenario})\n\
          \x20 static token: PARTNER_CENTER_TOKEN={STATIC_TOKEN} qualrecon run --base-url {url} --input samples/tenants.csv --out out/\n\
          \x20 OAuth:        PARTNER_CENTER_CLIENT_SECRET={CLIENT_SECRET} qualrecon run --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n\
-         \x20 Stop with Ctrl-C.\n"
+         \x20 Customer list: {customers} customers at {url}/v1/customers; use --all-customers instead of --input.\n\
+         \x20 Stop with Ctrl-C.\n",
+        customers = args.customers
     );
     // Scoped: the stdout lock must not live across an await (the future
     // would stop being `Send`).

@@ -46,6 +46,25 @@ pub struct SandboxConfig {
     /// one get 401. Tokens issued afterwards work; the static token is not
     /// affected. `None` never revokes.
     pub revoke_tokens_after: Option<u64>,
+    /// How many customers `GET /v1/customers` lists (see
+    /// [`listed_customer`](super::listed_customer)).
+    pub customers: u64,
+    /// The customer at this 1-based list position is listed with an id that
+    /// is not a GUID (a cut-off one), as a damaged record would be.
+    pub list_invalid_id_at: Option<u64>,
+    /// Faults of the customer list, each answered once, in order, instead
+    /// of the page it names.
+    pub list_faults: Vec<ListFault>,
+}
+
+/// One failed answer of the customer list: the `n`-th fault naming a page
+/// answers that page's `n`-th request; later requests get the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListFault {
+    /// 1-based page number (by offset and the requested size).
+    pub page: u64,
+    /// 429 (with `Retry-After: 1`), 5xx (gateway body) or any 4xx (`ApiFault`).
+    pub status: u16,
 }
 
 /// A token bucket shared by all customer requests, like the per-partner
@@ -112,6 +131,9 @@ impl Default for SandboxConfig {
             token_delay: Duration::ZERO,
             static_token: Some(STATIC_TOKEN.to_string()),
             revoke_tokens_after: None,
+            customers: super::DEFAULT_CUSTOMERS,
+            list_invalid_id_at: None,
+            list_faults: Vec::new(),
         }
     }
 }
@@ -149,6 +171,7 @@ impl SandboxConfig {
         (cfg.latency_min, cfg.latency_max) =
             parse_latency(&a.latency_ms).context("invalid --latency-ms")?;
         cfg.seed = a.seed;
+        cfg.customers = a.customers;
         if let Some(throttle) = &mut cfg.throttle {
             if !(a.throttle_rate.is_finite() && a.throttle_rate > 0.0) {
                 bail!(
@@ -245,6 +268,9 @@ mod tests {
         assert_eq!(cfg.token_lifetime, Duration::from_secs(5));
         let cfg = SandboxConfig::from_args(&args(&["--token-lifetime", "9"])).unwrap();
         assert_eq!(cfg.token_lifetime, Duration::from_secs(9));
+        assert_eq!(cfg.customers, crate::sandbox::DEFAULT_CUSTOMERS);
+        let cfg = SandboxConfig::from_args(&args(&["--customers", "1234"])).unwrap();
+        assert_eq!(cfg.customers, 1234);
 
         let flaky = SandboxConfig::for_scenario(ScenarioName::Flaky);
         assert!(flaky.flaky && flaky.drop_every == Some(50));

@@ -17,6 +17,10 @@ pub struct JournalEntry {
     pub method: String,
     /// The request path, without the query.
     pub path: String,
+    /// The query string of a customer-list request (`size=500`, …).
+    pub query: Option<String>,
+    /// The `MS-ContinuationToken` header of a customer-list request.
+    pub continuation_token: Option<String>,
     /// The customer id of a qualifications request, when it is a GUID.
     pub customer: Option<Uuid>,
     /// The `MS-RequestId` header as received.

@@ -1,6 +1,7 @@
 //! The built-in fake Partner Center: a real HTTP server on 127.0.0.1 that
 //! answers `GET /v1/customers/{id}/qualifications` for any GUID (the answer
-//! derived from the id, see [`answer_for`]) and issues tokens from fake AAD
+//! derived from the id, see [`answer_for`]), lists a configurable number of
+//! generated customers at `GET /v1/customers`, and issues tokens from fake AAD
 //! v1 and v2 endpoints on the same address, so `base_url()` is both the API
 //! root and the authority.
 //!
@@ -14,7 +15,8 @@
 //! `crate::model` types and never calls the client's parsing code.
 //!
 //! Files: `answers` (what each id gets), `faults` (which tenants misbehave),
-//! `config` (scenarios), `routes` (the customer endpoint), `auth` (fake AAD),
+//! `config` (scenarios), `routes` (the customer endpoint), `customers` (the
+//! paged customer list), `auth` (fake AAD),
 //! `throttle`, `transport` (resets and truncated bodies), `journal`,
 //! `command` (`qualrecon sandbox`).
 
@@ -22,6 +24,7 @@ mod answers;
 mod auth;
 mod command;
 mod config;
+mod customers;
 mod faults;
 mod hash;
 mod journal;
@@ -42,7 +45,8 @@ use tokio::task::JoinHandle;
 
 pub use answers::{Answer, answer_for, ids_for};
 pub use command::serve_command;
-pub use config::{RetryAfterStyle, SandboxConfig, Throttle};
+pub use config::{ListFault, RetryAfterStyle, SandboxConfig, Throttle};
+pub use customers::{DEFAULT_CUSTOMERS, MAX_PAGE_SIZE, listed_customer};
 pub use faults::{Fault, Malformation, TenantFaults, tenant_faults};
 pub use journal::{JournalEntry, TokenCheck};
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
 use super::auth::{TokenStore, token_v1, token_v2};
 use super::config::{RetryAfterStyle, SandboxConfig};
+use super::customers::customer_list;
 use super::faults::{Fault, Malformation, tenant_faults};
 use super::journal::{Journal, JournalEntry, TokenCheck};
 use super::throttle::{TokenBucket, service_unavailable, too_many_requests};
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     /// Customer requests overall, authenticated or not, for
     /// `revoke_tokens_after`.
     arrivals: AtomicU64,
+    /// Authenticated customer-list requests per page offset, for `list_faults`.
+    pub(super) list_attempts: Mutex<HashMap<u64, u32>>,
     latency: Mutex<fastrand::Rng>,
 }
 
@@ -58,6 +61,7 @@ impl AppState {
             attempts: Mutex::default(),
             requests: AtomicU64::new(0),
             arrivals: AtomicU64::new(0),
+            list_attempts: Mutex::default(),
         }
     }
 
@@ -78,6 +82,8 @@ impl AppState {
             at: self.journal.elapsed(),
             method: method.to_string(),
             path,
+            query: None,
+            continuation_token: None,
             customer: None,
             request_id: text(&MS_REQUEST_ID),
             correlation_id: text(&MS_CORRELATION_ID),
@@ -92,7 +98,7 @@ impl AppState {
     }
 
     /// A seeded draw from the configured latency range.
-    fn latency(&self) -> Duration {
+    pub(super) fn latency(&self) -> Duration {
         let (lo, hi) = (self.cfg.latency_min, self.cfg.latency_max);
         if hi <= lo {
             return lo;
@@ -113,6 +119,21 @@ impl AppState {
         (!admitted).then_some(throttle.retry_after)
     }
 
+    /// The gateway throttles before anything else and answers at once:
+    /// the 429 (with `entry` completed and journaled), or `None` to go on.
+    pub(super) fn refused(&self, entry: &mut JournalEntry) -> Option<Response> {
+        let ((response, until), outcome) = match (self.refuse(), self.cfg.maintenance) {
+            (Some(style), _) => (too_many_requests(style, entry.at), "throttled"),
+            (None, Some(seconds)) => (service_unavailable(seconds, entry.at), "maintenance"),
+            (None, None) => return None,
+        };
+        entry.status = response.status().as_u16();
+        entry.outcome = outcome.to_string();
+        entry.retry_after_until = until;
+        self.journal.push(entry.clone());
+        Some(response)
+    }
+
     /// Count an authenticated attempt at `id`; returns (this tenant's
     /// attempt number, the request's number overall), both from 1.
     fn count_attempt(&self, id: Uuid) -> (u32, u64) {
@@ -127,6 +148,7 @@ impl AppState {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/customers/{id}/qualifications", get(qualifications))
+        .route("/v1/customers", get(customer_list))
         .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
         .route("/{tenant}/oauth2/token", post(token_v1))
         .fallback(unknown_path)
@@ -228,7 +250,7 @@ fn malformed(m: Malformation, id: &Uuid) -> Action {
 }
 
 /// A gateway-style error body for `status`.
-fn gateway(status: StatusCode) -> Reply {
+pub(super) fn gateway(status: StatusCode) -> Reply {
     let body = GatewayError {
         status_code: status.as_u16(),
         message: status.canonical_reason().unwrap_or("Error").to_string(),
@@ -240,7 +262,7 @@ fn gateway(status: StatusCode) -> Reply {
     }
 }
 
-fn into_response(reply: Reply) -> Response {
+pub(super) fn into_response(reply: Reply) -> Response {
     let mut response = (
         reply.status,
         [(header::CONTENT_TYPE, reply.content_type)],
@@ -276,16 +298,7 @@ async fn qualifications(
 
     // The gateway throttles (or is down) before anything else and answers
     // at once.
-    let gateway = match (st.refuse(), st.cfg.maintenance) {
-        (Some(style), _) => Some((too_many_requests(style, entry.at), "throttled")),
-        (None, Some(seconds)) => Some((service_unavailable(seconds, entry.at), "maintenance")),
-        (None, None) => None,
-    };
-    if let Some(((response, until), outcome)) = gateway {
-        entry.status = response.status().as_u16();
-        entry.outcome = outcome.to_string();
-        entry.retry_after_until = until;
-        st.journal.push(entry);
+    if let Some(response) = st.refused(&mut entry) {
         return echo.apply(response);
     }
 
@@ -320,23 +333,27 @@ async fn qualifications(
 
 /// 401 as Partner Center sends it: an `ApiFault` and `WWW-Authenticate`.
 fn unauthorized(token: TokenCheck) -> Action {
+    Action::Reply(unauthorized_reply(token), "unauthorized")
+}
+
+/// The body and status of [`unauthorized`].
+pub(super) fn unauthorized_reply(token: TokenCheck) -> Reply {
     let (code, description) = match token {
         TokenCheck::Missing => (800001, "Partner Token missing in request context"),
         _ => (400, "Access denied"),
     };
-    let reply = Reply::fault(StatusCode::UNAUTHORIZED, Some(code), description);
-    Action::Reply(reply, "unauthorized")
+    Reply::fault(StatusCode::UNAUTHORIZED, Some(code), description)
 }
 
 /// The request and correlation ids to echo: the caller's, or new ones, as
 /// the real API generates any that are missing.
-struct EchoIds {
+pub(super) struct EchoIds {
     request_id: HeaderValue,
     correlation_id: HeaderValue,
 }
 
 impl EchoIds {
-    fn from(headers: &HeaderMap) -> EchoIds {
+    pub(super) fn from(headers: &HeaderMap) -> EchoIds {
         let or_new = |name: &HeaderName| {
             headers.get(name).cloned().unwrap_or_else(|| {
                 HeaderValue::from_str(&Uuid::new_v4().to_string())
@@ -349,7 +366,7 @@ impl EchoIds {
         }
     }
 
-    fn apply(self, mut response: Response) -> Response {
+    pub(super) fn apply(self, mut response: Response) -> Response {
         let h = response.headers_mut();
         h.insert(MS_REQUEST_ID, self.request_id);
         h.insert(MS_CORRELATION_ID, self.correlation_id);

@@ -79,6 +79,8 @@ pub enum Answer {
     /// `status`, chunked with no `Content-Length`: `length` bytes, or
     /// without end when `None`.
     Chunked { status: u16, length: Option<u64> },
+    /// 200 with this JSON body, whatever was asked.
+    Json(String),
 }
 
 #[derive(Clone)]
@@ -254,6 +256,10 @@ fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
             status: code,
             length,
         } => streamed(status(code), *length, false),
+        Answer::Json(body) => Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.clone()))
+            .expect("response"),
     }
 }
 

@@ -186,7 +186,7 @@ async fn a_malformed_id_is_a_400_fault() {
 #[tokio::test]
 async fn unknown_paths_get_the_gateway_404() {
     let sb = start(SandboxConfig::default()).await;
-    for path in ["/", "/v1/customers", "/v1/customers/x/subscriptions"] {
+    for path in ["/", "/v1/invoices", "/v1/customers/x/subscriptions"] {
         let r = client()
             .get(format!("{}{path}", sb.base_url()))
             .send()

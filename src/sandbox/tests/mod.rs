@@ -4,6 +4,7 @@
 
 mod answers;
 mod auth;
+mod customers;
 mod faults;
 
 use uuid::Uuid;
