@@ -2,13 +2,14 @@
 //! customer list and write a spreadsheet-safe report.
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
-//! `api`, `auth`, `model`) → `report`. `transport` holds what is accepted
+//! `api`, `auth` with `certificate`, `model`) → `report`. `transport` holds what is accepted
 //! from the network (URLs, redirects, body sizes). The `sandbox` is a fake
 //! Partner Center that shares only `model` with the client. `journal`
 //! records outcomes for `--resume`. `run` wires the commands.
 
 pub mod api;
 pub mod auth;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod exit;

@@ -40,6 +40,13 @@ pub struct SandboxConfig {
     /// one get 401. Tokens issued afterwards work; the static token is not
     /// affected. `None` never revokes.
     pub revoke_tokens_after: Option<u64>,
+    /// Certificates (DER) registered on the app: client assertions signed by
+    /// their keys are accepted, like the client secret.
+    pub client_certificates: Vec<Vec<u8>>,
+    /// The refresh token the refresh grant accepts. Each redemption rotates
+    /// it: the answer carries a new one, and only the newest is accepted.
+    /// `None` refuses every refresh grant.
+    pub refresh_token: Option<String>,
 }
 
 /// A token bucket shared by all customer requests, like the per-partner
@@ -104,6 +111,8 @@ impl Default for SandboxConfig {
             token_lifetime: Duration::from_secs(3600),
             static_token: Some(STATIC_TOKEN.to_string()),
             revoke_tokens_after: None,
+            client_certificates: Vec::new(),
+            refresh_token: None,
         }
     }
 }
@@ -162,6 +171,18 @@ impl SandboxConfig {
                 bail!("--token-lifetime must be at least 1 second");
             }
             cfg.token_lifetime = Duration::from_secs(secs);
+        }
+        for path in &a.client_certificate_public {
+            cfg.client_certificates.extend(
+                super::testcert::read_certificates(path)
+                    .context("invalid --client-certificate-public")?,
+            );
+        }
+        if let Some(token) = &a.refresh_token {
+            if token.trim().is_empty() {
+                bail!("--refresh-token must not be empty");
+            }
+            cfg.refresh_token = Some(token.trim().to_string());
         }
         Ok(cfg)
     }
