@@ -333,3 +333,187 @@ fn read_pkcs12(
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+
+    use super::*;
+    use crate::sandbox::TestCertificate;
+
+    fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn unusable(r: Result<ClientCertificate, CertificateError>) -> String {
+        match r {
+            Err(e @ CertificateError::Unusable { .. }) => e.to_string(),
+            other => panic!("expected an unusable certificate, got {other:?}"),
+        }
+    }
+
+    fn part<T: serde::de::DeserializeOwned>(b64: &str) -> T {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(b64).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_pem_certificate_signs_assertions_its_public_key_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TestCertificate::generate_valid("unit").unwrap();
+        let path = write(dir.path(), "c.pem", t.combined_pem());
+        let now = Utc::now();
+        let cert = ClientCertificate::load(&path, None, now).unwrap();
+        assert_eq!(cert.certificate_der(), t.certificate_der.as_slice());
+        let debug = format!("{cert:?}");
+        assert!(debug.contains("[REDACTED]"), "{debug}");
+        let key_b64 = t.key_pem.lines().nth(3).unwrap();
+        assert!(!debug.contains(key_b64) && !cert.describe().contains(key_b64));
+
+        let url = "https://login.example/contoso/oauth2/v2.0/token";
+        let jwt = cert.assertion("app-id", url, now);
+        let jwt = jwt.expose_secret();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: AssertionHeader = part(parts[0]);
+        assert_eq!(header.alg, "RS256");
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let sha1 = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &t.certificate_der,
+        );
+        assert_eq!(header.x5t, Some(URL_SAFE_NO_PAD.encode(sha1.as_ref())));
+        let claims: AssertionClaims = part(parts[1]);
+        assert_eq!(claims.aud, url);
+        assert_eq!(
+            (claims.iss.as_str(), claims.sub.as_str()),
+            ("app-id", "app-id")
+        );
+        assert_eq!(claims.nbf, now.timestamp());
+        assert_eq!(claims.exp - claims.nbf, 600);
+        // Verified with the certificate's own public key, not this module's code.
+        let x509 = x509_cert::Certificate::from_der(&t.certificate_der).unwrap();
+        let public = x509
+            .tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .expect("a valid RS256 signature");
+        // A fresh jti every time.
+        let again: AssertionClaims = part(
+            cert.assertion("app-id", url, now)
+                .expose_secret()
+                .split('.')
+                .nth(1)
+                .unwrap(),
+        );
+        assert_ne!(again.jti, claims.jti);
+    }
+
+    #[test]
+    fn pkcs1_keys_chains_and_pfx_files_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TestCertificate::generate_valid("leaf").unwrap();
+        let other = TestCertificate::generate_valid("some CA").unwrap();
+        // PKCS#1: the privateKey inside the PKCS#8 structure.
+        #[derive(der::Sequence)]
+        struct Pkcs8 {
+            version: u8,
+            algorithm: x509_cert::spki::AlgorithmIdentifierOwned,
+            private_key: der::asn1::OctetString,
+        }
+        let pkcs1 = Pkcs8::from_der(&t.key_der)
+            .unwrap()
+            .private_key
+            .into_bytes();
+        let pkcs1_pem =
+            der::pem::encode_string("RSA PRIVATE KEY", der::pem::LineEnding::LF, &pkcs1).unwrap();
+        // The CA first: the certificate the key belongs to is picked.
+        let pem = format!("{}{}{pkcs1_pem}", other.certificate_pem, t.certificate_pem);
+        let cert =
+            ClientCertificate::load(&write(dir.path(), "p1.pem", pem), None, Utc::now()).unwrap();
+        assert_eq!(cert.certificate_der(), t.certificate_der.as_slice());
+
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry(
+            "qualrecon",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
+                "1",
+                p12_keystore::PrivateKey::from_der(&t.key_der).unwrap(),
+                [p12_keystore::Certificate::from_der(&t.certificate_der).unwrap()],
+            )),
+        );
+        let pfx = write(
+            dir.path(),
+            "c.pfx",
+            store.writer("hunter2").write().unwrap(),
+        );
+        let password = SecretString::from("hunter2".to_string());
+        let cert = ClientCertificate::load(&pfx, Some(&password), Utc::now()).unwrap();
+        assert_eq!(cert.certificate_der(), t.certificate_der.as_slice());
+        let wrong = SecretString::from("nope".to_string());
+        let e = unusable(ClientCertificate::load(&pfx, Some(&wrong), Utc::now()));
+        assert!(e.contains("PARTNER_CENTER_CERTIFICATE_PASSWORD"), "{e}");
+        assert!(!e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn expired_mismatched_and_keyless_certificates_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let expired = TestCertificate::generate("old", now - 30 * day, now - day).unwrap();
+        let e = unusable(ClientCertificate::load(
+            &write(dir.path(), "old.pem", expired.combined_pem()),
+            None,
+            Utc::now(),
+        ));
+        assert!(e.contains("expired on") && e.contains("old.pem"), "{e}");
+
+        let future = TestCertificate::generate("new", now + day, now + 30 * day).unwrap();
+        let e = unusable(ClientCertificate::load(
+            &write(dir.path(), "future.pem", future.combined_pem()),
+            None,
+            Utc::now(),
+        ));
+        assert!(e.contains("not valid before"), "{e}");
+
+        let a = TestCertificate::generate_valid("a").unwrap();
+        let b = TestCertificate::generate_valid("b").unwrap();
+        let e = unusable(ClientCertificate::load(
+            &write(
+                dir.path(),
+                "mixed.pem",
+                format!("{}{}", a.certificate_pem, b.key_pem),
+            ),
+            None,
+            Utc::now(),
+        ));
+        assert!(e.contains("does not belong to the certificate"), "{e}");
+
+        let e = unusable(ClientCertificate::load(
+            &write(dir.path(), "public.crt", &a.certificate_pem),
+            None,
+            Utc::now(),
+        ));
+        assert!(e.contains("no private key"), "{e}");
+        let e = unusable(ClientCertificate::load(
+            &write(dir.path(), "key.pem", &a.key_pem),
+            None,
+            Utc::now(),
+        ));
+        assert!(e.contains("no certificate"), "{e}");
+
+        assert!(matches!(
+            ClientCertificate::load(&dir.path().join("missing.pem"), None, Utc::now()),
+            Err(CertificateError::Read { .. })
+        ));
+    }
+}

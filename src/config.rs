@@ -503,6 +503,7 @@ fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn args(argv: &[&str]) -> RunArgs {
@@ -724,6 +725,143 @@ mod tests {
             }
             _ => panic!("expected client credentials"),
         }
+    }
+
+    fn resolve_with(argv: &[&str], vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        resolve(
+            &args(&[&["--input", "a", "--out", "o"], argv].concat()),
+            &env(vars),
+        )
+    }
+
+    fn conflict(argv: &[&str], vars: &[(&str, &str)], both: [&str; 2]) {
+        let e = resolve_with(argv, vars).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(both[0]) && text.contains(both[1]),
+            "{both:?}: {text}"
+        );
+        // No value ever reaches the message.
+        assert!(
+            !text.contains("tok-value") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn conflicting_credentials_are_a_usage_error_naming_both_before_any_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(
+            &cfg,
+            "client-certificate = \"/nonexistent/app.pem\"\nclient-secret-file = \"/nonexistent/secret\"\n",
+        )
+        .unwrap();
+        let token = ("PARTNER_CENTER_TOKEN", "tok-value");
+        let id = ["--tenant", "t", "--client-id", "c"];
+        conflict(
+            &[&id[..], &["--client-certificate", "/nonexistent/app.pem"]].concat(),
+            &[token],
+            ["PARTNER_CENTER_TOKEN", "--client-certificate"],
+        );
+        conflict(
+            &id,
+            &[token, ("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")],
+            ["PARTNER_CENTER_TOKEN", "PARTNER_CENTER_REFRESH_TOKEN"],
+        );
+        conflict(
+            &[&id[..], &["--client-certificate", "/nonexistent/app.pem"]].concat(),
+            &[("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t")],
+            ["--client-certificate", "PARTNER_CENTER_CLIENT_SECRET"],
+        );
+        // With a refresh token too: still one credential too many.
+        conflict(
+            &[
+                &id[..],
+                &["--client-secret-file", "/nonexistent/secret"],
+                &["--refresh-token-file", "/nonexistent/rt"],
+            ]
+            .concat(),
+            &[("PARTNER_CENTER_CLIENT_CERTIFICATE", "/nonexistent/app.pem")],
+            ["PARTNER_CENTER_CLIENT_CERTIFICATE", "--client-secret-file"],
+        );
+        conflict(
+            &[&id[..], &["--config", cfg.to_str().unwrap()]].concat(),
+            &[],
+            [
+                "client-certificate (config file)",
+                "client-secret-file (config file)",
+            ],
+        );
+        // --sandbox does not lift the rule.
+        conflict(
+            &["--sandbox", "--client-certificate", "/nonexistent/app.pem"],
+            &[("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t")],
+            ["--client-certificate", "PARTNER_CENTER_CLIENT_SECRET"],
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_combine_with_a_credential_and_a_static_token_outranks_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = dir.path().join("rt");
+        std::fs::write(&rt, "tok-value\n").unwrap();
+        let id = ["--tenant", "t", "--client-id", "c"];
+        let secret = ("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t");
+        let c = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret],
+        )
+        .unwrap();
+        match c.auth {
+            Auth::Client {
+                credential: ClientCredential::Secret(_),
+                refresh_token: Some(r),
+                ..
+            } => {
+                assert_eq!(r.token.expose_secret(), "tok-value");
+                assert_eq!(r.file.as_deref(), Some(rt.as_path()));
+                assert!(r.trailing_newline);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The environment variable holds the token itself: nothing to write back.
+        let c = resolve_with(
+            &id,
+            &[secret, ("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")],
+        )
+        .unwrap();
+        match c.auth {
+            Auth::Client {
+                refresh_token: Some(r),
+                ..
+            } => assert!(r.token.expose_secret() == "tok-value" && r.file.is_none()),
+            other => panic!("{other:?}"),
+        }
+        // The flag beats the environment, as for every option.
+        let c = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret, ("PARTNER_CENTER_REFRESH_TOKEN", "from-env")],
+        )
+        .unwrap();
+        assert!(
+            matches!(c.auth, Auth::Client { refresh_token: Some(ref r), .. } if r.file.is_some())
+        );
+        // A refresh token alone cannot sign in: the grant needs the app's credential.
+        let e = resolve_with(&id, &[("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")]).unwrap_err();
+        assert!(e.to_string().contains("--client-certificate"), "{e}");
+        // As before: a static token wins over a secret left in the environment.
+        let c = resolve_with(&id, &[secret, ("PARTNER_CENTER_TOKEN", "tok-value")]).unwrap();
+        assert!(matches!(c.auth, Auth::Static(_)));
+        // An empty refresh token file is a usage error.
+        std::fs::write(&rt, "\n").unwrap();
+        let e = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret],
+        )
+        .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
     }
 }
 

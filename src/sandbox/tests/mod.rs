@@ -5,6 +5,7 @@
 mod answers;
 mod auth;
 mod faults;
+mod signin;
 
 use uuid::Uuid;
 
