@@ -43,6 +43,21 @@ fn signed_in_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> a
     c
 }
 
+/// A run over three approved ids signed in with the certificate at `path`:
+/// its exit code and everything it printed.
+fn certificate_run(env: &Env, sb: &TestSandbox, path: &Path) -> (Option<i32>, String) {
+    let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 3)));
+    let out = signed_in_run(
+        env,
+        sb,
+        &input,
+        &["--client-certificate", path.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    (out.status.code(), text(&out))
+}
+
 fn token_requests(sb: &TestSandbox) -> Vec<JournalEntry> {
     sb.journal()
         .into_iter()
@@ -154,17 +169,8 @@ fn a_certificate_the_app_does_not_have_is_fatal_with_aadsts700027_and_no_custome
     let registered_cert = TestCertificate::generate_valid("registered").unwrap();
     let (_, stranger) = certificate(&env, "stranger.pem");
     let sb = TestSandbox::start(registered(&[&registered_cert]));
-    let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 3)));
-    let out = signed_in_run(
-        &env,
-        &sb,
-        &input,
-        &["--client-certificate", stranger.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    let (code, said) = certificate_run(&env, &sb, &stranger);
+    assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("AADSTS700027"), "{said}");
     assert!(said.contains("rejected the certificate sign-in"), "{said}");
     assert!(
@@ -188,17 +194,8 @@ fn an_expired_certificate_is_a_usage_error_before_any_request() {
     let path = env.write("expired.pem", expired.combined_pem());
     // Registered, so only the expiry can be the reason.
     let sb = TestSandbox::start(registered(&[&expired]));
-    let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 3)));
-    let out = signed_in_run(
-        &env,
-        &sb,
-        &input,
-        &["--client-certificate", path.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{said}");
+    let (code, said) = certificate_run(&env, &sb, &path);
+    assert_eq!(code, Some(2), "{said}");
     assert!(
         said.contains("expired on") && said.contains("expired.pem"),
         "{said}"
