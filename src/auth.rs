@@ -325,6 +325,12 @@ impl TokenProvider {
             }
         }
         match c.endpoint {
+            // `offline_access` asks the v2 endpoint for the renewed refresh
+            // token, as MSAL does; client credentials never get one.
+            TokenEndpoint::V2 if c.refresh_token.is_some() => form.push((
+                "scope",
+                format!("{PARTNER_CENTER_RESOURCE}/.default offline_access"),
+            )),
             TokenEndpoint::V2 => {
                 form.push(("scope", format!("{PARTNER_CENTER_RESOURCE}/.default")))
             }

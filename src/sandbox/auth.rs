@@ -468,9 +468,17 @@ fn authenticate(
 }
 
 fn check_scope(scope: Option<&str>) -> Result<(), AadFailure> {
-    let scope = match scope.map(str::trim) {
-        None | Some("") => return Err(AadFailure::missing("scope")),
-        Some(s) => s,
+    // The OpenID scopes (`offline_access` asks for a refresh token) may
+    // accompany the resource's `.default`.
+    let resource_scopes: Vec<&str> = scope
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|s| !["offline_access", "openid", "profile"].contains(s))
+        .collect();
+    let scope = match resource_scopes.as_slice() {
+        [] => return Err(AadFailure::missing("scope")),
+        [one] => *one,
+        _ => scope.unwrap_or_default().trim(),
     };
     if scope.eq_ignore_ascii_case(SCOPE) {
         return Ok(());
