@@ -1,17 +1,22 @@
-//! Bearer tokens: a static one, or OAuth2 client credentials against AAD
-//! (v2 `scope` or v1 `resource`), cached, refreshed ahead of expiry, shared
-//! by all requests (one refresh at a time, no stampede on the endpoint).
+//! Bearer tokens: a static one, or OAuth2 tokens from AAD (v2 `scope` or v1
+//! `resource`), cached, refreshed ahead of expiry, shared by all requests
+//! (one refresh at a time, no stampede on the endpoint). AAD is asked with
+//! the client-credentials grant, or with the refresh-token grant when a
+//! refresh token is configured (Secure Application Model); either way the
+//! app proves itself with its secret or a certificate-signed assertion.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::certificate::ClientCertificate;
 use crate::cli::TokenEndpoint;
-use crate::model::{AadError, NumberOrString, TokenResponse, snippet};
+use crate::model::{AadError, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse, snippet};
 use crate::transport::{MAX_TOKEN_BODY, ReadError, read_body, refused_redirect, status_line};
 
 /// The audience every Partner Center token must have.
@@ -33,13 +38,107 @@ pub enum Credentials {
     Client(ClientCredentials),
 }
 
-/// What a client-credentials request needs.
+/// What a token request needs.
 pub struct ClientCredentials {
     /// The full token endpoint URL.
     pub token_url: String,
     pub client_id: String,
-    pub secret: SecretString,
+    /// How the app proves who it is.
+    pub credential: ClientCredential,
     pub endpoint: TokenEndpoint,
+    /// `Some`: the refresh-token grant with this token, else client credentials.
+    pub refresh_token: Option<RefreshToken>,
+}
+
+/// How the app proves who it is to AAD. Debug output redacts the secret
+/// and the key.
+#[derive(Clone)]
+pub enum ClientCredential {
+    /// `client_secret`.
+    Secret(SecretString),
+    /// `client_assertion`: a fresh RS256 JWT signed with the certificate's key.
+    Certificate(Arc<ClientCertificate>),
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientCredential::Secret(_) => f.write_str("Secret([REDACTED])"),
+            ClientCredential::Certificate(c) => f.debug_tuple("Certificate").field(c).finish(),
+        }
+    }
+}
+
+/// The refresh token of the refresh-token grant. AAD may answer a new one
+/// with each access token; it replaces the old one here and, when the token
+/// came from a file, in that file (so the next run starts from the newest).
+pub struct RefreshToken {
+    value: std::sync::Mutex<SecretString>,
+    /// `--refresh-token-file`; `None` when it came from
+    /// `PARTNER_CENTER_REFRESH_TOKEN`, which cannot be written back.
+    file: Option<PathBuf>,
+    /// Whether the file ended with a line break (kept when rewriting it).
+    trailing_newline: bool,
+    /// The "cannot write back" warning was given.
+    warned: AtomicBool,
+}
+
+impl RefreshToken {
+    /// `value` as read from `file` (`None`: from the environment).
+    pub fn new(value: SecretString, file: Option<PathBuf>, trailing_newline: bool) -> RefreshToken {
+        RefreshToken {
+            value: std::sync::Mutex::new(value),
+            file,
+            trailing_newline,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    fn current(&self) -> SecretString {
+        self.value
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// AAD answered `new`: use it from now on and store it. A failed write
+    /// is logged, not fatal: this run has its access token, and AAD keeps
+    /// accepting the older refresh token until it expires.
+    fn rotated(&self, new: &str) {
+        {
+            let mut value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
+            if value.expose_secret() == new {
+                return;
+            }
+            *value = SecretString::from(new.to_string());
+        }
+        match &self.file {
+            Some(path) => {
+                let text = if self.trailing_newline {
+                    format!("{new}\n")
+                } else {
+                    new.to_string()
+                };
+                match crate::fsutil::replace_keeping_permissions(path, text.as_bytes()) {
+                    Ok(()) => tracing::info!(
+                        "AAD renewed the refresh token; stored it in {}",
+                        path.display()
+                    ),
+                    Err(e) => tracing::error!(
+                        "AAD renewed the refresh token, but it could not be stored in {}: {e:#}. The next run uses the older token, which works only until it expires: make the file and its folder writable for this user",
+                        path.display()
+                    ),
+                }
+            }
+            None => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "AAD renewed the refresh token, but PARTNER_CENTER_REFRESH_TOKEN cannot be updated: the token set there works only until it expires (by default 90 days after it was issued). Use --refresh-token-file so qualrecon can keep it current"
+                    );
+                }
+            }
+        }
+    }
 }
 
 impl ClientCredentials {
@@ -77,12 +176,13 @@ impl std::fmt::Debug for Token {
 /// Why no token could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    /// AAD said no: wrong secret, client id, tenant, scope. Fatal.
-    #[error(
-        "{url} rejected the client credentials: HTTP {status}, {error}: {description}\n  hint: {hint}"
-    )]
+    /// AAD said no: wrong secret, certificate, refresh token, client id,
+    /// tenant, scope. Fatal.
+    #[error("{url} rejected the {what}: HTTP {status}, {error}: {description}\n  hint: {hint}")]
     Rejected {
         url: String,
+        /// Which sign-in: `client credentials`, `certificate sign-in`, …
+        what: &'static str,
         status: u16,
         error: String,
         description: String,
@@ -203,12 +303,34 @@ impl TokenProvider {
             url: c.token_url.clone(),
             detail,
         };
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_string()),
-            ("client_id", c.client_id.clone()),
-            ("client_secret", c.secret.expose_secret().to_string()),
-        ];
+        let mut form = Vec::with_capacity(6);
+        match &c.refresh_token {
+            Some(rt) => {
+                form.push(("grant_type", "refresh_token".to_string()));
+                form.push(("refresh_token", rt.current().expose_secret().to_string()));
+            }
+            None => form.push(("grant_type", "client_credentials".to_string())),
+        }
+        form.push(("client_id", c.client_id.clone()));
+        match &c.credential {
+            ClientCredential::Secret(secret) => {
+                form.push(("client_secret", secret.expose_secret().to_string()));
+            }
+            ClientCredential::Certificate(cert) => {
+                // A new assertion for every request, retries included: each
+                // has its own jti and validity window, with `aud` the URL used.
+                let jwt = cert.assertion(&c.client_id, &c.token_url, chrono::Utc::now());
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE.to_string()));
+                form.push(("client_assertion", jwt.expose_secret().to_string()));
+            }
+        }
         match c.endpoint {
+            // `offline_access` asks the v2 endpoint for the renewed refresh
+            // token, as MSAL does; client credentials never get one.
+            TokenEndpoint::V2 if c.refresh_token.is_some() => form.push((
+                "scope",
+                format!("{PARTNER_CENTER_RESOURCE}/.default offline_access"),
+            )),
             TokenEndpoint::V2 => {
                 form.push(("scope", format!("{PARTNER_CENTER_RESOURCE}/.default")))
             }
@@ -259,6 +381,11 @@ impl TokenProvider {
             let lifetime =
                 token_lifetime(&parsed, chrono::Utc::now().timestamp()).clamp(1.0, 86_400.0);
             self.fetched.fetch_add(1, Ordering::Relaxed);
+            if let (Some(rt), Some(new)) = (&c.refresh_token, parsed.refresh_token.as_deref())
+                && !new.trim().is_empty()
+            {
+                rt.rotated(new.trim());
+            }
             return Ok((
                 SecretString::from(parsed.access_token),
                 Duration::from_secs_f64(lifetime),
@@ -285,9 +412,11 @@ impl TokenProvider {
             .unwrap_or("")
             .trim()
             .to_string();
-        let hint = hint_for(&aad, &description);
+        let signin = SignIn::of(c);
+        let hint = hint_for(&aad, &description, signin);
         Err(AuthError::Rejected {
             url: c.token_url.clone(),
+            what: signin.describe(),
             status: status.as_u16(),
             error: aad.error,
             description,
@@ -310,8 +439,32 @@ fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
     3600.0
 }
 
+/// Which grant and credential a token request used, for errors and hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SignIn {
+    refresh_token: bool,
+    certificate: bool,
+}
+
+impl SignIn {
+    fn of(c: &ClientCredentials) -> SignIn {
+        SignIn {
+            refresh_token: c.refresh_token.is_some(),
+            certificate: matches!(c.credential, ClientCredential::Certificate(_)),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match (self.refresh_token, self.certificate) {
+            (true, _) => "refresh-token sign-in",
+            (false, true) => "certificate sign-in",
+            (false, false) => "client credentials",
+        }
+    }
+}
+
 /// What to check, in the words of the option that sets it.
-fn hint_for(aad: &AadError, description: &str) -> &'static str {
+fn hint_for(aad: &AadError, description: &str, signin: SignIn) -> &'static str {
     let code = aad.error_codes.first().copied().or_else(|| {
         let digits: String = description
             .strip_prefix("AADSTS")?
@@ -321,6 +474,22 @@ fn hint_for(aad: &AadError, description: &str) -> &'static str {
         digits.parse().ok()
     });
     match (code, aad.error.as_str()) {
+        (Some(700027), _) => {
+            "AAD does not know the key that signed the assertion: upload the certificate's public part (the .crt/.cer, never the key) to the app registration named by --client-id, under Certificates & secrets, or point --client-certificate at the certificate registered there (compare the thumbprint qualrecon logs with the portal's)"
+        }
+        (Some(700024), _) => {
+            "the client assertion was outside its validity window when AAD checked it: set this machine's clock right (NTP); qualrecon signs each assertion valid from now for 10 minutes"
+        }
+        (Some(700021 | 700023), _) => {
+            "AAD refused the assertion's claims: check --client-id and that --authority/--tenant name the token endpoint AAD expects"
+        }
+        (Some(70000 | 70008 | 700082 | 50173 | 9002313 | 70043 | 700084 | 50076 | 50079), _)
+        | (_, "invalid_grant") => {
+            "the refresh token is no longer accepted (expired, revoked, or issued for another app): sign in again as a Partner Center admin of the partner tenant to get a new one (Secure Application Model consent) and write it into --refresh-token-file"
+        }
+        (_, "invalid_client") if signin.certificate => {
+            "check the certificate (--client-certificate / PARTNER_CENTER_CLIENT_CERTIFICATE): it must be the one registered on the app registration, and not expired there"
+        }
         (Some(7000222), _) => {
             "the client secret has expired: create a new one in the app registration and update PARTNER_CENTER_CLIENT_SECRET / --client-secret-file"
         }
@@ -369,14 +538,41 @@ mod tests {
             error_codes: vec![code],
             ..AadError::default()
         };
-        assert!(hint_for(&aad("invalid_client", 7000215), "").contains("secret"));
-        assert!(hint_for(&aad("unauthorized_client", 700016), "").contains("--client-id"));
-        assert!(hint_for(&aad("invalid_request", 90002), "").contains("--tenant"));
+        let secret = SignIn {
+            refresh_token: false,
+            certificate: false,
+        };
+        let certificate = SignIn {
+            certificate: true,
+            ..secret
+        };
+        let refresh = SignIn {
+            refresh_token: true,
+            ..secret
+        };
+        assert!(hint_for(&aad("invalid_client", 7000215), "", secret).contains("secret"));
+        assert!(hint_for(&aad("unauthorized_client", 700016), "", secret).contains("--client-id"));
+        assert!(hint_for(&aad("invalid_request", 90002), "", secret).contains("--tenant"));
+        let h = hint_for(&aad("invalid_client", 700027), "", certificate);
+        assert!(
+            h.contains("upload the certificate") && h.contains("--client-id"),
+            "{h}"
+        );
+        assert!(hint_for(&aad("invalid_client", 700024), "", certificate).contains("clock"));
+        // Any other refusal of a certificate points at the certificate, not a secret.
+        let h = hint_for(&aad("invalid_client", 7000274), "", certificate);
+        assert!(h.contains("--client-certificate"), "{h}");
+        let h = hint_for(&aad("invalid_grant", 700082), "", refresh);
+        assert!(h.contains("--refresh-token-file"), "{h}");
+        assert_eq!(certificate.describe(), "certificate sign-in");
+        assert_eq!(refresh.describe(), "refresh-token sign-in");
         let no_codes = AadError {
             error: "invalid_request".into(),
             ..AadError::default()
         };
-        assert!(hint_for(&no_codes, "AADSTS90002: Tenant 'x' not found.").contains("--tenant"));
+        assert!(
+            hint_for(&no_codes, "AADSTS90002: Tenant 'x' not found.", secret).contains("--tenant")
+        );
     }
 
     #[test]

@@ -36,9 +36,13 @@ pub enum Command {
 
 /// Shown after `run --help`: what the options cannot say on their own.
 const RUN_AFTER_HELP: &str = "\
-Authentication: PARTNER_CENTER_TOKEN (a ready bearer token) if set, else OAuth2 client
-credentials from --tenant, --client-id and PARTNER_CENTER_CLIENT_SECRET or
---client-secret-file. --sandbox needs neither.
+Signing in, in this order: a static token (PARTNER_CENTER_TOKEN: used as is, no
+token endpoint), a refresh token (--refresh-token-file or PARTNER_CENTER_REFRESH_TOKEN:
+the refresh-token grant), a certificate (--client-certificate) or a client secret
+(PARTNER_CENTER_CLIENT_SECRET or --client-secret-file): the client-credentials grant.
+OAuth2 needs --tenant and --client-id, and the refresh-token grant also a certificate
+or secret. Two that conflict (a static token with a refresh token or certificate; a
+certificate with a secret) are a usage error naming both. --sandbox needs none.
 
 Exit codes: 0 all looked up · 1 fatal (input, output, authentication) · 2 usage ·
 3 report written but some lookups failed, input rows were invalid, --deadline hit, or
@@ -121,6 +125,18 @@ pub struct RunArgs {
     /// There is deliberately no flag that takes the secret itself.
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+
+    /// Sign in with a certificate instead of a secret: a PEM file with the
+    /// certificate and its unencrypted RSA key, or a .pfx/.p12 (password in env
+    /// PARTNER_CENTER_CERTIFICATE_PASSWORD) [env: PARTNER_CENTER_CLIENT_CERTIFICATE].
+    #[arg(long, value_name = "FILE")]
+    pub client_certificate: Option<PathBuf>,
+
+    /// Sign in with the refresh token in FILE (Secure Application Model), plus
+    /// the client secret or certificate; a renewed token is written back to FILE
+    /// [env: PARTNER_CENTER_REFRESH_TOKEN holds the token itself, not written back].
+    #[arg(long, value_name = "FILE")]
+    pub refresh_token_file: Option<PathBuf>,
 
     /// Identity host: https (plain http only on a loopback host), no user info
     /// [env: PARTNER_CENTER_AUTHORITY] [default: https://login.microsoftonline.com].
@@ -266,6 +282,22 @@ pub struct SandboxArgs {
     /// generated, the same on every start).
     #[arg(long, value_name = "N", default_value_t = crate::sandbox::DEFAULT_CUSTOMERS)]
     pub customers: u64,
+
+    /// A PEM certificate registered on the sandbox's app: client assertions
+    /// signed by its key are accepted (repeatable; a key in the file is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub client_certificate_public: Vec<PathBuf>,
+
+    /// A refresh token the sandbox's AAD accepts; every redemption answers a
+    /// new one, and only the newest is accepted after that.
+    #[arg(long, value_name = "TOKEN")]
+    pub refresh_token: Option<String>,
+
+    /// Write a self-signed test certificate into DIR and exit:
+    /// qualrecon-test.pem (certificate and key, for --client-certificate) and
+    /// qualrecon-test.crt (certificate only, for --client-certificate-public).
+    #[arg(long, value_name = "DIR")]
+    pub make_test_certificate: Option<PathBuf>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

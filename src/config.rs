@@ -3,12 +3,15 @@
 //! option.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::auth::ClientCredential;
+use crate::certificate::{CertificateError, ClientCertificate};
 use crate::cli::{LogFormat, RunArgs, TokenEndpoint, parse_delimiter, parse_duration};
 use crate::report::formats::Formats;
 
@@ -35,16 +38,39 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 pub enum Auth {
     /// `PARTNER_CENTER_TOKEN`.
     Static(SecretString),
-    /// OAuth2 client credentials.
+    /// OAuth2 against AAD: client credentials, or the refresh-token grant.
     Client {
         tenant: String,
         client_id: String,
-        secret: SecretString,
+        /// The app's secret or certificate.
+        credential: ClientCredential,
+        /// `Some`: sign in with this refresh token (the grant still carries
+        /// the credential).
+        refresh_token: Option<RefreshTokenSetting>,
         authority: String,
         endpoint: TokenEndpoint,
     },
-    /// The built-in sandbox's own app registration (`--sandbox` without a token).
-    Sandbox { endpoint: TokenEndpoint },
+    /// The built-in sandbox's own app registration (`--sandbox` without a
+    /// token), signing in with the sandbox's secret unless a certificate or
+    /// refresh token is given: the sandbox then trusts that certificate and
+    /// accepts that refresh token.
+    Sandbox {
+        endpoint: TokenEndpoint,
+        certificate: Option<Arc<ClientCertificate>>,
+        refresh_token: Option<RefreshTokenSetting>,
+    },
+}
+
+/// `--refresh-token-file` or `PARTNER_CENTER_REFRESH_TOKEN` (the token
+/// itself). Debug output redacts the token.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenSetting {
+    pub token: SecretString,
+    /// The file a renewed token is written back to; `None` for the
+    /// environment variable.
+    pub file: Option<PathBuf>,
+    /// Whether the file ended with a line break.
+    pub trailing_newline: bool,
 }
 
 /// Where the customers to look up come from.
@@ -111,6 +137,8 @@ pub struct FileConfig {
     pub tenant: Option<String>,
     pub client_id: Option<String>,
     pub client_secret_file: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub refresh_token_file: Option<PathBuf>,
     pub authority: Option<String>,
     pub token_endpoint: Option<TokenEndpoint>,
     pub column: Option<String>,
@@ -391,6 +419,56 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         .unwrap_or_default();
 
     let token = env("PARTNER_CENTER_TOKEN");
+    // Each sign-in setting with the name of where it came from, so a
+    // conflict names both sides exactly as the user set them.
+    let refresh_token = first_set([
+        (
+            args.refresh_token_file.clone().map(RefreshTokenFrom::File),
+            "--refresh-token-file",
+        ),
+        (
+            env("PARTNER_CENTER_REFRESH_TOKEN").map(RefreshTokenFrom::Env),
+            "PARTNER_CENTER_REFRESH_TOKEN",
+        ),
+        (
+            file.refresh_token_file.clone().map(RefreshTokenFrom::File),
+            "refresh-token-file (config file)",
+        ),
+    ]);
+    let certificate = first_set([
+        (args.client_certificate.clone(), "--client-certificate"),
+        (
+            env("PARTNER_CENTER_CLIENT_CERTIFICATE").map(PathBuf::from),
+            "PARTNER_CENTER_CLIENT_CERTIFICATE",
+        ),
+        (
+            file.client_certificate.clone(),
+            "client-certificate (config file)",
+        ),
+    ]);
+    let secret_from = first_set([
+        (
+            args.client_secret_file.as_ref().map(|_| ()),
+            "--client-secret-file",
+        ),
+        (
+            file.client_secret_file.as_ref().map(|_| ()),
+            "client-secret-file (config file)",
+        ),
+        (
+            env("PARTNER_CENTER_CLIENT_SECRET").map(|_| ()),
+            "PARTNER_CENTER_CLIENT_SECRET",
+        ),
+    ])
+    .map(|((), from)| from);
+    let password = env("PARTNER_CENTER_CERTIFICATE_PASSWORD").map(SecretString::from);
+    let load_certificate = |path: &Path| load_certificate(path, password.as_ref());
+    check_credential_conflicts(
+        token.is_some(),
+        refresh_token.as_ref().map(|(_, from)| *from),
+        certificate.as_ref().map(|(_, from)| *from),
+        secret_from,
+    )?;
     let auth = if let Some(token) = token {
         // Refused here rather than by the first request, which would fail
         // with a vaguer error for every customer.
@@ -398,7 +476,11 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             .map_err(usage)?;
         Auth::Static(SecretString::from(token.trim().to_string()))
     } else if sandbox {
-        Auth::Sandbox { endpoint }
+        Auth::Sandbox {
+            endpoint,
+            certificate: certificate.map(|(p, _)| load_certificate(&p)).transpose()?,
+            refresh_token: refresh_token.map(|(r, _)| r.read()).transpose()?,
+        }
     } else {
         let tenant = args
             .tenant
@@ -413,21 +495,26 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             .clone()
             .or_else(|| env("PARTNER_CENTER_CLIENT_ID"))
             .or(file.client_id);
-        let secret_file = args.client_secret_file.clone().or(file.client_secret_file);
-        let secret = match secret_file {
-            Some(path) => Some(read_secret_file(&path)?),
-            None => env("PARTNER_CENTER_CLIENT_SECRET")
-                .map(|s| SecretString::from(s.trim().to_string())),
+        let credential = match certificate {
+            Some((path, _)) => Some(ClientCredential::Certificate(load_certificate(&path)?)),
+            None => match args.client_secret_file.clone().or(file.client_secret_file) {
+                Some(path) => Some(read_secret_file(&path)?),
+                None => env("PARTNER_CENTER_CLIENT_SECRET")
+                    .map(|s| SecretString::from(s.trim().to_string())),
+            }
+            .map(ClientCredential::Secret),
         };
-        match (tenant, client_id, secret) {
-            (Some(tenant), Some(client_id), Some(secret)) => Auth::Client {
+        let refresh_token = refresh_token.map(|(r, _)| r.read()).transpose()?;
+        match (tenant, client_id, credential) {
+            (Some(tenant), Some(client_id), Some(credential)) => Auth::Client {
                 tenant,
                 client_id,
-                secret,
+                credential,
+                refresh_token,
                 authority: authority.clone(),
                 endpoint,
             },
-            (tenant, client_id, secret) => {
+            (tenant, client_id, credential) => {
                 let mut missing = Vec::new();
                 if tenant.is_none() {
                     missing.push("--tenant (or PARTNER_CENTER_TENANT)");
@@ -435,9 +522,9 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
                 if client_id.is_none() {
                     missing.push("--client-id (or PARTNER_CENTER_CLIENT_ID)");
                 }
-                if secret.is_none() {
+                if credential.is_none() {
                     missing.push(
-                        "the client secret (PARTNER_CENTER_CLIENT_SECRET or --client-secret-file)",
+                        "the client secret (PARTNER_CENTER_CLIENT_SECRET or --client-secret-file) or certificate (--client-certificate)",
                     );
                 }
                 return Err(usage(format!(
@@ -504,6 +591,106 @@ fn input_source(
     })
 }
 
+/// The first of `candidates` that is set, with the name of its source.
+fn first_set<T, const N: usize>(
+    candidates: [(Option<T>, &'static str); N],
+) -> Option<(T, &'static str)> {
+    candidates
+        .into_iter()
+        .find_map(|(value, from)| value.map(|v| (v, from)))
+}
+
+/// The order of credentials is static token, refresh token, certificate,
+/// secret. A static token replaces the sign-in, so a refresh token or a
+/// certificate next to it would silently go unused: that is a conflict. The
+/// app proves itself with one credential, so a certificate next to a secret
+/// is one too. A refresh token needs a certificate or a secret (the grant
+/// carries it), and a secret left in the environment under a static token is
+/// simply not used, as it always was.
+fn check_credential_conflicts(
+    token: bool,
+    refresh_token: Option<&str>,
+    certificate: Option<&str>,
+    secret: Option<&str>,
+) -> anyhow::Result<()> {
+    let clash = |a: &str, b: &str, why: &str| {
+        Err(usage(format!(
+            "{a} and {b} are both set, and {why}: remove one of them (the order of credentials is static token, refresh token, certificate, secret; see `qualrecon run --help`)"
+        )))
+    };
+    let static_token = "PARTNER_CENTER_TOKEN";
+    match (token, refresh_token, certificate, secret) {
+        (true, Some(r), _, _) => clash(
+            static_token,
+            r,
+            "a ready bearer token is used as is, so the refresh token would never be used",
+        ),
+        (true, None, Some(c), _) => clash(
+            static_token,
+            c,
+            "a ready bearer token is used as is, so the certificate would never be used",
+        ),
+        (_, _, Some(c), Some(s)) => clash(
+            c,
+            s,
+            "the app signs in with one credential, a certificate or a client secret",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Where the refresh token comes from.
+enum RefreshTokenFrom {
+    /// `--refresh-token-file` / config `refresh-token-file`.
+    File(PathBuf),
+    /// `PARTNER_CENTER_REFRESH_TOKEN`: the token itself.
+    Env(String),
+}
+
+impl RefreshTokenFrom {
+    fn read(self) -> anyhow::Result<RefreshTokenSetting> {
+        match self {
+            RefreshTokenFrom::Env(token) => Ok(RefreshTokenSetting {
+                token: SecretString::from(token.trim().to_string()),
+                file: None,
+                trailing_newline: false,
+            }),
+            RefreshTokenFrom::File(path) => {
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("reading the refresh token file {}", path.display())
+                })?;
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(usage(format!(
+                        "the refresh token file {} is empty",
+                        path.display()
+                    )));
+                }
+                Ok(RefreshTokenSetting {
+                    token: SecretString::from(token.to_string()),
+                    trailing_newline: text.ends_with('\n'),
+                    file: Some(path),
+                })
+            }
+        }
+    }
+}
+
+/// Read and check the certificate now, so an expired one or a key that
+/// does not match is a usage error before any request. The password of a
+/// .pfx/.p12 comes only from the environment (PARTNER_CENTER_CERTIFICATE_PASSWORD),
+/// like the secret.
+fn load_certificate(
+    path: &Path,
+    password: Option<&SecretString>,
+) -> anyhow::Result<Arc<ClientCertificate>> {
+    match ClientCertificate::load(path, password, chrono::Utc::now()) {
+        Ok(cert) => Ok(Arc::new(cert)),
+        Err(e @ CertificateError::Unusable { .. }) => Err(usage(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The URLs that receive credentials: https (http on loopback only), no
 /// user info (see [`crate::transport::check_endpoint_url`]).
 fn check_url(url: &str, option: &str) -> anyhow::Result<()> {
@@ -545,6 +732,7 @@ fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
     fn args(argv: &[&str]) -> RunArgs {
@@ -912,11 +1100,151 @@ mod tests {
         )
         .unwrap();
         match c.auth {
-            Auth::Client { secret, .. } => {
+            Auth::Client {
+                credential: ClientCredential::Secret(secret),
+                ..
+            } => {
                 assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), "s3cr3t")
             }
             _ => panic!("expected client credentials"),
         }
+    }
+
+    fn resolve_with(argv: &[&str], vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        resolve(
+            &args(&[&["--input", "a", "--out", "o"], argv].concat()),
+            &env(vars),
+        )
+    }
+
+    fn conflict(argv: &[&str], vars: &[(&str, &str)], both: [&str; 2]) {
+        let e = resolve_with(argv, vars).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(both[0]) && text.contains(both[1]),
+            "{both:?}: {text}"
+        );
+        // No value ever reaches the message.
+        assert!(
+            !text.contains("tok-value") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn conflicting_credentials_are_a_usage_error_naming_both_before_any_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        std::fs::write(
+            &cfg,
+            "client-certificate = \"/nonexistent/app.pem\"\nclient-secret-file = \"/nonexistent/secret\"\n",
+        )
+        .unwrap();
+        let token = ("PARTNER_CENTER_TOKEN", "tok-value");
+        let id = ["--tenant", "t", "--client-id", "c"];
+        conflict(
+            &[&id[..], &["--client-certificate", "/nonexistent/app.pem"]].concat(),
+            &[token],
+            ["PARTNER_CENTER_TOKEN", "--client-certificate"],
+        );
+        conflict(
+            &id,
+            &[token, ("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")],
+            ["PARTNER_CENTER_TOKEN", "PARTNER_CENTER_REFRESH_TOKEN"],
+        );
+        conflict(
+            &[&id[..], &["--client-certificate", "/nonexistent/app.pem"]].concat(),
+            &[("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t")],
+            ["--client-certificate", "PARTNER_CENTER_CLIENT_SECRET"],
+        );
+        // With a refresh token too: still one credential too many.
+        conflict(
+            &[
+                &id[..],
+                &["--client-secret-file", "/nonexistent/secret"],
+                &["--refresh-token-file", "/nonexistent/rt"],
+            ]
+            .concat(),
+            &[("PARTNER_CENTER_CLIENT_CERTIFICATE", "/nonexistent/app.pem")],
+            ["PARTNER_CENTER_CLIENT_CERTIFICATE", "--client-secret-file"],
+        );
+        conflict(
+            &[&id[..], &["--config", cfg.to_str().unwrap()]].concat(),
+            &[],
+            [
+                "client-certificate (config file)",
+                "client-secret-file (config file)",
+            ],
+        );
+        // --sandbox does not lift the rule.
+        conflict(
+            &["--sandbox", "--client-certificate", "/nonexistent/app.pem"],
+            &[("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t")],
+            ["--client-certificate", "PARTNER_CENTER_CLIENT_SECRET"],
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_combine_with_a_credential_and_a_static_token_outranks_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = dir.path().join("rt");
+        std::fs::write(&rt, "tok-value\n").unwrap();
+        let id = ["--tenant", "t", "--client-id", "c"];
+        let secret = ("PARTNER_CENTER_CLIENT_SECRET", "s3cr3t");
+        let c = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret],
+        )
+        .unwrap();
+        match c.auth {
+            Auth::Client {
+                credential: ClientCredential::Secret(_),
+                refresh_token: Some(r),
+                ..
+            } => {
+                assert_eq!(r.token.expose_secret(), "tok-value");
+                assert_eq!(r.file.as_deref(), Some(rt.as_path()));
+                assert!(r.trailing_newline);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The environment variable holds the token itself: nothing to write back.
+        let c = resolve_with(
+            &id,
+            &[secret, ("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")],
+        )
+        .unwrap();
+        match c.auth {
+            Auth::Client {
+                refresh_token: Some(r),
+                ..
+            } => assert!(r.token.expose_secret() == "tok-value" && r.file.is_none()),
+            other => panic!("{other:?}"),
+        }
+        // The flag beats the environment, as for every option.
+        let c = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret, ("PARTNER_CENTER_REFRESH_TOKEN", "from-env")],
+        )
+        .unwrap();
+        assert!(
+            matches!(c.auth, Auth::Client { refresh_token: Some(ref r), .. } if r.file.is_some())
+        );
+        // A refresh token alone cannot sign in: the grant needs the app's credential.
+        let e = resolve_with(&id, &[("PARTNER_CENTER_REFRESH_TOKEN", "tok-value")]).unwrap_err();
+        assert!(e.to_string().contains("--client-certificate"), "{e}");
+        // As before: a static token wins over a secret left in the environment.
+        let c = resolve_with(&id, &[secret, ("PARTNER_CENTER_TOKEN", "tok-value")]).unwrap();
+        assert!(matches!(c.auth, Auth::Static(_)));
+        // An empty refresh token file is a usage error.
+        std::fs::write(&rt, "\n").unwrap();
+        let e = resolve_with(
+            &[&id[..], &["--refresh-token-file", rt.to_str().unwrap()]].concat(),
+            &[secret],
+        )
+        .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
     }
 }
 

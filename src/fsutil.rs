@@ -223,6 +223,44 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     Ok(FolderLock { _file: file, path })
 }
 
+/// Replace a credential file (the rotated refresh token) atomically with
+/// the original's permission bits, and owner where the process may set it:
+/// a temp file created exclusively beside it (mode 0600 until then, so the
+/// new token is never readable by more users than the old one), fsync,
+/// rename, fsync the folder. A reader sees the old token or the new one.
+pub fn replace_keeping_permissions(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let original = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".qualrecon-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Best effort: only root (or the owner, for the group) may chown.
+        let _ =
+            std::os::unix::fs::fchown(tmp.as_file(), Some(original.uid()), Some(original.gid()));
+    }
+    tmp.as_file()
+        .set_permissions(original.permissions())
+        .with_context(|| format!("setting the permissions of {}", tmp.path().display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming the temp file to {}", path.display()))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +397,22 @@ mod tests {
         fs::remove_file(&p).unwrap();
         fs::create_dir(&p).unwrap();
         assert!(matches!(refuse_link(&p), Err(OpenError::NotPlain { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_credential_file_keeps_its_mode_and_leaves_no_temp_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("refresh-token");
+        fs::write(&p, "old\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        replace_keeping_permissions(&p, b"new\n").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new\n");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A missing file is an error, not a new world-readable file.
+        assert!(replace_keeping_permissions(&dir.path().join("gone"), b"x").is_err());
     }
 }

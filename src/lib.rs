@@ -2,15 +2,16 @@
 //! customer list and write a spreadsheet-safe report.
 //!
 //! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
-//! `api`, `auth`, `model`) → `report`; with `--all-customers`, `customers`
-//! pages through Partner Center's customer list in place of `input`.
-//! `transport` holds what is accepted from the network (URLs, redirects,
-//! body sizes). The `sandbox` is a fake
+//! `api`, `auth` with `certificate`, `model`) → `report`; with
+//! `--all-customers`, `customers` pages through Partner Center's customer
+//! list in place of `input`. `transport` holds what is accepted from the
+//! network (URLs, redirects, body sizes). The `sandbox` is a fake
 //! Partner Center that shares only `model` with the client. `journal`
 //! records outcomes for `--resume`. `run` wires the commands.
 
 pub mod api;
 pub mod auth;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod customers;

@@ -105,6 +105,48 @@ pub struct TokenResponse {
     pub not_before: Option<NumberOrString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// Refresh-token grant only: the rotated refresh token, which replaces
+    /// the one sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// `client_assertion_type` of a token request signed with a certificate.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The JOSE header of a client assertion (RFC 7515): which certificate
+/// signed it, by thumbprint, as AAD looks the key up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionHeader {
+    /// `RS256`.
+    pub alg: String,
+    /// `JWT`.
+    #[serde(default)]
+    pub typ: Option<String>,
+    /// Base64url SHA-1 of the certificate's DER.
+    #[serde(default)]
+    pub x5t: Option<String>,
+    /// Base64url SHA-256 of the certificate's DER.
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+/// The claims of a client assertion, as AAD's certificate-credentials
+/// documentation lists them. Times are seconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionClaims {
+    /// The exact token endpoint URL the assertion is sent to.
+    pub aud: String,
+    /// The client id.
+    pub iss: String,
+    /// The client id again.
+    pub sub: String,
+    /// Unique per assertion.
+    pub jti: String,
+    pub nbf: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    pub exp: i64,
 }
 
 /// A count of seconds that AAD writes either as `3599` or as `"3599"`.

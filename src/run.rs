@@ -10,7 +10,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::api::{APPLICATION, ApiClient};
-use crate::auth::{ClientCredentials, Credentials, TokenProvider};
+use crate::auth::{ClientCredential, ClientCredentials, Credentials, RefreshToken, TokenProvider};
 use crate::cli::{CheckArgs, RunArgs, SandboxArgs};
 use crate::config::{self, Auth, Config, InputSource};
 use crate::customers::{self, Listing};
@@ -220,6 +220,7 @@ async fn connect(cfg: &Config, stop: Stop) -> anyhow::Result<Connection> {
 
     let http = http_client(cfg, &base_url)?;
 
+    log_sign_in(&cfg.auth);
     let credentials = credentials(&cfg.auth, &base_url);
     let auth = TokenProvider::new(http.clone(), credentials);
 
@@ -479,11 +480,28 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
 }
 
 /// The built-in fake Partner Center for `--sandbox`; it also accepts a
-/// static token the user set.
+/// static token the user set, and trusts the certificate and the refresh
+/// token the run signs in with (no account needed to try them).
 async fn start_sandbox(auth: &Auth) -> anyhow::Result<Sandbox> {
     let mut sc = SandboxConfig::default();
-    if let Auth::Static(token) = auth {
-        sc.static_token = Some(secrecy::ExposeSecret::expose_secret(token).to_string());
+    match auth {
+        Auth::Static(token) => {
+            sc.static_token = Some(secrecy::ExposeSecret::expose_secret(token).to_string());
+        }
+        Auth::Sandbox {
+            certificate,
+            refresh_token,
+            ..
+        } => {
+            sc.client_certificates = certificate
+                .iter()
+                .map(|c| c.certificate_der().to_vec())
+                .collect();
+            sc.refresh_token = refresh_token
+                .as_ref()
+                .map(|r| secrecy::ExposeSecret::expose_secret(&r.token).to_string());
+        }
+        Auth::Client { .. } => {}
     }
     let sb = Sandbox::start(sc)
         .await
@@ -518,25 +536,41 @@ fn http_client(cfg: &Config, base_url: &str) -> anyhow::Result<reqwest::Client> 
 
 /// Where tokens come from; the sandbox has its own app registration.
 fn credentials(auth: &Auth, base_url: &str) -> Credentials {
+    let refresh = |r: &Option<config::RefreshTokenSetting>| {
+        r.as_ref()
+            .map(|r| RefreshToken::new(r.token.clone(), r.file.clone(), r.trailing_newline))
+    };
     match auth {
         Auth::Static(token) => Credentials::Static(token.clone()),
         Auth::Client {
             tenant,
             client_id,
-            secret,
+            credential,
+            refresh_token,
             authority,
             endpoint,
         } => Credentials::Client(ClientCredentials {
             token_url: ClientCredentials::token_url(authority, tenant, *endpoint),
             client_id: client_id.clone(),
-            secret: secret.clone(),
+            credential: credential.clone(),
             endpoint: *endpoint,
+            refresh_token: refresh(refresh_token),
         }),
-        Auth::Sandbox { endpoint } => Credentials::Client(ClientCredentials {
+        Auth::Sandbox {
+            endpoint,
+            certificate,
+            refresh_token,
+        } => Credentials::Client(ClientCredentials {
             token_url: ClientCredentials::token_url(base_url, sandbox::TENANT, *endpoint),
             client_id: sandbox::CLIENT_ID.to_string(),
-            secret: secrecy::SecretString::from(sandbox::CLIENT_SECRET.to_string()),
+            credential: match certificate {
+                Some(c) => ClientCredential::Certificate(c.clone()),
+                None => ClientCredential::Secret(secrecy::SecretString::from(
+                    sandbox::CLIENT_SECRET.to_string(),
+                )),
+            },
             endpoint: *endpoint,
+            refresh_token: refresh(refresh_token),
         }),
     }
 }
@@ -565,6 +599,49 @@ fn start_writing(
         None => {
             let header = Header::new(running.id, running.started_at, running.input_sha256);
             JournalWriter::create(&cfg.out, &header).context("cannot start the journal")
+        }
+    }
+}
+
+/// Say how the run signs in (never with the secret or token), and warn
+/// while there is time to renew a certificate that expires soon.
+fn log_sign_in(auth: &Auth) {
+    let (certificate, refresh_token) = match auth {
+        Auth::Static(_) => return,
+        Auth::Client {
+            credential,
+            refresh_token,
+            ..
+        } => (
+            match credential {
+                ClientCredential::Certificate(c) => Some(c),
+                ClientCredential::Secret(_) => None,
+            },
+            refresh_token,
+        ),
+        Auth::Sandbox {
+            certificate,
+            refresh_token,
+            ..
+        } => (certificate.as_ref(), refresh_token),
+    };
+    if let Some(r) = refresh_token {
+        match &r.file {
+            Some(path) => tracing::info!("signing in with the refresh token in {}", path.display()),
+            None => {
+                tracing::info!("signing in with the refresh token in PARTNER_CENTER_REFRESH_TOKEN")
+            }
+        }
+    }
+    if let Some(c) = certificate {
+        tracing::info!("signing in with the certificate {}", c.describe());
+        let left = c.not_after() - Utc::now();
+        if left < chrono::Duration::days(30) {
+            tracing::warn!(
+                "the client certificate expires in {} days ({}): create a new one and register it on the app before then",
+                left.num_days(),
+                c.not_after().format("%Y-%m-%d")
+            );
         }
     }
 }

@@ -514,8 +514,11 @@ async fn a_token_endpoint_outage_mid_run_ends_each_customer_after_its_attempts()
     let dead_token_endpoint = Credentials::Client(qualrecon::auth::ClientCredentials {
         token_url: format!("{dead_url}/t/oauth2/v2.0/token"),
         client_id: "c".into(),
-        secret: secrecy::SecretString::from("s".to_string()),
+        credential: qualrecon::auth::ClientCredential::Secret(secrecy::SecretString::from(
+            "s".to_string(),
+        )),
         endpoint: qualrecon::cli::TokenEndpoint::V2,
+        refresh_token: None,
     });
     let ids = approved(3);
     let settings = LookupSettings::new(4, ids.len());

@@ -1,10 +1,12 @@
-//! The fake AAD: client-credentials token endpoints (v1 and v2) with AAD's
-//! real error bodies, and the bearer-token check of the customer endpoint.
+//! The fake AAD: token endpoints (v1 and v2) for the client-credentials and
+//! refresh-token grants, authenticating the app by secret or by certificate
+//! assertion ([`super::assertion`]), with AAD's real error bodies; and the
+//! bearer-token check of the customer endpoint.
 //!
-//! The received client secret is compared and then forgotten: it never
-//! reaches a response body, a log line or the journal.
+//! The received client secret and refresh token are compared and then
+//! forgotten: they never reach a response body, a log line or the journal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,10 +18,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::assertion::RegisteredKeys;
+use super::config::SandboxConfig;
 use super::journal::{JournalEntry, TokenCheck};
 use super::routes::AppState;
 use super::{CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};
-use crate::model::{AadError, NumberOrString, TokenResponse};
+use crate::model::{
+    AadError, AssertionClaims, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse,
+};
 
 /// The Partner Center resource (v1 `resource`).
 pub(crate) const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
@@ -33,13 +39,74 @@ struct Issued {
     revoked: bool,
 }
 
-/// Issued tokens and their expiry.
+/// The fake AAD's state: issued access tokens and their expiry, the
+/// certificates registered on the app, and the refresh token.
 #[derive(Debug, Default)]
 pub(crate) struct TokenStore {
     issued: Mutex<HashMap<String, Issued>>,
+    keys: RegisteredKeys,
+    refresh: Arc<Mutex<RefreshTokens>>,
+}
+
+/// The one refresh token the sandbox accepts, and those it replaced.
+#[derive(Debug, Default)]
+pub(crate) struct RefreshTokens {
+    /// The newest refresh token; `None` refuses every refresh grant.
+    pub(crate) current: Option<String>,
+    /// Tokens rotated out: refused, with AAD's "revoked" error.
+    superseded: HashSet<String>,
 }
 
 impl TokenStore {
+    /// The state `cfg` asks for: its registered certificates and refresh token.
+    pub(crate) fn new(cfg: &SandboxConfig) -> TokenStore {
+        TokenStore {
+            keys: RegisteredKeys::new(&cfg.client_certificates),
+            refresh: Arc::new(Mutex::new(RefreshTokens {
+                current: cfg.refresh_token.clone(),
+                superseded: HashSet::new(),
+            })),
+            ..TokenStore::default()
+        }
+    }
+
+    /// The refresh-token state, shared with [`super::Sandbox`] for tests.
+    pub(crate) fn refresh_tokens(&self) -> Arc<Mutex<RefreshTokens>> {
+        self.refresh.clone()
+    }
+
+    /// Redeem `presented`: the current refresh token is replaced by a new
+    /// one, which is returned; any other token is refused.
+    fn rotate(&self, presented: &str) -> Result<String, AadFailure> {
+        let mut r = self.refresh.lock().unwrap_or_else(PoisonError::into_inner);
+        if r.current.as_deref() == Some(presented) {
+            let next = format!(
+                "sbx-rt.{}{}",
+                Uuid::new_v4().simple(),
+                Uuid::new_v4().simple()
+            );
+            r.superseded.insert(presented.to_string());
+            r.current = Some(next.clone());
+            return Ok(next);
+        }
+        if r.superseded.contains(presented) {
+            return Err(AadFailure::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                50173,
+                "The provided grant has expired due to it being revoked, a fresh auth token is \
+                 needed. The user might have changed or reset their password."
+                    .to_string(),
+            ));
+        }
+        Err(AadFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            9002313,
+            "Invalid request. Request is malformed or invalid.".to_string(),
+        ))
+    }
+
     /// A new random opaque token valid for `lifetime`.
     fn issue(&self, lifetime: Duration) -> String {
         let token = format!("sbx.{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
@@ -109,7 +176,7 @@ enum Endpoint {
 /// and the first sentence(s) of `error_description`.
 #[derive(Debug, thiserror::Error)]
 #[error("AADSTS{code}: {message}")]
-struct AadFailure {
+pub(crate) struct AadFailure {
     status: StatusCode,
     error: &'static str,
     code: i64,
@@ -117,7 +184,12 @@ struct AadFailure {
 }
 
 impl AadFailure {
-    fn new(status: StatusCode, error: &'static str, code: i64, message: String) -> AadFailure {
+    pub(crate) fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: i64,
+        message: String,
+    ) -> AadFailure {
         AadFailure {
             status,
             error,
@@ -206,8 +278,20 @@ fn token_request(
         Endpoint::V1 => format!("/{tenant}/oauth2/token"),
         Endpoint::V2 => format!("/{tenant}/oauth2/v2.0/token"),
     };
+    // The URL the client posted to: what a client assertion's `aud` must be.
+    let audience = format!(
+        "http://{}{path}",
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+    );
     let mut entry = JournalEntry {
         form_keys: fields.iter().map(|(k, _)| k.clone()).collect(),
+        grant_type: fields
+            .iter()
+            .find(|(k, _)| k == "grant_type")
+            .map(|(_, v)| v.clone()),
         ..st.entry("POST", path, headers, TokenCheck::NotApplicable)
     };
     // AAD takes the caller's `client-request-id` as the correlation id.
@@ -216,13 +300,19 @@ fn token_request(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::try_parse(v).ok())
         .unwrap_or_else(Uuid::new_v4);
-    let response = match validate(endpoint, tenant, &fields) {
-        Ok(()) => {
+    let request = TokenRequest {
+        endpoint,
+        tenant,
+        audience: &audience,
+        fields: &fields,
+    };
+    let response = match validate(&st.tokens, &request, &mut entry.assertion) {
+        Ok(refresh_token) => {
             entry.outcome = "token-issued".to_string();
             let token = st.tokens.issue(st.cfg.token_lifetime);
             json_response(
                 StatusCode::OK,
-                &token_body(endpoint, token, st.cfg.token_lifetime),
+                &token_body(endpoint, token, st.cfg.token_lifetime, refresh_token),
             )
         }
         Err(failure) => {
@@ -235,19 +325,37 @@ fn token_request(
     response
 }
 
-/// The checks AAD makes, in roughly its order: tenant, request shape,
-/// client, credential, then the requested resource.
-fn validate(
+/// One token request as received.
+struct TokenRequest<'a> {
     endpoint: Endpoint,
-    tenant: &str,
-    fields: &[(String, String)],
-) -> Result<(), AadFailure> {
-    let field = |name: &str| {
-        fields
+    tenant: &'a str,
+    /// The URL it was posted to.
+    audience: &'a str,
+    fields: &'a [(String, String)],
+}
+
+impl TokenRequest<'_> {
+    /// A form field's value; an empty one counts as absent.
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    };
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The checks AAD makes, in roughly its order: tenant, request shape,
+/// client, credential, the requested resource, then the refresh token.
+/// A refresh grant that passes returns the rotated refresh token.
+/// `assertion` receives the claims of a client assertion that could be read.
+fn validate(
+    tokens: &TokenStore,
+    request: &TokenRequest,
+    assertion: &mut Option<AssertionClaims>,
+) -> Result<Option<String>, AadFailure> {
+    let (endpoint, tenant) = (request.endpoint, request.tenant);
+    let field = |name: &str| request.field(name);
     if !(tenant.eq_ignore_ascii_case(TENANT) || tenant.eq_ignore_ascii_case(TENANT_ID)) {
         return Err(AadFailure::new(
             StatusCode::BAD_REQUEST,
@@ -260,9 +368,10 @@ fn validate(
             ),
         ));
     }
-    match field("grant_type") {
-        None | Some("") => return Err(AadFailure::missing("grant_type")),
-        Some("client_credentials") => {}
+    let refresh = match field("grant_type") {
+        None => return Err(AadFailure::missing("grant_type")),
+        Some("client_credentials") => false,
+        Some("refresh_token") => true,
         Some(other) => {
             return Err(AadFailure::new(
                 StatusCode::BAD_REQUEST,
@@ -271,9 +380,9 @@ fn validate(
                 format!("The app requested an unsupported grant type '{other}'."),
             ));
         }
-    }
+    };
     let client_id = match field("client_id") {
-        None | Some("") => return Err(AadFailure::missing("client_id")),
+        None => return Err(AadFailure::missing("client_id")),
         Some(id) => id,
     };
     if !client_id.eq_ignore_ascii_case(CLIENT_ID) {
@@ -289,41 +398,91 @@ fn validate(
             ),
         ));
     }
-    match field("client_secret") {
-        None | Some("") => {
-            return Err(AadFailure::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000216,
-                "'client_assertion', 'client_secret' or 'request' is required for the \
-                 'client_credentials' grant type."
-                    .to_string(),
-            ));
-        }
-        Some(secret) if secret != CLIENT_SECRET => {
-            return Err(AadFailure::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
-                format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request \
-                     is the client secret value, not the client secret ID, for a secret added to \
-                     app '{CLIENT_ID}'."
-                ),
-            ));
-        }
-        Some(_) => {}
-    }
+    authenticate(tokens, request, refresh, assertion)?;
     match endpoint {
-        Endpoint::V2 => check_scope(field("scope")),
-        Endpoint::V1 => check_resource(tenant, field("resource")),
+        Endpoint::V2 => check_scope(field("scope"))?,
+        Endpoint::V1 => check_resource(tenant, field("resource"))?,
+    }
+    if !refresh {
+        return Ok(None);
+    }
+    let presented = field("refresh_token").ok_or_else(|| AadFailure::missing("refresh_token"))?;
+    tokens.rotate(presented).map(Some)
+}
+
+/// The app proves who it is with its secret or a client assertion signed
+/// by a registered certificate, never both; the refresh grant needs it too
+/// (the sandbox's app is a confidential client).
+fn authenticate(
+    tokens: &TokenStore,
+    request: &TokenRequest,
+    refresh: bool,
+    assertion: &mut Option<AssertionClaims>,
+) -> Result<(), AadFailure> {
+    let invalid_client = |code: i64, message: String| {
+        AadFailure::new(StatusCode::UNAUTHORIZED, "invalid_client", code, message)
+    };
+    match (
+        request.field("client_secret"),
+        request.field("client_assertion"),
+    ) {
+        (Some(_), Some(_)) => Err(invalid_client(
+            7000216,
+            "Only one of 'client_assertion' and 'client_secret' may be presented.".to_string(),
+        )),
+        (None, None) if refresh => Err(invalid_client(
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or \
+             'client_secret'."
+                .to_string(),
+        )),
+        (None, None) => Err(invalid_client(
+            7000216,
+            "'client_assertion', 'client_secret' or 'request' is required for the \
+             'client_credentials' grant type."
+                .to_string(),
+        )),
+        (Some(secret), None) if secret != CLIENT_SECRET => Err(invalid_client(
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request \
+                 is the client secret value, not the client secret ID, for a secret added to \
+                 app '{CLIENT_ID}'."
+            ),
+        )),
+        (Some(_), None) => Ok(()),
+        (None, Some(jwt)) => {
+            match request.field("client_assertion_type") {
+                None => return Err(AadFailure::missing("client_assertion_type")),
+                Some(CLIENT_ASSERTION_TYPE) => {}
+                Some(other) => {
+                    return Err(AadFailure::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        50027,
+                        format!("Invalid JWT token. Unsupported client_assertion_type '{other}'."),
+                    ));
+                }
+            }
+            let (claims, verdict) = tokens.keys.verify(jwt, request.audience);
+            *assertion = claims;
+            verdict
+        }
     }
 }
 
 fn check_scope(scope: Option<&str>) -> Result<(), AadFailure> {
-    let scope = match scope.map(str::trim) {
-        None | Some("") => return Err(AadFailure::missing("scope")),
-        Some(s) => s,
+    // The OpenID scopes (`offline_access` asks for a refresh token) may
+    // accompany the resource's `.default`.
+    let resource_scopes: Vec<&str> = scope
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|s| !["offline_access", "openid", "profile"].contains(s))
+        .collect();
+    let scope = match resource_scopes.as_slice() {
+        [] => return Err(AadFailure::missing("scope")),
+        [one] => *one,
+        _ => scope.unwrap_or_default().trim(),
     };
     if scope.eq_ignore_ascii_case(SCOPE) {
         return Ok(());
@@ -377,8 +536,13 @@ fn check_resource(tenant: &str, resource: Option<&str>) -> Result<(), AadFailure
 
 /// A success body: v2 with JSON numbers, v1 with every number a string
 /// plus `expires_on`, `not_before` and `resource`, as the two endpoints
-/// really differ.
-fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> Value {
+/// really differ. A refresh grant's answer carries the rotated refresh token.
+fn token_body(
+    endpoint: Endpoint,
+    access_token: String,
+    lifetime: Duration,
+    refresh_token: Option<String>,
+) -> Value {
     let secs = lifetime.as_secs();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -394,6 +558,7 @@ fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> V
             expires_on: None,
             not_before: None,
             resource: None,
+            refresh_token,
         },
         Endpoint::V1 => TokenResponse {
             token_type: "Bearer".to_string(),
@@ -403,6 +568,7 @@ fn token_body(endpoint: Endpoint, access_token: String, lifetime: Duration) -> V
             not_before: text(now),
             resource: Some(RESOURCE.to_string()),
             access_token,
+            refresh_token,
         },
     };
     let mut value = serde_json::to_value(&body).expect("wire model types always serialise");

@@ -1,16 +1,21 @@
-//! `qualrecon sandbox`: serve the fake in the foreground until a signal.
+//! `qualrecon sandbox`: serve the fake in the foreground until a signal, or
+//! (`--make-test-certificate`) write a test certificate and exit.
 
 use std::io::Write;
 
 use anyhow::Context;
 use clap::ValueEnum;
 
+use super::testcert::TestCertificate;
 use super::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
 use crate::cli::SandboxArgs;
 
 /// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
 /// or SIGTERM, then shut down gracefully.
 pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.make_test_certificate {
+        return make_test_certificate(dir);
+    }
     let cfg = SandboxConfig::from_args(args)?;
     let sandbox = Sandbox::start_on(cfg, args.port)
         .await
@@ -25,10 +30,22 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
     let text = format!(
         "qualrecon sandbox listening on {url} (scenario: {scenario})\n\
          \x20 static token: PARTNER_CENTER_TOKEN={STATIC_TOKEN} qualrecon run --base-url {url} --input samples/tenants.csv --out out/\n\
-         \x20 OAuth:        PARTNER_CENTER_CLIENT_SECRET={CLIENT_SECRET} qualrecon run --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n\
+         \x20 OAuth:        PARTNER_CENTER_CLIENT_SECRET={CLIENT_SECRET} qualrecon run --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n{certificate}{refresh}\
          \x20 Customer list: {customers} customers at {url}/v1/customers; use --all-customers instead of --input.\n\
          \x20 Stop with Ctrl-C.\n",
-        customers = args.customers
+        customers = args.customers,
+        certificate = if args.client_certificate_public.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  certificate:  qualrecon run --client-certificate CERT-AND-KEY.pem --base-url {url} --authority {url} --tenant {TENANT} --client-id {CLIENT_ID} --input samples/tenants.csv --out out/\n"
+            )
+        },
+        refresh = if args.refresh_token.is_some() {
+            "  refresh token: put the token into a file and add --refresh-token-file FILE (plus the secret or certificate) to the OAuth line\n".to_string()
+        } else {
+            String::new()
+        },
     );
     // Scoped: the stdout lock must not live across an await (the future
     // would stop being `Send`).
@@ -41,6 +58,22 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
 
     shutdown_signal().await?;
     sandbox.shutdown().await;
+    Ok(())
+}
+
+/// `--make-test-certificate DIR`: a self-signed certificate valid for a year.
+fn make_test_certificate(dir: &std::path::Path) -> anyhow::Result<()> {
+    let cert = TestCertificate::generate_valid("qualrecon sandbox test certificate")?;
+    let (private, public) = cert.write_to(dir)?;
+    println!(
+        "wrote {} (certificate and private key) and {} (certificate only)\n\
+         \x20 without an account: qualrecon run --sandbox --client-certificate {} --input samples/tenants.csv --out out/\n\
+         \x20 or serve it:        qualrecon sandbox --client-certificate-public {}",
+        private.display(),
+        public.display(),
+        private.display(),
+        public.display()
+    );
     Ok(())
 }
 

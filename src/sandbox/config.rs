@@ -55,6 +55,13 @@ pub struct SandboxConfig {
     /// Faults of the customer list, each answered once, in order, instead
     /// of the page it names.
     pub list_faults: Vec<ListFault>,
+    /// Certificates (DER) registered on the app: client assertions signed by
+    /// their keys are accepted, like the client secret.
+    pub client_certificates: Vec<Vec<u8>>,
+    /// The refresh token the refresh grant accepts. Each redemption rotates
+    /// it: the answer carries a new one, and only the newest is accepted.
+    /// `None` refuses every refresh grant.
+    pub refresh_token: Option<String>,
 }
 
 /// One failed answer of the customer list: the `n`-th fault naming a page
@@ -134,6 +141,8 @@ impl Default for SandboxConfig {
             customers: super::DEFAULT_CUSTOMERS,
             list_invalid_id_at: None,
             list_faults: Vec::new(),
+            client_certificates: Vec::new(),
+            refresh_token: None,
         }
     }
 }
@@ -193,6 +202,18 @@ impl SandboxConfig {
                 bail!("--token-lifetime must be at least 1 second");
             }
             cfg.token_lifetime = Duration::from_secs(secs);
+        }
+        for path in &a.client_certificate_public {
+            cfg.client_certificates.extend(
+                super::testcert::read_certificates(path)
+                    .context("invalid --client-certificate-public")?,
+            );
+        }
+        if let Some(token) = &a.refresh_token {
+            if token.trim().is_empty() {
+                bail!("--refresh-token must not be empty");
+            }
+            cfg.refresh_token = Some(token.trim().to_string());
         }
         Ok(cfg)
     }

@@ -44,6 +44,12 @@ pub struct JournalEntry {
     pub retry_after_until: Option<Duration>,
     /// Token requests: the names of the form fields, never their values.
     pub form_keys: Vec<String>,
+    /// Token requests: the `grant_type` sent (`client_credentials`,
+    /// `refresh_token`); not a secret.
+    pub grant_type: Option<String>,
+    /// Token requests signed with a certificate: the client assertion's
+    /// claims, when they could be read (never the signed assertion itself).
+    pub assertion: Option<crate::model::AssertionClaims>,
 }
 
 /// The verdict on a request's bearer token.

@@ -3,7 +3,9 @@
 //! derived from the id, see [`answer_for`]), lists a configurable number of
 //! generated customers at `GET /v1/customers`, and issues tokens from fake AAD
 //! v1 and v2 endpoints on the same address, so `base_url()` is both the API
-//! root and the authority.
+//! root and the authority. The fake AAD takes the app's secret or a client
+//! assertion signed by a registered certificate, and redeems (and rotates) a
+//! refresh token it was given.
 //!
 //! It exists for the quickstart (`qualrecon run --sandbox`), for
 //! `qualrecon sandbox`, and as the test double of the client: scenarios add
@@ -16,11 +18,13 @@
 //!
 //! Files: `answers` (what each id gets), `faults` (which tenants misbehave),
 //! `config` (scenarios), `routes` (the customer endpoint), `customers` (the
-//! paged customer list), `auth` (fake AAD),
-//! `throttle`, `transport` (resets and truncated bodies), `journal`,
-//! `command` (`qualrecon sandbox`).
+//! paged customer list), `auth` (fake AAD), `assertion` (certificate
+//! credentials), `testcert` (self-signed test certificates), `throttle`,
+//! `transport` (resets and truncated bodies), `journal`, `command`
+//! (`qualrecon sandbox`).
 
 mod answers;
+mod assertion;
 mod auth;
 mod command;
 mod config;
@@ -29,6 +33,7 @@ mod faults;
 mod hash;
 mod journal;
 mod routes;
+pub mod testcert;
 mod throttle;
 mod transport;
 
@@ -36,7 +41,7 @@ mod transport;
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -49,7 +54,9 @@ pub use config::{ListFault, RetryAfterStyle, SandboxConfig, Throttle};
 pub use customers::{DEFAULT_CUSTOMERS, MAX_PAGE_SIZE, listed_customer};
 pub use faults::{Fault, Malformation, TenantFaults, tenant_faults};
 pub use journal::{JournalEntry, TokenCheck};
+pub use testcert::TestCertificate;
 
+use auth::RefreshTokens;
 use journal::Journal;
 use routes::{AppState, router};
 use transport::{ConnSwitch, FaultListener};
@@ -73,6 +80,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Sandbox {
     addr: SocketAddr,
     journal: Journal,
+    refresh_tokens: Arc<Mutex<RefreshTokens>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -88,8 +96,9 @@ impl Sandbox {
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
         let journal = Journal::new();
-        let app = router(Arc::new(AppState::new(cfg, journal.clone())))
-            .into_make_service_with_connect_info::<ConnSwitch>();
+        let state = Arc::new(AppState::new(cfg, journal.clone()));
+        let refresh_tokens = state.tokens.refresh_tokens();
+        let app = router(state).into_make_service_with_connect_info::<ConnSwitch>();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = axum::serve(FaultListener::new(listener), app).with_graceful_shutdown(async {
             // A dropped sender counts as "stop" too.
@@ -99,6 +108,7 @@ impl Sandbox {
         Ok(Sandbox {
             addr,
             journal,
+            refresh_tokens,
             stop,
             task,
         })
@@ -112,6 +122,16 @@ impl Sandbox {
     /// `http://127.0.0.1:PORT`: the API root and the AAD authority.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The refresh token the fake AAD accepts now (the newest it issued, or
+    /// the configured one before any redemption).
+    pub fn refresh_token(&self) -> Option<String> {
+        self.refresh_tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+            .clone()
     }
 
     /// Every request so far, in arrival order.

@@ -55,9 +55,9 @@ impl AppState {
                 .as_ref()
                 .map(|t| Mutex::new(TokenBucket::new(t))),
             latency: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
+            tokens: TokenStore::new(&cfg),
             cfg,
             journal,
-            tokens: TokenStore::default(),
             attempts: Mutex::default(),
             requests: AtomicU64::new(0),
             arrivals: AtomicU64::new(0),
@@ -94,6 +94,8 @@ impl AppState {
             outcome: String::new(),
             retry_after_until: None,
             form_keys: Vec::new(),
+            grant_type: None,
+            assertion: None,
         }
     }
 

@@ -14,12 +14,15 @@ use qualrecon::sandbox::{
 use tempfile::TempDir;
 
 /// Environment variables a developer's shell might carry into a test.
-const INHERITED: [&str; 9] = [
+const INHERITED: [&str; 12] = [
     "PARTNER_CENTER_TOKEN",
     "PARTNER_CENTER_BASE_URL",
     "PARTNER_CENTER_TENANT",
     "PARTNER_CENTER_CLIENT_ID",
     "PARTNER_CENTER_CLIENT_SECRET",
+    "PARTNER_CENTER_CLIENT_CERTIFICATE",
+    "PARTNER_CENTER_CERTIFICATE_PASSWORD",
+    "PARTNER_CENTER_REFRESH_TOKEN",
     "PARTNER_CENTER_AUTHORITY",
     "QUALRECON_CONFIG",
     "RUST_LOG",
@@ -146,6 +149,11 @@ impl TestSandbox {
 
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.sb.as_ref().expect("running").journal()
+    }
+
+    /// The refresh token the sandbox accepts now (the newest it issued).
+    pub fn refresh_token(&self) -> Option<String> {
+        self.sb.as_ref().expect("running").refresh_token()
     }
 
     /// Journal entries of customer requests only.

@@ -6,6 +6,7 @@ mod answers;
 mod auth;
 mod customers;
 mod faults;
+mod signin;
 
 use uuid::Uuid;
 
