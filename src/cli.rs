@@ -61,6 +61,11 @@ pub struct InputArgs {
     /// [default: sniffed; a .tsv file means tab].
     #[arg(long, value_name = "C", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+
+    /// Input encoding, any WHATWG label: utf-8, utf-16le, windows-1250, shift_jis, …
+    /// [default: detected: a BOM, UTF-16, UTF-8, else windows-1252]. A BOM wins.
+    #[arg(long, value_name = "LABEL", value_parser = crate::input::parse_encoding)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,8 @@ pub struct Config {
     pub out: PathBuf,
     pub column: Option<String>,
     pub delimiter: Option<u8>,
+    /// `--encoding`: decode the input with this; `None` = detect.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
     pub base_url: String,
     pub rate: f64,
     pub concurrency: u32,
@@ -102,6 +104,7 @@ pub struct FileConfig {
     pub token_endpoint: Option<TokenEndpoint>,
     pub column: Option<String>,
     pub delimiter: Option<String>,
+    pub encoding: Option<String>,
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
     pub deadline: Option<String>,
@@ -319,6 +322,14 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         }
         (None, None) => None,
     };
+    let encoding = match (args.input.encoding, file.encoding) {
+        (Some(e), _) => Some(e),
+        (None, Some(label)) => Some(
+            crate::input::parse_encoding(&label)
+                .map_err(|e| usage(format!("config encoding: {e}")))?,
+        ),
+        (None, None) => None,
+    };
     let rate = args.rate.or(file.rate).unwrap_or(DEFAULT_RATE);
     crate::cli::check_rate(rate).map_err(|e| usage(format!("rate {e}, got {rate}")))?;
     let concurrency = args
@@ -438,6 +449,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         out,
         column: args.input.column.clone().or(file.column),
         delimiter,
+        encoding,
         base_url,
         rate,
         concurrency,

@@ -63,7 +63,11 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
         .ok_or_else(|| config::UsageError("missing --input FILE".into()))?;
     let input = read_input(
         &path,
-        &input_options(args.input.column.clone(), args.input.delimiter),
+        &input_options(
+            args.input.column.clone(),
+            args.input.delimiter,
+            args.input.encoding,
+        ),
     )?;
     println!("{}", input.describe(&path.display().to_string()));
     Ok(if input.invalid_rows() > 0 {
@@ -73,8 +77,16 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn input_options(column: Option<String>, delimiter: Option<u8>) -> InputOptions {
-    InputOptions { column, delimiter }
+fn input_options(
+    column: Option<String>,
+    delimiter: Option<u8>,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> InputOptions {
+    InputOptions {
+        column,
+        delimiter,
+        encoding,
+    }
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -146,7 +158,7 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let run_id = Uuid::new_v4();
     let input = read_input(
         &cfg.input,
-        &input_options(cfg.column.clone(), cfg.delimiter),
+        &input_options(cfg.column.clone(), cfg.delimiter, cfg.encoding),
     )
     .context("cannot read the input")?;
     if cfg.formats.xlsx {
