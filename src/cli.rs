@@ -62,8 +62,8 @@ pub struct InputArgs {
     #[arg(long, value_name = "C", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
 
-    /// Input encoding, any WHATWG label: utf-8, utf-16le, windows-1250, shift_jis, …
-    /// [default: detected: a BOM, UTF-16, UTF-8, else windows-1252]. A BOM wins.
+    /// Input encoding: any WHATWG label, such as utf-8, utf-16le, windows-1250 or shift_jis;
+    /// a BOM in the file still wins [default: detected: UTF-8 or UTF-16, else windows-1252].
     #[arg(long, value_name = "LABEL", value_parser = crate::input::parse_encoding)]
     pub encoding: Option<&'static encoding_rs::Encoding>,
 }

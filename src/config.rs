@@ -587,6 +587,30 @@ mod tests {
     }
 
     #[test]
+    fn encoding_comes_from_the_flag_or_the_file_and_a_bad_label_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let with_file = |extra: &[&str]| {
+            let mut argv = vec!["--input", "a", "--out", "o", "--config"];
+            argv.push(cfg.to_str().unwrap());
+            argv.extend_from_slice(extra);
+            args(&argv)
+        };
+        std::fs::write(&cfg, "encoding = \"cp1250\"\n").unwrap();
+        let encoding = |a: &RunArgs| resolve(a, &token).unwrap().encoding.map(|e| e.name());
+        assert_eq!(encoding(&with_file(&[])), Some("windows-1250"));
+        assert_eq!(
+            encoding(&with_file(&["--encoding", "sjis"])),
+            Some("Shift_JIS")
+        );
+        std::fs::write(&cfg, "encoding = \"klingon\"\n").unwrap();
+        let e = resolve(&with_file(&[]), &token).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(e.to_string().contains("config encoding: `klingon`"), "{e}");
+    }
+
+    #[test]
     fn missing_credentials_is_a_usage_error_that_says_what_is_missing() {
         let e = resolve(
             &args(&["--input", "a", "--out", "o", "--tenant", "t"]),

@@ -138,7 +138,9 @@ pub struct InputInfo {
     pub delimiter: String,
     /// Header of the id column (or `column_N` for a headerless file).
     pub id_column: String,
-    /// `utf-8`, `utf-16le`, `utf-16be` or `windows-1252`.
+    /// The encoding the input was decoded from, by its WHATWG name: `UTF-8`,
+    /// `UTF-16LE`, `UTF-16BE`, `windows-1252`, or what `--encoding` named
+    /// (`windows-1250`, `Shift_JIS`, …).
     pub encoding: &'static str,
     /// Valid customers not looked up because of `--limit`.
     pub skipped_by_limit: u64,
