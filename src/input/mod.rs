@@ -327,6 +327,7 @@ impl InputFile {
         })
     }
 }
+
 /// `` `a`, `b`, `c` `` for messages, at most [`LIST_CAP`] names.
 fn name_list(names: &[String]) -> String {
     if names.is_empty() {
