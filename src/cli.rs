@@ -71,6 +71,11 @@ pub struct InputArgs {
     /// [default: sniffed; a .tsv file means tab].
     #[arg(long, value_name = "C", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+
+    /// Input encoding: any WHATWG label, such as utf-8, utf-16le, windows-1250 or shift_jis;
+    /// a BOM in the file still wins [default: detected: UTF-8 or UTF-16, else windows-1252].
+    #[arg(long, value_name = "LABEL", value_parser = crate::input::parse_encoding)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 #[derive(Debug, Args)]

@@ -89,6 +89,8 @@ pub struct Config {
     pub out: PathBuf,
     pub column: Option<String>,
     pub delimiter: Option<u8>,
+    /// `--encoding`: decode the input with this; `None` = detect.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
     pub base_url: String,
     pub rate: f64,
     pub concurrency: u32,
@@ -143,6 +145,7 @@ pub struct FileConfig {
     pub token_endpoint: Option<TokenEndpoint>,
     pub column: Option<String>,
     pub delimiter: Option<String>,
+    pub encoding: Option<String>,
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
     pub deadline: Option<String>,
@@ -362,6 +365,14 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         }
         (None, None) => None,
     };
+    let encoding = match (args.input.encoding, file.encoding) {
+        (Some(e), _) => Some(e),
+        (None, Some(label)) => Some(
+            crate::input::parse_encoding(&label)
+                .map_err(|e| usage(format!("config encoding: {e}")))?,
+        ),
+        (None, None) => None,
+    };
     let rate = args.rate.or(file.rate).unwrap_or(DEFAULT_RATE);
     crate::cli::check_rate(rate).map_err(|e| usage(format!("rate {e}, got {rate}")))?;
     let concurrency = args
@@ -540,6 +551,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         out,
         column: args.input.column.clone().or(file.column),
         delimiter,
+        encoding,
         base_url,
         rate,
         concurrency,
@@ -804,6 +816,30 @@ mod tests {
         assert!(resolve(&file, &token).unwrap().resume);
         let flag = args(&["--input", "a", "--out", "o", "--resume"]);
         assert!(resolve(&flag, &token).unwrap().resume);
+    }
+
+    #[test]
+    fn encoding_comes_from_the_flag_or_the_file_and_a_bad_label_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("q.toml");
+        let token = env(&[("PARTNER_CENTER_TOKEN", "t")]);
+        let with_file = |extra: &[&str]| {
+            let mut argv = vec!["--input", "a", "--out", "o", "--config"];
+            argv.push(cfg.to_str().unwrap());
+            argv.extend_from_slice(extra);
+            args(&argv)
+        };
+        std::fs::write(&cfg, "encoding = \"cp1250\"\n").unwrap();
+        let encoding = |a: &RunArgs| resolve(a, &token).unwrap().encoding.map(|e| e.name());
+        assert_eq!(encoding(&with_file(&[])), Some("windows-1250"));
+        assert_eq!(
+            encoding(&with_file(&["--encoding", "sjis"])),
+            Some("Shift_JIS")
+        );
+        std::fs::write(&cfg, "encoding = \"klingon\"\n").unwrap();
+        let e = resolve(&with_file(&[]), &token).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(e.to_string().contains("config encoding: `klingon`"), "{e}");
     }
 
     #[test]

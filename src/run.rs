@@ -79,7 +79,11 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
         .ok_or_else(|| config::UsageError("missing --input FILE".into()))?;
     let input = read_input(
         &path,
-        &input_options(args.input.column.clone(), args.input.delimiter),
+        &input_options(
+            args.input.column.clone(),
+            args.input.delimiter,
+            args.input.encoding,
+        ),
     )?;
     println!("{}", input.describe(&path.display().to_string()));
     Ok(if input.invalid_rows() > 0 {
@@ -130,8 +134,16 @@ fn check_customer_list(args: &CheckArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn input_options(column: Option<String>, delimiter: Option<u8>) -> InputOptions {
-    InputOptions { column, delimiter }
+fn input_options(
+    column: Option<String>,
+    delimiter: Option<u8>,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> InputOptions {
+    InputOptions {
+        column,
+        delimiter,
+        encoding,
+    }
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -275,8 +287,11 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let run_id = Uuid::new_v4();
     let file_input = match &cfg.input {
         InputSource::File(path) => {
-            let input = read_input(path, &input_options(cfg.column.clone(), cfg.delimiter))
-                .context("cannot read the input")?;
+            let input = read_input(
+                path,
+                &input_options(cfg.column.clone(), cfg.delimiter, cfg.encoding),
+            )
+            .context("cannot read the input")?;
             // A wrong --expect-column is a usage error before anything else.
             reconcile::find_column(&input, cfg.expect_column.as_deref())
                 .map_err(config::UsageError)?;

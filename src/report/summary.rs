@@ -150,7 +150,9 @@ pub struct InputInfo {
     /// Header of the id column (or `column_N` for a headerless file);
     /// `id` for `partner_center`.
     pub id_column: String,
-    /// `utf-8`, `utf-16le`, `utf-16be` or `windows-1252` (`file` only).
+    /// The encoding the input was decoded from, by its WHATWG name in
+    /// lower case: `utf-8`, `utf-16le`, `utf-16be`, `windows-1252`, or what
+    /// `--encoding` named (`windows-1250`, `shift_jis`, …); `file` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<&'static str>,
     /// Valid customers not looked up because of `--limit`.
