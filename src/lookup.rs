@@ -446,8 +446,12 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
                     )
                 });
                 if let Some(change) = l.pacer.on_throttled(sent_at, pause) {
+                    let admitted = change
+                        .admitted
+                        .map(|a| format!(" (the server admits about {a:.1}/s)"))
+                        .unwrap_or_default();
                     tracing::info!(
-                        "throttled (429): pausing all requests for {:.1}s, rate {:.2} → {:.2} requests/s",
+                        "throttled (429): pausing all requests for {:.1}s, rate {:.2} → {:.2} requests/s{admitted}",
                         change.paused_for.as_secs_f64(),
                         change.from,
                         change.to
