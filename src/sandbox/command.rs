@@ -5,13 +5,16 @@ use std::io::Write;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use super::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
+use super::{CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
 use crate::cli::SandboxArgs;
 
 /// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
 /// or SIGTERM, then shut down gracefully.
 pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
-    let cfg = SandboxConfig::from_args(args)?;
+    let cfg = SandboxConfig {
+        record_journal: args.journal.is_some(),
+        ..SandboxConfig::from_args(args)?
+    };
     let sandbox = Sandbox::start_on(cfg, args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
@@ -38,8 +41,34 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
     }
 
     shutdown_signal().await?;
+    let journal = sandbox.journal.clone();
     sandbox.shutdown().await;
+    if let Some(path) = &args.journal {
+        write_journal(path, &journal.snapshot())
+            .with_context(|| format!("cannot write the journal to {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// Every request as one JSON object per line: `at` and `retry_after_until`
+/// in seconds since the sandbox started, `customer`, `status` (0: reset),
+/// `outcome`.
+fn write_journal(path: &std::path::Path, entries: &[JournalEntry]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for e in entries {
+        let line = serde_json::json!({
+            "at": e.at.as_secs_f64(),
+            "method": e.method,
+            "path": e.path,
+            "customer": e.customer,
+            "status": e.status,
+            "outcome": e.outcome,
+            "retry_after_until": e.retry_after_until.map(|d| d.as_secs_f64()),
+        });
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 /// Resolves on SIGINT, or SIGTERM on Unix.

@@ -43,7 +43,9 @@ use tokio::task::JoinHandle;
 pub use answers::{Answer, answer_for, ids_for};
 pub use command::serve_command;
 pub use config::{RetryAfterStyle, SandboxConfig, Throttle};
-pub use faults::{Fault, Malformation, TenantFaults, tenant_faults};
+pub use faults::{
+    Fault, FaultShares, Malformation, TenantFaults, tenant_faults, tenant_faults_with,
+};
 pub use journal::{JournalEntry, TokenCheck};
 
 use journal::Journal;
@@ -83,7 +85,7 @@ impl Sandbox {
     pub async fn start_on(cfg: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
-        let journal = Journal::new();
+        let journal = Journal::new(cfg.record_journal);
         let app = router(Arc::new(AppState::new(cfg, journal.clone())))
             .into_make_service_with_connect_info::<ConnSwitch>();
         let (stop, stopped) = oneshot::channel::<()>();
