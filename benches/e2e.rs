@@ -26,6 +26,10 @@
 //! - **CPU µs/lookup**: the client's user + system time ÷ ids.
 //! - **sandbox CPU %**: the sandbox's user + system time ÷ the client's
 //!   wall time: far below 100 %, the sandbox was never the bottleneck.
+//! - **max/s**: the most requests that arrived in any one second (never
+//!   above `--rate`); **in RA**: requests that arrived inside a
+//!   Retry-After window announced earlier, allowing 50 ms for requests
+//!   already on the wire (always 0).
 //!
 //! The sandbox alone serves over 20,000 requests/s on one core; to measure
 //! it, `qualrecon sandbox --port 0` and, with wrk from Debian,
@@ -130,6 +134,8 @@ struct Row {
     exit: Option<i32>,
     pace: Option<f64>,
     tail: Option<f64>,
+    max_per_second: Option<usize>,
+    inside_retry_after: Option<usize>,
     requests: u64,
     throttled: u64,
     retries: u64,
@@ -138,30 +144,73 @@ struct Row {
     sandbox_cpu_share: f64,
 }
 
-/// The customer requests the sandbox journaled: (arrival s, customer).
-fn read_journal(path: &Path) -> Vec<(f64, String)> {
+/// A customer request the sandbox journaled.
+struct Arrival {
+    /// Seconds since the sandbox started.
+    at: f64,
+    customer: String,
+    /// The end of the Retry-After window this answer announced, if any.
+    retry_after_until: Option<f64>,
+}
+
+fn read_journal(path: &Path) -> Vec<Arrival> {
     let text = std::fs::read_to_string(path).expect("sandbox journal");
     text.lines()
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("journal line");
-            Some((v["at"].as_f64()?, v["customer"].as_str()?.to_string()))
+            Some(Arrival {
+                at: v["at"].as_f64()?,
+                customer: v["customer"].as_str()?.to_string(),
+                retry_after_until: v["retry_after_until"].as_f64(),
+            })
         })
         .collect()
 }
 
-/// Pace and tail, as defined at the top, from the journal.
-fn pace_and_tail(requests: &[(f64, String)], bound: f64) -> Option<(f64, f64)> {
-    let mut first_attempt = std::collections::HashMap::new();
-    for (at, customer) in requests {
-        first_attempt
-            .entry(customer.as_str())
-            .and_modify(|t: &mut f64| *t = t.min(*at))
-            .or_insert(*at);
+/// The most arrivals in any window [t, t + 1 s).
+fn max_in_one_second(requests: &[Arrival]) -> usize {
+    let mut at: Vec<f64> = requests.iter().map(|r| r.at).collect();
+    at.sort_by(f64::total_cmp);
+    let (mut best, mut lo) = (0, 0);
+    for hi in 0..at.len() {
+        while at[hi] - at[lo] >= 1.0 {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
     }
-    let start = requests.iter().map(|r| r.0).reduce(f64::min)?;
-    let end = requests.iter().map(|r| r.0).reduce(f64::max)?;
+    best
+}
+
+/// Arrivals inside a Retry-After window announced earlier, allowing 50 ms
+/// for requests already on the wire.
+fn inside_retry_after(requests: &[Arrival]) -> usize {
+    let windows: Vec<(f64, f64)> = requests
+        .iter()
+        .filter_map(|r| r.retry_after_until.map(|until| (r.at, until)))
+        .collect();
+    requests
+        .iter()
+        .filter(|r| {
+            windows
+                .iter()
+                .any(|(from, until)| r.at > from + 0.05 && r.at < *until)
+        })
+        .count()
+}
+
+/// Pace and tail, as defined at the top, from the journal.
+fn pace_and_tail(requests: &[Arrival], bound: f64) -> Option<(f64, f64)> {
+    let mut first_attempt = std::collections::HashMap::new();
+    for r in requests {
+        first_attempt
+            .entry(r.customer.as_str())
+            .and_modify(|t: &mut f64| *t = t.min(r.at))
+            .or_insert(r.at);
+    }
+    let start = requests.iter().map(|r| r.at).reduce(f64::min)?;
+    let end = requests.iter().map(|r| r.at).reduce(f64::max)?;
     let last_first = first_attempt.values().copied().reduce(f64::max)?;
-    let in_span = requests.iter().filter(|r| r.0 <= last_first).count();
+    let in_span = requests.iter().filter(|r| r.at <= last_first).count();
     let pace = (last_first - start) / (in_span as f64 / bound);
     Some((pace, end - last_first))
 }
@@ -285,13 +334,16 @@ fn run(s: &Scenario) -> Row {
         });
     let lookups = &summary["lookups"];
     let bound = s.limit.map_or(s.rate, |(admits, _)| admits.min(s.rate));
-    let timing = journal.and_then(|j| pace_and_tail(&read_journal(&j), bound));
+    let arrivals = journal.map(|j| read_journal(&j));
+    let timing = arrivals.as_deref().and_then(|a| pace_and_tail(a, bound));
     let cpu = cpu_seconds(&usage);
     Row {
         wall,
         exit,
         pace: timing.map(|t| t.0),
         tail: timing.map(|t| t.1),
+        max_per_second: arrivals.as_deref().map(max_in_one_second),
+        inside_retry_after: arrivals.as_deref().map(inside_retry_after),
         requests: lookups["requests"].as_u64().unwrap_or(0),
         throttled: lookups["throttled_responses"].as_u64().unwrap_or(0),
         retries: lookups["retries"].as_u64().unwrap_or(0),
@@ -331,11 +383,14 @@ fn main() {
     println!("qualrecon e2e bench on {}", machine());
     println!();
     println!(
-        "| scenario | ids | rate | concurrency | server limit | wall s | pace | tail s | requests | 429s | retries | peak RSS MB | CPU µs/lookup | sandbox CPU % | exit |"
+        "| scenario | ids | rate | concurrency | server limit | wall s | pace | tail s | requests | 429s | retries | peak RSS MB | CPU µs/lookup | sandbox CPU % | max/s | in RA | exit |"
     );
-    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let opt =
         |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+    let count = |v: Option<usize>| v.map_or("–".to_string(), |v| v.to_string());
     for s in all
         .iter()
         .filter(|s| wanted.is_empty() || wanted.iter().any(|w| w == s.name))
@@ -345,7 +400,7 @@ fn main() {
             format!("{rate}/s, burst {burst}, Retry-After 1")
         });
         println!(
-            "| {} | {} | {} | {} | {limit} | {:.2} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {limit} | {:.2} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
             s.name,
             s.ids,
             s.rate,
@@ -359,6 +414,8 @@ fn main() {
             r.peak_rss_mb,
             r.cpu_us_per_lookup,
             100.0 * r.sandbox_cpu_share,
+            count(r.max_per_second),
+            count(r.inside_retry_after),
             r.exit.map_or("signal".to_string(), |c| c.to_string()),
         );
     }
