@@ -303,6 +303,24 @@ pub struct SandboxArgs {
     /// qualrecon-test.crt (certificate only, for --client-certificate-public).
     #[arg(long, value_name = "DIR")]
     pub make_test_certificate: Option<PathBuf>,
+
+    /// Make this many tenants per thousand flaky (any scenario) [default in
+    /// flaky: 100].
+    #[arg(long, value_name = "N")]
+    pub flaky_per_mille: Option<u64>,
+
+    /// A flaky tenant fails its first 1 to N attempts [default: 3].
+    #[arg(long, value_name = "N")]
+    pub flaky_failures: Option<u64>,
+
+    /// Tenants per thousand that answer every attempt with the same 500.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub broken_per_mille: u64,
+
+    /// On shutdown, write every request received as JSON lines to FILE
+    /// (arrival in seconds, customer, status, outcome), for benches.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<std::path::PathBuf>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -157,16 +157,30 @@ impl Stop {
 const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Knobs of the retry policy.
+///
+/// How long a customer waits between attempts depends on the run: while
+/// failures are isolated (most recent answers are not), the steps start at
+/// `isolated_backoff_base`, and a customer that failed the same way
+/// `same_way_attempts` times in a row is given up, as it will most likely
+/// fail the same way again; when failures are widespread (an outage), the
+/// steps start at `backoff_base` and every customer gets `max_attempts`.
 #[derive(Debug, Clone)]
 pub struct LookupSettings {
     pub concurrency: usize,
     /// Attempts per customer for errors other than 429.
     pub max_attempts: u32,
+    /// While failures are isolated: attempts after which a customer that
+    /// failed the same way every time is given up.
+    pub same_way_attempts: u32,
     /// Attempts per customer that may end in 429 before it counts as `throttled`.
     pub max_throttled_attempts: u32,
     /// Retries the whole run may spend; when gone, failures are final.
     pub retry_budget: u64,
+    /// First backoff step while failures are widespread (or the run is too
+    /// young to tell).
     pub backoff_base: Duration,
+    /// First backoff step while failures are isolated.
+    pub isolated_backoff_base: Duration,
     pub backoff_cap: Duration,
     /// Pause after a 429 that came without Retry-After.
     pub default_throttle_pause: Duration,
@@ -183,9 +197,14 @@ impl LookupSettings {
         LookupSettings {
             concurrency,
             max_attempts: 6,
+            // Four, not three: a tenant that fails its first three attempts
+            // the same way (a 503 three times) and answers the fourth must
+            // still end `ok`.
+            same_way_attempts: 4,
             max_throttled_attempts: 12,
             retry_budget: (customers as u64).max(100),
             backoff_base: Duration::from_millis(250),
+            isolated_backoff_base: Duration::from_millis(25),
             backoff_cap: Duration::from_secs(20),
             default_throttle_pause: Duration::from_secs(2),
             drain_grace: Duration::from_secs(5),
@@ -223,6 +242,37 @@ pub struct Lookup {
     pub counters: Arc<Counters>,
     pub stop: Stop,
     in_flight: Semaphore,
+    climate: Climate,
+}
+
+/// Whether failures are isolated or widespread: the last 32 answers of the
+/// run (1 = a failure worth retrying; 429s are the pacer's business), and
+/// how many were seen, packed in one atomic.
+#[derive(Debug, Default)]
+struct Climate(AtomicU64);
+
+impl Climate {
+    /// Answers needed before failures can be called isolated.
+    const MIN_SEEN: u32 = 8;
+
+    fn record(&self, failed: bool) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                let bits = ((v as u32) << 1) | u32::from(failed);
+                let seen = ((v >> 32) + 1).min(32);
+                Some((seen << 32) | u64::from(bits))
+            });
+    }
+
+    /// Most recent answers were not failures: a failing customer is one bad
+    /// customer, not an outage.
+    fn isolated(&self) -> bool {
+        let v = self.0.load(Ordering::Relaxed);
+        let seen = (v >> 32) as u32;
+        let recent = (v as u32) & u32::MAX.checked_shr(32 - seen).unwrap_or(0);
+        seen >= Self::MIN_SEEN && recent.count_ones() * 2 < seen
+    }
 }
 
 impl Lookup {
@@ -242,6 +292,7 @@ impl Lookup {
             counters: Arc::new(Counters::default()),
             stop,
             in_flight,
+            climate: Climate::default(),
         }
     }
 }
@@ -420,6 +471,8 @@ where
     // Failures other than 429, including token-endpoint outages (which
     // send no API request, so `attempts` alone would never run out).
     let mut failures = 0u32;
+    // API failures in a row with the same message.
+    let mut same_way = 0u32;
     let mut refreshed_after_401 = false;
     let mut last_error: Option<LookupError> = None;
     let stopped = |last_error: Option<LookupError>, attempts| match last_error {
@@ -483,6 +536,7 @@ where
         let error = match result {
             Ok(answer) => {
                 l.pacer.on_success();
+                l.climate.record(false);
                 return Ended::Answered { answer, attempts };
             }
             Err(e) => e,
@@ -518,8 +572,12 @@ where
                     )
                 });
                 if let Some(change) = l.pacer.on_throttled(sent_at, pause) {
+                    let admitted = change
+                        .admitted
+                        .map(|a| format!(" (the server admits about {a:.1}/s)"))
+                        .unwrap_or_default();
                     tracing::info!(
-                        "throttled (429): pausing all requests for {:.1}s, rate {:.2} → {:.2} requests/s",
+                        "throttled (429): pausing all requests for {:.1}s, rate {:.2} → {:.2} requests/s{admitted}",
                         change.paused_for.as_secs_f64(),
                         change.from,
                         change.to
@@ -533,18 +591,20 @@ where
             // A Retry-After on a 503 is honoured for this request.
             e if e.is_retryable() => {
                 failures += 1;
-                let wait = backoff(l.settings.backoff_base, l.settings.backoff_cap, failures);
-                match e {
-                    LookupError::Http {
-                        retry_after: Some(after),
-                        ..
-                    } => wait.max((*after).min(MAX_SERVER_RETRY_AFTER)),
-                    _ => wait,
-                }
+                l.climate.record(true);
+                // A token endpoint that fails fails every customer: never
+                // one customer's own failure.
+                let api_failure = !matches!(e, LookupError::Auth(_));
+                same_way = match &last_error {
+                    Some(last) if api_failure && last.to_string() == e.to_string() => same_way + 1,
+                    _ => u32::from(api_failure),
+                };
+                retry_wait(&l.settings, l.climate.isolated(), failures, e.retry_after())
             }
             _ => {
                 // 404/403 and the like are normal, prompt answers.
                 l.pacer.on_success();
+                l.climate.record(false);
                 return Ended::Failed {
                     error,
                     attempts,
@@ -552,17 +612,17 @@ where
                 };
             }
         };
-        let out_of_attempts = match &error {
+        let done = match &error {
             LookupError::Throttled { .. } => {
-                throttled_attempts >= l.settings.max_throttled_attempts
+                (throttled_attempts >= l.settings.max_throttled_attempts).then_some(LAST_ATTEMPT)
             }
-            _ => failures >= l.settings.max_attempts,
+            _ => out_of_attempts(&l.settings, l.climate.isolated(), failures, same_way),
         };
-        if out_of_attempts {
+        if let Some(why) = done {
             return Ended::Failed {
                 error,
                 attempts,
-                gave_up: Some(Cow::Borrowed("gave up after the last attempt")),
+                gave_up: Some(Cow::Borrowed(why)),
             };
         }
         if l.counters.budget_used.fetch_add(1, Ordering::Relaxed) >= l.settings.retry_budget {
@@ -580,6 +640,45 @@ where
         {
             return stopped(last_error, attempts);
         }
+    }
+}
+
+/// Why a customer's last attempt was its last.
+const LAST_ATTEMPT: &str = "gave up after the last attempt";
+
+/// How long to wait after a customer's `failures`-th failure worth
+/// retrying (not a 429): short steps while failures are `isolated`, long
+/// ones in an outage, and never sooner than a `Retry-After` the server
+/// sent with it (within reason).
+fn retry_wait(
+    settings: &LookupSettings,
+    isolated: bool,
+    failures: u32,
+    server_retry_after: Option<Duration>,
+) -> Duration {
+    let base = if isolated {
+        settings.isolated_backoff_base
+    } else {
+        settings.backoff_base
+    };
+    let wait = backoff(base, settings.backoff_cap, failures);
+    server_retry_after.map_or(wait, |after| wait.max(after.min(MAX_SERVER_RETRY_AFTER)))
+}
+
+/// Why a customer with `failures` failures worth retrying, the last
+/// `same_way` of them alike, gets no further attempt, if it does not.
+fn out_of_attempts(
+    settings: &LookupSettings,
+    isolated: bool,
+    failures: u32,
+    same_way: u32,
+) -> Option<&'static str> {
+    if failures >= settings.max_attempts {
+        Some(LAST_ATTEMPT)
+    } else if isolated && same_way >= settings.same_way_attempts {
+        Some("failed the same way every time while other customers got answers")
+    } else {
+        None
     }
 }
 
@@ -685,6 +784,102 @@ mod tests {
         assert!(o.error.unwrap().contains("12 attempts"));
         let o = final_outcome(LookupError::Timeout(Duration::from_secs(30)), 5);
         assert_eq!(o.status, LookupStatus::Failed);
+    }
+
+    /// One customer's retries under the policy, in virtual time: it fails
+    /// `failures` times (`alike`: always the same way), then gets through.
+    /// Returns the attempts made, whether it got through, and the time from
+    /// its first failure to its last attempt.
+    async fn tail(isolated: bool, failures: u32, alike: bool) -> (u32, bool, Duration) {
+        let settings = LookupSettings::new(16, 1000);
+        let start = tokio::time::Instant::now();
+        let (mut attempts, mut failed, mut same_way) = (0, 0, 0);
+        loop {
+            attempts += 1;
+            if attempts > failures {
+                return (attempts, true, start.elapsed());
+            }
+            failed += 1;
+            same_way = if alike || same_way == 0 {
+                same_way + 1
+            } else {
+                1
+            };
+            if out_of_attempts(&settings, isolated, failed, same_way).is_some() {
+                return (attempts, false, start.elapsed());
+            }
+            tokio::time::sleep(retry_wait(&settings, isolated, failed, None)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn isolated_failures_get_a_short_tail_and_keep_their_recoveries() {
+        // Broken for good, failing the same way: four attempts within a
+        // fifth of a second, not six over seconds.
+        let (attempts, ok, took) = tail(true, u32::MAX, true).await;
+        assert_eq!((attempts, ok), (4, false));
+        assert!(took <= Duration::from_millis(200), "{took:?}");
+        // Customers that get through on the second, third or fourth attempt
+        // (a flaky tenant fails 1–3 times), whichever way they fail, still do.
+        for failures in [1, 2, 3] {
+            for alike in [true, false] {
+                let (attempts, ok, _) = tail(true, failures, alike).await;
+                assert_eq!((attempts, ok), (failures + 1, true));
+            }
+        }
+        // Failing differently each time is no sign of a broken customer:
+        // all six attempts, still within a second.
+        let (attempts, ok, took) = tail(true, 5, false).await;
+        assert_eq!((attempts, ok), (6, true));
+        assert!(took <= Duration::from_millis(775), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_gets_every_attempt_and_the_long_steps() {
+        let (attempts, ok, took) = tail(false, u32::MAX, true).await;
+        assert_eq!((attempts, ok), (6, false));
+        // 0.25 + 0.5 + 1 + 2 + 4 s, each jittered down to no less than half.
+        assert!(took >= Duration::from_millis(3875), "{took:?}");
+        let (attempts, ok, _) = tail(false, 5, true).await;
+        assert_eq!((attempts, ok), (6, true));
+    }
+
+    #[test]
+    fn failures_are_isolated_only_among_answers_that_are_not() {
+        let c = Climate::default();
+        assert!(!c.isolated(), "nothing seen: assume the worst");
+        c.record(true);
+        for _ in 0..7 {
+            c.record(false);
+        }
+        assert!(c.isolated());
+        // An outage: failures take over the last 32 answers.
+        for _ in 0..16 {
+            c.record(true);
+        }
+        assert!(!c.isolated());
+        for _ in 0..17 {
+            c.record(false);
+        }
+        assert!(c.isolated());
+        let starting = Climate::default();
+        for _ in 0..4 {
+            starting.record(false);
+            starting.record(true);
+        }
+        assert!(!starting.isolated(), "half the answers failing is no blip");
+    }
+
+    #[test]
+    fn a_server_retry_after_is_honoured_whatever_the_climate() {
+        let settings = LookupSettings::new(16, 1000);
+        let after = Some(Duration::from_secs(7));
+        for isolated in [true, false] {
+            let wait = retry_wait(&settings, isolated, 1, after);
+            assert_eq!(wait, Duration::from_secs(7));
+        }
+        let long = Some(Duration::from_secs(600));
+        assert_eq!(retry_wait(&settings, true, 1, long), MAX_SERVER_RETRY_AFTER);
     }
 
     #[tokio::test(start_paused = true)]

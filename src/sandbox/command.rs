@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use super::testcert::TestCertificate;
-use super::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
+use super::{CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
 use crate::cli::SandboxArgs;
 
 /// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
@@ -16,7 +16,10 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.make_test_certificate {
         return make_test_certificate(dir);
     }
-    let cfg = SandboxConfig::from_args(args)?;
+    let cfg = SandboxConfig {
+        record_journal: args.journal.is_some(),
+        ..SandboxConfig::from_args(args)?
+    };
     let sandbox = Sandbox::start_on(cfg, args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
@@ -57,7 +60,12 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
     }
 
     shutdown_signal().await?;
+    let journal = sandbox.journal.clone();
     sandbox.shutdown().await;
+    if let Some(path) = &args.journal {
+        write_journal(path, &journal.snapshot())
+            .with_context(|| format!("cannot write the journal to {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -75,6 +83,27 @@ fn make_test_certificate(dir: &std::path::Path) -> anyhow::Result<()> {
         public.display()
     );
     Ok(())
+}
+
+/// Every request as one JSON object per line: `at` and `retry_after_until`
+/// in seconds since the sandbox started, `customer`, `status` (0: reset),
+/// `outcome`.
+fn write_journal(path: &std::path::Path, entries: &[JournalEntry]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for e in entries {
+        let line = serde_json::json!({
+            "at": e.at.as_secs_f64(),
+            "method": e.method,
+            "path": e.path,
+            "customer": e.customer,
+            "status": e.status,
+            "outcome": e.outcome,
+            "retry_after_until": e.retry_after_until.map(|d| d.as_secs_f64()),
+        });
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 /// Resolves on SIGINT, or SIGTERM on Unix.

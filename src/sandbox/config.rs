@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::STATIC_TOKEN;
+use super::faults::FaultShares;
 use crate::cli::{SandboxArgs, ScenarioName};
 
 /// Everything that makes one sandbox behave differently from another.
@@ -24,8 +25,12 @@ pub struct SandboxConfig {
     /// Down for maintenance: every customer request gets `503 Service
     /// Unavailable` with `Retry-After: n` (seconds). `None`: never.
     pub maintenance: Option<u64>,
-    /// About 10 % of tenants fail their first 1–3 attempts.
+    /// About 10 % of tenants fail their first 1–3 attempts (`faults` sets
+    /// how many and how often).
     pub flaky: bool,
+    /// The shares of flaky tenants (when `flaky` is on) and of tenants
+    /// broken for good.
+    pub faults: FaultShares,
     /// About 5 % of tenants answer their first attempt only after `slow_delay`.
     pub slow: bool,
     /// How long a slow tenant's first attempt takes.
@@ -62,6 +67,9 @@ pub struct SandboxConfig {
     /// it: the answer carries a new one, and only the newest is accepted.
     /// `None` refuses every refresh grant.
     pub refresh_token: Option<String>,
+    /// Keep a [`JournalEntry`](super::JournalEntry) per request (tests
+    /// read them); off, `journal()` is empty and memory stays flat.
+    pub record_journal: bool,
 }
 
 /// One failed answer of the customer list: the `n`-th fault naming a page
@@ -130,6 +138,7 @@ impl Default for SandboxConfig {
             throttle: None,
             maintenance: None,
             flaky: false,
+            faults: FaultShares::default(),
             slow: false,
             slow_delay: Duration::from_secs(3),
             malformed: false,
@@ -143,6 +152,7 @@ impl Default for SandboxConfig {
             list_faults: Vec::new(),
             client_certificates: Vec::new(),
             refresh_token: None,
+            record_journal: true,
         }
     }
 }
@@ -197,6 +207,26 @@ impl SandboxConfig {
             throttle.rate = a.throttle_rate;
             throttle.burst = a.throttle_burst;
         }
+        if let Some(per_mille) = a.flaky_per_mille {
+            if per_mille > 1000 {
+                bail!("--flaky-per-mille must be at most 1000, got {per_mille}");
+            }
+            cfg.flaky = true;
+            cfg.faults.flaky_per_mille = per_mille;
+        }
+        if let Some(n) = a.flaky_failures {
+            if !(1..=8).contains(&n) {
+                bail!("--flaky-failures must be between 1 and 8, got {n}");
+            }
+            cfg.faults.flaky_failures = n;
+        }
+        if a.broken_per_mille > 1000 {
+            bail!(
+                "--broken-per-mille must be at most 1000, got {}",
+                a.broken_per_mille
+            );
+        }
+        cfg.faults.broken_per_mille = a.broken_per_mille;
         if let Some(secs) = a.token_lifetime {
             if secs == 0 {
                 bail!("--token-lifetime must be at least 1 second");
@@ -293,6 +323,27 @@ mod tests {
         let cfg = SandboxConfig::from_args(&args(&["--customers", "1234"])).unwrap();
         assert_eq!(cfg.customers, 1234);
 
+        let cfg = SandboxConfig::from_args(&args(&[
+            "--latency-ms",
+            "5..40",
+            "--flaky-per-mille",
+            "20",
+            "--flaky-failures",
+            "2",
+            "--broken-per-mille",
+            "8",
+        ]))
+        .unwrap();
+        assert!(cfg.flaky && cfg.drop_every.is_none());
+        assert_eq!(
+            cfg.faults,
+            FaultShares {
+                flaky_per_mille: 20,
+                flaky_failures: 2,
+                broken_per_mille: 8
+            }
+        );
+
         let flaky = SandboxConfig::for_scenario(ScenarioName::Flaky);
         assert!(flaky.flaky && flaky.drop_every == Some(50));
         assert!(SandboxConfig::for_scenario(ScenarioName::Slow).slow);
@@ -303,6 +354,9 @@ mod tests {
             &["--scenario", "throttle", "--throttle-burst", "0.5"],
             &["--token-lifetime", "0"],
             &["--latency-ms", "abc"],
+            &["--flaky-per-mille", "1001"],
+            &["--flaky-failures", "0"],
+            &["--broken-per-mille", "2000"],
         ] {
             assert!(SandboxConfig::from_args(&args(bad)).is_err(), "{bad:?}");
         }

@@ -12,9 +12,9 @@ use super::hash::{id_hash, mix64};
 const SALT_FLAKY: u64 = 0x0066_6c61_6b79;
 const SALT_SLOW: u64 = 0x736c_6f77;
 const SALT_MALFORMED: u64 = 0x6d61_6c66_6f72_6d65;
+const SALT_BROKEN: u64 = 0x6272_6f6b_656e;
 
-/// Per mille of tenants that are flaky, slow and malformed.
-const FLAKY_PER_MILLE: u64 = 100;
+/// Per mille of tenants that are slow and malformed.
 const SLOW_PER_MILLE: u64 = 50;
 const MALFORMED_PER_MILLE: u64 = 50;
 
@@ -81,12 +81,36 @@ impl Malformation {
     }
 }
 
+/// How many tenants are flaky (and how flaky), and how many are broken for
+/// good. The default is the `flaky` scenario's mix, with no broken tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultShares {
+    /// Per mille of tenants that fail their first attempts (when `flaky` is on).
+    pub flaky_per_mille: u64,
+    /// A flaky tenant fails its first 1 to this many attempts.
+    pub flaky_failures: u64,
+    /// Per mille of tenants that answer every attempt with the same 500.
+    pub broken_per_mille: u64,
+}
+
+impl Default for FaultShares {
+    fn default() -> Self {
+        FaultShares {
+            flaky_per_mille: 100,
+            flaky_failures: 3,
+            broken_per_mille: 0,
+        }
+    }
+}
+
 /// How one tenant misbehaves under a seed, whether or not the scenario that
 /// uses it is switched on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantFaults {
     /// Failures of attempts 1, 2, … in the `flaky` scenario (empty for most).
     pub flaky: Vec<Fault>,
+    /// Answers every attempt with the same 500 (`broken_per_mille`).
+    pub broken: bool,
     /// Whether the first attempt is delayed in the `slow` scenario.
     pub slow: bool,
     /// The broken answer in the `malformed` scenario, if this tenant gets one.
@@ -101,6 +125,13 @@ fn roll(seed: u64, id: &Uuid, salt: u64) -> u64 {
 /// The misbehaviour of `id` under `seed`: about 10 % flaky (1–3 failures),
 /// 5 % slow, 5 % malformed.
 pub fn tenant_faults(seed: u64, id: &Uuid) -> TenantFaults {
+    tenant_faults_with(seed, id, &FaultShares::default())
+}
+
+/// The misbehaviour of `id` under `seed` with other shares of flaky and
+/// broken tenants. The flaky tenants of a smaller share are among those of
+/// a larger one.
+pub fn tenant_faults_with(seed: u64, id: &Uuid, shares: &FaultShares) -> TenantFaults {
     const FLAKY_KINDS: [Fault; 4] = [
         Fault::Unavailable,
         Fault::InternalError,
@@ -108,9 +139,9 @@ pub fn tenant_faults(seed: u64, id: &Uuid) -> TenantFaults {
         Fault::Truncated,
     ];
     let flaky_roll = roll(seed, id, SALT_FLAKY);
-    let flaky = if flaky_roll < FLAKY_PER_MILLE {
+    let flaky = if flaky_roll < shares.flaky_per_mille {
         let h = id_hash(id, mix64(seed ^ SALT_FLAKY ^ 1));
-        let failures = 1 + (h % 3) as usize;
+        let failures = 1 + (h % shares.flaky_failures.clamp(1, 8)) as usize;
         (0..failures)
             .map(|k| FLAKY_KINDS[((h >> (8 + 4 * k)) % 4) as usize])
             .collect()
@@ -120,6 +151,7 @@ pub fn tenant_faults(seed: u64, id: &Uuid) -> TenantFaults {
     let malformed_roll = roll(seed, id, SALT_MALFORMED);
     TenantFaults {
         flaky,
+        broken: roll(seed, id, SALT_BROKEN) < shares.broken_per_mille,
         slow: roll(seed, id, SALT_SLOW) < SLOW_PER_MILLE,
         malformed: (malformed_roll < MALFORMED_PER_MILLE)
             .then(|| Malformation::ALL[(malformed_roll % 5) as usize]),
@@ -152,6 +184,30 @@ mod tests {
         assert!((share(malformed) - 0.05).abs() < 0.015, "{malformed}");
         assert_eq!(kinds.len(), 4);
         assert_eq!(malformations.len(), 5);
+    }
+
+    #[test]
+    fn other_shares_pick_fewer_flaky_tenants_and_some_broken_ones() {
+        let shares = FaultShares {
+            flaky_per_mille: 20,
+            flaky_failures: 2,
+            broken_per_mille: 8,
+        };
+        let n = 20_000;
+        let (mut flaky, mut broken) = (0, 0);
+        for i in 0..n {
+            let id = candidate_id(i);
+            let f = tenant_faults_with(7, &id, &shares);
+            assert!(f.flaky.len() <= 2);
+            // A smaller share picks among the tenants of the default one.
+            assert!(f.flaky.is_empty() || !tenant_faults(7, &id).flaky.is_empty());
+            assert!(!tenant_faults(7, &id).broken, "none broken by default");
+            flaky += usize::from(!f.flaky.is_empty());
+            broken += usize::from(f.broken);
+        }
+        let share = |c: usize| c as f64 / n as f64;
+        assert!((share(flaky) - 0.02).abs() < 0.005, "{flaky}");
+        assert!((share(broken) - 0.008).abs() < 0.003, "{broken}");
     }
 
     #[test]

@@ -82,13 +82,17 @@ impl TokenCheck {
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
     started: Instant,
+    /// Whether entries are kept at all (a long-running `qualrecon sandbox`
+    /// would otherwise grow by every request).
+    record: bool,
     entries: Arc<Mutex<Vec<JournalEntry>>>,
 }
 
 impl Journal {
-    pub(crate) fn new() -> Journal {
+    pub(crate) fn new(record: bool) -> Journal {
         Journal {
             started: Instant::now(),
+            record,
             entries: Arc::default(),
         }
     }
@@ -99,6 +103,9 @@ impl Journal {
     }
 
     pub(crate) fn push(&self, entry: JournalEntry) {
+        if !self.record {
+            return;
+        }
         // A panic elsewhere while holding the lock cannot leave a Vec half
         // pushed, so a poisoned journal is still a good journal.
         self.entries

@@ -52,7 +52,9 @@ pub use answers::{Answer, answer_for, ids_for};
 pub use command::serve_command;
 pub use config::{ListFault, RetryAfterStyle, SandboxConfig, Throttle};
 pub use customers::{DEFAULT_CUSTOMERS, MAX_PAGE_SIZE, listed_customer};
-pub use faults::{Fault, Malformation, TenantFaults, tenant_faults};
+pub use faults::{
+    Fault, FaultShares, Malformation, TenantFaults, tenant_faults, tenant_faults_with,
+};
 pub use journal::{JournalEntry, TokenCheck};
 pub use testcert::TestCertificate;
 
@@ -95,7 +97,7 @@ impl Sandbox {
     pub async fn start_on(cfg: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
-        let journal = Journal::new();
+        let journal = Journal::new(cfg.record_journal);
         let state = Arc::new(AppState::new(cfg, journal.clone()));
         let refresh_tokens = state.tokens.refresh_tokens();
         let app = router(state).into_make_service_with_connect_info::<ConnSwitch>();

@@ -18,7 +18,7 @@ use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
 use super::auth::{TokenStore, token_v1, token_v2};
 use super::config::{RetryAfterStyle, SandboxConfig};
 use super::customers::customer_list;
-use super::faults::{Fault, Malformation, tenant_faults};
+use super::faults::{Fault, Malformation, tenant_faults_with};
 use super::journal::{Journal, JournalEntry, TokenCheck};
 use super::throttle::{TokenBucket, service_unavailable, too_many_requests};
 use super::transport::{ConnSwitch, truncated};
@@ -137,12 +137,19 @@ impl AppState {
     }
 
     /// Count an authenticated attempt at `id`; returns (this tenant's
-    /// attempt number, the request's number overall), both from 1.
+    /// attempt number, the request's number overall), both from 1. Tenants
+    /// are only told apart when an answer depends on the attempt (flaky,
+    /// slow): otherwise a map entry per tenant would cost a hash per
+    /// request and memory that grows with the ids seen.
     fn count_attempt(&self, id: Uuid) -> (u32, u64) {
+        let nth = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if !(self.cfg.flaky || self.cfg.slow) {
+            return (1, nth);
+        }
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         let n = attempts.entry(id).or_default();
         *n += 1;
-        (*n, self.requests.fetch_add(1, Ordering::SeqCst) + 1)
+        (*n, nth)
     }
 }
 
@@ -190,7 +197,7 @@ impl Action {
 /// how long to wait before giving it.
 fn decide(st: &AppState, id: Uuid) -> (Action, Duration) {
     let (attempt, nth) = st.count_attempt(id);
-    let faults = tenant_faults(st.cfg.seed, &id);
+    let faults = tenant_faults_with(st.cfg.seed, &id, &st.cfg.faults);
     let mut delay = st.latency();
     if st.cfg.slow && faults.slow && attempt == 1 {
         delay += st.cfg.slow_delay;
@@ -218,6 +225,15 @@ fn decide(st: &AppState, id: Uuid) -> (Action, Duration) {
             Fault::Reset => Action::Reset,
             Fault::Truncated => Action::Truncate(reply_for(&id)),
         }
+    } else if faults.broken {
+        Action::Reply(
+            Reply::fault(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "An unexpected error occurred while processing the request.",
+            ),
+            "broken",
+        )
     } else if let Some(m) = faults.malformed.filter(|_| st.cfg.malformed) {
         malformed(m, &id)
     } else {
@@ -317,7 +333,9 @@ async fn qualifications(
     entry.status = action.status();
     entry.outcome = action.outcome().to_string();
     st.journal.push(entry);
-    tokio::time::sleep(delay).await;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 
     match action {
         Action::Reply(reply, _) => echo.apply(into_response(reply)),
