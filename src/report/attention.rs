@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::reconcile::Reconciliation;
 use super::summary::is_stale;
 use super::{ReportRow, customer_spans};
-use crate::lookup::LookupStatus;
+use crate::model::{LookupStatus, VettingStatus};
 
 /// What needs attention, most urgent first (the order of the list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,7 +99,7 @@ pub fn build(
             .iter()
             .filter(|r| r.lookup_status == LookupStatus::Ok)
         {
-            if row.vetting_status == "Denied" {
+            if row.vetting_status == VettingStatus::Denied {
                 let reason = if row.vetting_reason.is_empty() {
                     "no reason given"
                 } else {
@@ -162,10 +162,9 @@ fn microsoft_says(customer: &[ReportRow], only: Option<&str>) -> String {
             let mut text = format!(
                 "{} {}",
                 r.qualification,
-                if r.vetting_status.is_empty() {
-                    "(no status)"
-                } else {
-                    &r.vetting_status
+                match &r.vetting_status {
+                    VettingStatus::Absent => "(no status)",
+                    status => status.as_str(),
                 }
             );
             if !r.vetting_reason.is_empty() {
@@ -221,6 +220,7 @@ fn canonical(expected: &str, customer: &[ReportRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::VettingDate;
 
     fn row(id: u128, line: u64, q: &str, status: &str, lookup: LookupStatus) -> ReportRow {
         ReportRow {
@@ -236,7 +236,7 @@ mod tests {
 
     fn in_review(id: u128, line: u64, date: &str, days: i64) -> ReportRow {
         ReportRow {
-            vetting_created_date: date.into(),
+            vetting_created_date: Some(VettingDate::parse(date)),
             days_in_review: Some(days),
             ..row(id, line, "Education", "InReview", LookupStatus::Ok)
         }

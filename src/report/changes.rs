@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
-use crate::lookup::LookupStatus;
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// Columns of `changes.csv`, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -43,13 +43,13 @@ pub struct Entry {
     /// Empty for "no qualification" and failed-lookup rows.
     pub qualification: String,
     /// As in `qualifications.csv`.
-    pub vetting_status: String,
+    pub vetting_status: VettingStatus,
     /// As in `qualifications.csv`.
     pub vetting_reason: String,
     /// As in `qualifications.csv`.
-    pub vetting_created_date: String,
-    /// `ok`, `not_found`, `failed`, … as in `qualifications.csv`.
-    pub lookup_status: String,
+    pub vetting_created_date: Option<VettingDate>,
+    /// As in `qualifications.csv`.
+    pub lookup_status: LookupStatus,
     /// As in `qualifications.csv`; `None` when that report has no
     /// `reconciliation` column (no expectation column in its input, or
     /// written before qualrecon had one).
@@ -64,7 +64,7 @@ impl From<&ReportRow> for Entry {
             vetting_status: r.vetting_status.clone(),
             vetting_reason: r.vetting_reason.clone(),
             vetting_created_date: r.vetting_created_date.clone(),
-            lookup_status: r.lookup_status.as_str().to_string(),
+            lookup_status: r.lookup_status,
             reconciliation: r.reconciliation.map(|v| v.as_str().to_string()),
         }
     }
@@ -137,20 +137,21 @@ pub struct Change {
     /// What happened.
     pub change: ChangeKind,
     /// `vetting_status` in the earlier run.
-    pub previous_vetting_status: String,
+    pub previous_vetting_status: VettingStatus,
     /// `vetting_status` now.
-    pub vetting_status: String,
+    pub vetting_status: VettingStatus,
     /// `vetting_reason` in the earlier run.
     pub previous_vetting_reason: String,
     /// `vetting_reason` now.
     pub vetting_reason: String,
-    /// The customer's `lookup_status` in the earlier run.
-    pub previous_lookup_status: String,
-    /// The customer's `lookup_status` now.
-    pub lookup_status: String,
+    /// The customer's `lookup_status` in the earlier run; `None` for a
+    /// new customer.
+    pub previous_lookup_status: Option<LookupStatus>,
+    /// The customer's `lookup_status` now; `None` for a removed customer.
+    pub lookup_status: Option<LookupStatus>,
     /// This run's `vetting_created_date`, or the earlier one for entries
     /// that are gone.
-    pub vetting_created_date: String,
+    pub vetting_created_date: Option<VettingDate>,
     /// The customer's `reconciliation` in the earlier run (empty when that
     /// report had none).
     pub previous_reconciliation: String,
@@ -169,9 +170,9 @@ impl Change {
             Cell::Status(&self.vetting_status),
             Cell::Text(&self.previous_vetting_reason),
             Cell::Text(&self.vetting_reason),
-            Cell::Text(&self.previous_lookup_status),
-            Cell::Text(&self.lookup_status),
-            Cell::Date(&self.vetting_created_date),
+            Cell::Text(self.previous_lookup_status.map_or("", LookupStatus::as_str)),
+            Cell::Text(self.lookup_status.map_or("", LookupStatus::as_str)),
+            Cell::Date(self.vetting_created_date.as_ref()),
         ];
         if reconciliation {
             cells.push(Cell::Text(&self.previous_reconciliation));
@@ -184,8 +185,8 @@ impl Change {
 /// What a change row says about the customer as a whole, on one side.
 #[derive(Debug, Clone, Copy, Default)]
 struct Side<'a> {
-    /// The customer's `lookup_status`; empty when absent on this side.
-    lookup: &'a str,
+    /// The customer's `lookup_status`; `None` when absent on this side.
+    lookup: Option<LookupStatus>,
     /// The customer's `reconciliation`, if that report has the column.
     reconciliation: Option<&'a str>,
 }
@@ -194,7 +195,7 @@ impl<'a> Side<'a> {
     /// The customer of `entries` (all of one customer).
     fn of(entries: &[&'a Entry]) -> Side<'a> {
         Side {
-            lookup: &entries[0].lookup_status,
+            lookup: Some(entries[0].lookup_status),
             reconciliation: entries[0].reconciliation.as_deref(),
         }
     }
@@ -204,8 +205,10 @@ impl<'a> Side<'a> {
 fn group(entries: &[Entry]) -> Vec<(&str, Vec<&Entry>)> {
     let mut order: Vec<(&str, Vec<&Entry>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    let invalid = LookupStatus::InvalidInput.as_str();
-    for e in entries.iter().filter(|e| e.lookup_status != invalid) {
+    for e in entries
+        .iter()
+        .filter(|e| e.lookup_status != LookupStatus::InvalidInput)
+    {
         let i = *index.entry(&e.customer_tenant_id).or_insert_with(|| {
             order.push((&e.customer_tenant_id, Vec::new()));
             order.len() - 1
@@ -238,7 +241,9 @@ fn make(
     cur: Option<&Entry>,
     sides: (Side<'_>, Side<'_>),
 ) -> Change {
-    let field = |e: Option<&Entry>, f: fn(&Entry) -> &String| e.map(f).cloned().unwrap_or_default();
+    fn field<T: Clone + Default>(e: Option<&Entry>, f: fn(&Entry) -> &T) -> T {
+        e.map(f).cloned().unwrap_or_default()
+    }
     Change {
         customer_tenant_id: id.to_string(),
         qualification: qualification.to_string(),
@@ -247,8 +252,8 @@ fn make(
         vetting_status: field(cur, |e| &e.vetting_status),
         previous_vetting_reason: field(prev, |e| &e.vetting_reason),
         vetting_reason: field(cur, |e| &e.vetting_reason),
-        previous_lookup_status: sides.0.lookup.to_string(),
-        lookup_status: sides.1.lookup.to_string(),
+        previous_lookup_status: sides.0.lookup,
+        lookup_status: sides.1.lookup,
         vetting_created_date: field(cur.or(prev), |e| &e.vetting_created_date),
         previous_reconciliation: sides.0.reconciliation.unwrap_or_default().to_string(),
         reconciliation: sides.1.reconciliation.unwrap_or_default().to_string(),
@@ -361,7 +366,7 @@ fn customer_changes(
         }
         return;
     }
-    if sides.1.lookup != LookupStatus::Ok.as_str() {
+    if sides.1.lookup != Some(LookupStatus::Ok) {
         return; // failed the same way both times: nothing to compare
     }
     for (k, c) in &cur_q {
@@ -443,14 +448,11 @@ mod tests {
         Entry {
             customer_tenant_id: id.into(),
             qualification: q.into(),
-            vetting_status: status.into(),
+            vetting_status: VettingStatus::from_report(status),
             vetting_reason: reason.into(),
-            vetting_created_date: if q.is_empty() {
-                String::new()
-            } else {
-                "2024-01-02T03:04:05Z".into()
-            },
-            lookup_status: lookup.into(),
+            vetting_created_date: (!q.is_empty())
+                .then(|| VettingDate::parse("2024-01-02T03:04:05Z")),
+            lookup_status: LookupStatus::parse(lookup).unwrap(),
             reconciliation: None,
         }
     }
@@ -519,7 +521,7 @@ mod tests {
             ),
             ("InReview", "Approved")
         );
-        assert_eq!(a.previous_lookup_status, "ok");
+        assert_eq!(a.previous_lookup_status, Some(LookupStatus::Ok));
         let f = &changes[6];
         assert_eq!(
             (
@@ -529,12 +531,15 @@ mod tests {
             ("Approved", "")
         );
         assert_eq!(
-            (f.previous_lookup_status.as_str(), f.lookup_status.as_str()),
-            ("ok", "forbidden")
+            (f.previous_lookup_status, f.lookup_status),
+            (Some(LookupStatus::Ok), Some(LookupStatus::Forbidden))
         );
-        assert_eq!(f.vetting_created_date, "2024-01-02T03:04:05Z");
-        assert_eq!(changes[0].previous_lookup_status, "");
-        assert_eq!(changes[7].lookup_status, "");
+        assert_eq!(
+            f.vetting_created_date.as_ref().unwrap().to_report_string(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(changes[0].previous_lookup_status, None);
+        assert_eq!(changes[7].lookup_status, None);
         let n = counts(&changes, false);
         assert_eq!(n.len(), 7);
         assert!(!n.contains_key("reconciliation_changed"));

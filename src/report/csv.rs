@@ -69,10 +69,17 @@ pub fn render(
     w.into_inner().expect("flushing to memory")
 }
 
-/// A cell as CSV text: numbers in decimal, text neutralised, absent empty.
+/// A cell as CSV text: numbers in decimal, dates as RFC 3339, text
+/// neutralised, absent empty.
 pub fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
     match cell {
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => neutralise(t),
+        Cell::Text(t) => neutralise(t),
+        Cell::Status(s) => neutralise(s.as_str()),
+        // A date the API wrote as something else is kept verbatim, so it
+        // may start with a trigger too.
+        Cell::Date(d) => d.map_or("".into(), |d| {
+            neutralise(&d.to_report_string()).into_owned().into()
+        }),
         Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default().into(),
     }
 }
@@ -80,7 +87,7 @@ pub fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::{LookupStatus, VettingDate, VettingStatus};
     use proptest::prelude::*;
 
     #[test]
@@ -129,9 +136,9 @@ mod tests {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
             qualification: "Education".into(),
-            vetting_status: "Denied".into(),
+            vetting_status: VettingStatus::Denied,
             vetting_reason: "Not an Education Customer".into(),
-            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: error.into(),

@@ -10,11 +10,20 @@ use serde_json::Value;
 
 use super::{Cell, ReportRow, column_names};
 
-/// A cell as a JSON value: absent (empty text, no number) is `null`.
+/// A cell as a JSON value: absent (empty text, no status, no date, no
+/// number) is `null`.
 fn value_of(cell: Cell<'_>) -> Value {
+    let text = |t: &str| {
+        if t.is_empty() {
+            Value::Null
+        } else {
+            Value::String(t.to_string())
+        }
+    };
     match cell {
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) if t.is_empty() => Value::Null,
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => Value::String(t.to_string()),
+        Cell::Text(t) => text(t),
+        Cell::Status(s) => text(s.as_str()),
+        Cell::Date(d) => d.map_or(Value::Null, |d| text(&d.to_report_string())),
         Cell::Number(n) => n.map_or(Value::Null, Value::from),
     }
 }
@@ -48,16 +57,16 @@ pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
     fn row() -> ReportRow {
         ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 7,
             qualification: "Education".into(),
-            vetting_status: "InReview".into(),
+            vetting_status: VettingStatus::InReview,
             vetting_reason: String::new(),
-            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
             days_in_review: Some(12),
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -101,9 +110,9 @@ mod tests {
     fn absent_numbers_and_dates_are_null() {
         let mut r = row();
         r.days_in_review = None;
-        r.vetting_created_date = String::new();
+        r.vetting_created_date = None;
         r.qualification = String::new();
-        r.vetting_status = String::new();
+        r.vetting_status = VettingStatus::Absent;
         let v: Value = serde_json::from_slice(&render(&[r], &[], false)).unwrap();
         assert_eq!(v["days_in_review"], Value::Null);
         assert_eq!(v["vetting_created_date"], Value::Null);

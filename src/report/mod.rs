@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::input::{InputFile, RowKind};
-use crate::lookup::{LookupStatus, Outcome};
+use crate::lookup::Outcome;
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
 use reconcile::Reconciliation;
 
 /// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
@@ -50,13 +51,14 @@ pub struct ReportRow {
     /// `Education`, `StateOwnedEntity`, …; empty when the customer has none
     /// or the lookup failed.
     pub qualification: String,
-    /// `Approved`, `InReview`, `Denied`, or the API's own new value; empty
-    /// when the API sent none.
-    pub vetting_status: String,
+    /// `Approved`, `InReview`, `Denied`, or the API's own new value;
+    /// absent when the API sent none (and on rows without a qualification).
+    pub vetting_status: VettingStatus,
     /// The API's reason text, verbatim (denials).
     pub vetting_reason: String,
-    /// RFC 3339 UTC with the API's precision; empty when absent.
-    pub vetting_created_date: String,
+    /// When vetting started; written as RFC 3339 UTC with the API's
+    /// precision (or the API's text when it is not a date).
+    pub vetting_created_date: Option<VettingDate>,
     /// Whole days from `vetting_created_date` to the run's start, for
     /// `InReview` rows only.
     pub days_in_review: Option<i64>,
@@ -74,19 +76,23 @@ pub struct ReportRow {
 }
 
 /// One cell of a report row, typed, so that every writer (CSV, JSON lines,
-/// workbook) shows the same columns in the same order.
+/// workbook) shows the same columns in the same order and renders the
+/// values its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell<'a> {
     /// Text; empty means absent.
     Text(&'a str),
-    /// A vetting status (the workbook colours it); empty means absent.
-    Status(&'a str),
-    /// A date as the report prints it: RFC 3339 UTC, or the API's text
-    /// verbatim when that is not a date; empty means absent.
-    Date(&'a str),
+    /// A vetting status (the workbook colours it).
+    Status(&'a VettingStatus),
+    /// A date: text as RFC 3339 UTC (or the API's text verbatim when that
+    /// is not a date), a real datetime in the workbook; `None` means absent.
+    Date(Option<&'a VettingDate>),
     /// A whole number; `None` means absent.
     Number(Option<i64>),
 }
+
+/// The status of rows without one, for cells that borrow it.
+pub static NO_STATUS: VettingStatus = VettingStatus::Absent;
 
 /// Every column of `qualifications.csv` in order (the keys of
 /// `qualifications.jsonl`): the fixed ones, `reconciliation` when the input
@@ -110,7 +116,7 @@ impl ReportRow {
             Cell::Text(&self.qualification),
             Cell::Status(&self.vetting_status),
             Cell::Text(&self.vetting_reason),
-            Cell::Date(&self.vetting_created_date),
+            Cell::Date(self.vetting_created_date.as_ref()),
             Cell::Number(self.days_in_review),
             Cell::Text(self.lookup_status.as_str()),
             Cell::Text(&self.error),
@@ -162,9 +168,9 @@ pub fn build_rows(
             customer_tenant_id: String::new(),
             input_line: row.line,
             qualification: String::new(),
-            vetting_status: String::new(),
+            vetting_status: VettingStatus::Absent,
             vetting_reason: String::new(),
-            vetting_created_date: String::new(),
+            vetting_created_date: None,
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -201,21 +207,16 @@ pub fn build_rows(
                     Some(o) if o.qualifications.is_empty() => rows.push(base),
                     Some(o) => {
                         for q in &o.qualifications {
-                            let in_review = q.vetting_status.as_deref() == Some("InReview");
                             rows.push(ReportRow {
                                 qualification: q.qualification.clone(),
-                                vetting_status: q.vetting_status.clone().unwrap_or_default(),
+                                vetting_status: q.vetting_status.clone(),
                                 vetting_reason: q.vetting_reason.clone().unwrap_or_default(),
-                                vetting_created_date: q
-                                    .vetting_created_date
-                                    .as_ref()
-                                    .map(|d| d.to_report_string())
-                                    .unwrap_or_default(),
+                                vetting_created_date: q.vetting_created_date.clone(),
                                 days_in_review: q
                                     .vetting_created_date
                                     .as_ref()
-                                    .and_then(|d| d.instant())
-                                    .filter(|_| in_review)
+                                    .and_then(VettingDate::instant)
+                                    .filter(|_| q.vetting_status.is_in_review())
                                     .map(|at| whole_days(at, now)),
                                 ..base.clone()
                             });
@@ -241,9 +242,9 @@ pub(crate) fn test_row(
         customer_tenant_id: Uuid::from_u128(id).to_string(),
         input_line: line,
         qualification: qualification.into(),
-        vetting_status: status.into(),
+        vetting_status: VettingStatus::from_report(status),
         vetting_reason: String::new(),
-        vetting_created_date: String::new(),
+        vetting_created_date: None,
         days_in_review: None,
         lookup_status: lookup,
         error: String::new(),
@@ -256,7 +257,7 @@ pub(crate) fn test_row(
 mod tests {
     use super::*;
     use crate::input::InputRow;
-    use crate::model::{Qualification, VettingDate};
+    use crate::model::Qualification;
     use std::collections::HashMap;
 
     fn input(rows: Vec<InputRow>) -> InputFile {
@@ -316,13 +317,13 @@ mod tests {
                 qualifications: vec![
                     Qualification {
                         qualification: "Education".into(),
-                        vetting_status: Some("InReview".into()),
+                        vetting_status: VettingStatus::InReview,
                         vetting_reason: None,
                         vetting_created_date: Some(VettingDate::parse("2026-01-01T13:00:00Z")),
                     },
                     Qualification {
                         qualification: "StateOwnedEntity".into(),
-                        vetting_status: None,
+                        vetting_status: VettingStatus::Absent,
                         vetting_reason: None,
                         vetting_created_date: None,
                     },

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::ReportRow;
 use super::screen::printable;
 use crate::input::{InputFile, normalise_header};
-use crate::lookup::LookupStatus;
+use crate::model::{LookupStatus, VettingStatus};
 
 /// The expectation column's header, normalised (any case, spaces and
 /// punctuation: `Expected Qualification`, `expected-qualification`, …).
@@ -128,7 +128,7 @@ pub fn find_column(input: &InputFile, named: Option<&str>) -> Result<Option<usiz
 pub fn classify(
     expectation: &str,
     lookup: LookupStatus,
-    entries: &[(&str, &str)],
+    entries: &[(&str, &VettingStatus)],
     is_known: impl Fn(&str) -> bool,
 ) -> Reconciliation {
     let expected = expectation.trim();
@@ -138,13 +138,13 @@ pub fn classify(
     if lookup != LookupStatus::Ok {
         return Reconciliation::Unknown;
     }
-    let has = |status: &str, name: Option<&str>| {
+    let has = |status: VettingStatus, name: Option<&str>| {
         entries
             .iter()
-            .any(|(q, s)| *s == status && name.is_none_or(|n| same_name(q, n)))
+            .any(|(q, s)| **s == status && name.is_none_or(|n| same_name(q, n)))
     };
     if same_name(expected, NONE) {
-        return if has("Approved", None) {
+        return if has(VettingStatus::Approved, None) {
             Reconciliation::Unexpected
         } else {
             Reconciliation::Match
@@ -153,9 +153,9 @@ pub fn classify(
     if !is_known(expected) {
         return Reconciliation::UnknownExpectation;
     }
-    if has("Approved", Some(expected)) {
+    if has(VettingStatus::Approved, Some(expected)) {
         Reconciliation::Match
-    } else if has("InReview", Some(expected)) {
+    } else if has(VettingStatus::InReview, Some(expected)) {
         Reconciliation::Pending
     } else {
         Reconciliation::NotApproved
@@ -187,10 +187,10 @@ pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
             .get(column)
             .map_or("", |e| e.trim())
             .to_string();
-        let entries: Vec<(&str, &str)> = group
+        let entries: Vec<(&str, &VettingStatus)> = group
             .iter()
             .filter(|r| !r.qualification.is_empty())
-            .map(|r| (r.qualification.as_str(), r.vetting_status.as_str()))
+            .map(|r| (r.qualification.as_str(), &r.vetting_status))
             .collect();
         let value = classify(&expectation, group[0].lookup_status, &entries, is_known);
         if value == Reconciliation::UnknownExpectation && !unrecognised.contains(&expectation) {
@@ -326,8 +326,14 @@ mod tests {
             ),
         ];
         for (expectation, lookup, entries, want) in cases {
+            let statuses: Vec<VettingStatus> = entries
+                .iter()
+                .map(|(_, s)| VettingStatus::from_report(s))
+                .collect();
+            let typed: Vec<(&str, &VettingStatus)> =
+                entries.iter().map(|(q, _)| *q).zip(&statuses).collect();
             assert_eq!(
-                classify(expectation, *lookup, entries, known),
+                classify(expectation, *lookup, &typed, known),
                 *want,
                 "{expectation:?} {lookup:?} {entries:?}"
             );

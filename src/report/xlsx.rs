@@ -19,8 +19,8 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksh
 use super::attention::{self, Item};
 use super::changes::{self, Change};
 use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, ReportRow};
-use crate::model::VettingDate;
+use super::{Cell, FIXED_COLUMNS, NO_STATUS, ReportRow};
+use crate::model::{VettingDate, VettingStatus};
 
 /// Sheet names, in workbook order.
 pub const SUMMARY_SHEET: &str = "Summary";
@@ -181,12 +181,12 @@ impl CellFormats {
     }
 
     /// The colour of a vetting status, if it has one.
-    fn status(&self, status: &str) -> Option<&Format> {
+    fn status(&self, status: &VettingStatus) -> Option<&Format> {
         match status {
-            "Approved" => Some(&self.approved),
-            "InReview" => Some(&self.in_review),
-            "Denied" => Some(&self.denied),
-            _ => None,
+            VettingStatus::Approved => Some(&self.approved),
+            VettingStatus::InReview => Some(&self.in_review),
+            VettingStatus::Denied => Some(&self.denied),
+            VettingStatus::Other(_) | VettingStatus::Absent => None,
         }
     }
 }
@@ -198,23 +198,23 @@ fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str) -> Result<(), 
     Ok(())
 }
 
-/// A date the report prints as RFC 3339 becomes a real datetime (UTC) when
-/// it parses and Excel can hold it; otherwise it stays text.
+/// A date becomes a real datetime (UTC) when it was parsed and Excel can
+/// hold it; otherwise it is the report's text of it.
 fn write_date(
     ws: &mut Worksheet,
     row: u32,
     col: u16,
-    text: &str,
+    date: &VettingDate,
     f: &CellFormats,
 ) -> Result<(), XlsxError> {
-    if let VettingDate::Parsed { at, .. } = VettingDate::parse(text) {
+    if let Some(at) = date.instant() {
         let naive = at.naive_utc();
         if (1900..=9999).contains(&chrono::Datelike::year(&naive)) {
             ws.write_datetime_with_format(row, col, naive, &f.datetime)?;
             return Ok(());
         }
     }
-    write_text(ws, row, col, text)
+    write_text(ws, row, col, &date.to_report_string())
 }
 
 /// Column widths (in characters) that fit what was written, capped.
@@ -295,8 +295,9 @@ fn write_cell(
     f: &CellFormats,
 ) -> Result<Shown, XlsxError> {
     Ok(match cell {
-        Cell::Status(t) => {
-            write_text_in(ws, row, col, t, f.status(t).or(f.plain.as_ref()))?;
+        Cell::Status(status) => {
+            let t = status.as_str();
+            write_text_in(ws, row, col, t, f.status(status).or(f.plain.as_ref()))?;
             Shown::line(shown_width(t))
         }
         Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
@@ -315,11 +316,12 @@ fn write_cell(
             write_text_in(ws, row, col, t, f.plain.as_ref())?;
             Shown::line(shown_width(t))
         }
-        Cell::Date(t) => {
-            write_date(ws, row, col, t, f)?;
-            Shown::line(match VettingDate::parse(t) {
+        Cell::Date(None) => Shown::line(0),
+        Cell::Date(Some(date)) => {
+            write_date(ws, row, col, date, f)?;
+            Shown::line(match date {
                 VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
-                _ => shown_width(t),
+                VettingDate::Raw(t) => shown_width(t),
             })
         }
         Cell::Number(Some(n)) => {
@@ -399,9 +401,9 @@ fn attention_cells<'a>(item: &'a Item<'a>) -> Vec<Cell<'a>> {
         Cell::Text(item.issue.label()),
         Cell::Text(&r.customer_tenant_id),
         text(&r.qualification),
-        Cell::Status(if entry { &r.vetting_status } else { "" }),
+        Cell::Status(if entry { &r.vetting_status } else { &NO_STATUS }),
         Cell::Text(&item.action),
-        Cell::Date(if entry { &r.vetting_created_date } else { "" }),
+        Cell::Date(r.vetting_created_date.as_ref().filter(|_| entry)),
         Cell::Number(r.days_in_review.filter(|_| entry)),
         Cell::Number(i64::try_from(r.input_line).ok()),
     ];
@@ -526,7 +528,7 @@ fn render_fit(report: &Report<'_>, fit: Fit) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::LookupStatus;
     use std::io::Read;
 
     fn row(reason: &str, date: &str) -> ReportRow {
@@ -534,9 +536,9 @@ mod tests {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
             qualification: "Education".into(),
-            vetting_status: "InReview".into(),
+            vetting_status: VettingStatus::InReview,
             vetting_reason: reason.into(),
-            vetting_created_date: date.into(),
+            vetting_created_date: (!date.is_empty()).then(|| VettingDate::parse(date)),
             days_in_review: Some(12),
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -626,7 +628,7 @@ mod tests {
     #[test]
     fn workbook_has_the_sheets_in_order_a_chart_and_typed_cells() {
         let mut denied = row("Not an Academic Domain", "2020-12-03T10:37:38.885Z");
-        denied.vetting_status = "Denied".into();
+        denied.vetting_status = VettingStatus::Denied;
         denied.days_in_review = None;
         let rows = [
             row("", "2020-12-03T10:37:38.885Z"),
