@@ -81,7 +81,7 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
         &path,
         &input_options(
             args.input.column.clone(),
-            args.input.delimiter,
+            args.input.delimiter.map(crate::config::Delimiter::byte),
             args.input.encoding,
         ),
     )?;
