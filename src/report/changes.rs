@@ -3,8 +3,15 @@
 //! the same CSV dialect as `qualifications.csv`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use super::export::{Exporter, Layout};
+use super::summary::Summary;
 use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
+use crate::fsutil::AtomicFile;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// Columns of `changes.csv`, in order.
@@ -267,18 +274,52 @@ fn make(
 /// of `vetting_created_date` or `error` alone is not a change; a
 /// `reconciliation` value is compared only when both reports have one.
 pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
-    let prev = group(previous);
-    let prev_index: HashMap<&str, usize> = prev
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i))
-        .collect();
-    let mut matched = vec![false; prev.len()];
+    let mut comparison = Comparison::new(previous);
     let mut out = Vec::new();
-    for (id, cur_entries) in group(current) {
-        let cur = Side::of(&cur_entries);
-        let Some(&pi) = prev_index.get(id) else {
-            for c in &cur_entries {
+    for (_, entries) in group(current) {
+        out.extend(comparison.customer(&entries));
+    }
+    out.extend(comparison.finish());
+    out
+}
+
+/// [`compare`] as this run's report is written: customer by customer in
+/// its order, then the customers only the earlier run had.
+pub struct Comparison<'p> {
+    /// The earlier run's customers, in its order.
+    prev: Vec<(&'p str, Vec<&'p Entry>)>,
+    prev_index: HashMap<&'p str, usize>,
+    /// Which of `prev` this run had.
+    matched: Vec<bool>,
+}
+
+impl<'p> Comparison<'p> {
+    /// Against the earlier run's report.
+    pub fn new(previous: &'p [Entry]) -> Comparison<'p> {
+        let prev = group(previous);
+        let prev_index = prev
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        Comparison {
+            matched: vec![false; prev.len()],
+            prev,
+            prev_index,
+        }
+    }
+
+    /// The changes of one customer of this run: its entries (none of them
+    /// `invalid_input`), in report order.
+    pub fn customer(&mut self, cur_entries: &[&Entry]) -> Vec<Change> {
+        let mut out = Vec::new();
+        let Some(first) = cur_entries.first() else {
+            return out;
+        };
+        let id = first.customer_tenant_id.as_str();
+        let cur = Side::of(cur_entries);
+        let Some(&pi) = self.prev_index.get(id) else {
+            for c in cur_entries {
                 out.push(make(
                     ChangeKind::NewCustomer,
                     id,
@@ -288,12 +329,12 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                     (Side::default(), cur),
                 ));
             }
-            continue;
+            return out;
         };
-        matched[pi] = true;
-        let prev_entries = &prev[pi].1;
+        self.matched[pi] = true;
+        let prev_entries = &self.prev[pi].1;
         let sides = (Side::of(prev_entries), cur);
-        customer_changes(id, prev_entries, &cur_entries, sides, &mut out);
+        customer_changes(id, prev_entries, cur_entries, sides, &mut out);
         if let (Some(before), Some(now)) = (sides.0.reconciliation, sides.1.reconciliation)
             && before != now
         {
@@ -306,21 +347,27 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                 sides,
             ));
         }
+        out
     }
-    for ((id, entries), _) in prev.iter().zip(&matched).filter(|(_, m)| !**m) {
-        let side = Side::of(entries);
-        for p in entries {
-            out.push(make(
-                ChangeKind::RemovedCustomer,
-                id,
-                &p.qualification,
-                Some(p),
-                None,
-                (side, Side::default()),
-            ));
+
+    /// The customers only the earlier run had, in its order.
+    pub fn finish(self) -> Vec<Change> {
+        let mut out = Vec::new();
+        for ((id, entries), _) in self.prev.iter().zip(&self.matched).filter(|(_, m)| !**m) {
+            let side = Side::of(entries);
+            for p in entries {
+                out.push(make(
+                    ChangeKind::RemovedCustomer,
+                    id,
+                    &p.qualification,
+                    Some(p),
+                    None,
+                    (side, Side::default()),
+                ));
+            }
         }
+        out
     }
-    out
 }
 
 /// The changes of one customer present in both reports, its
@@ -414,29 +461,88 @@ pub fn counts(changes: &[Change], reconciliation: bool) -> BTreeMap<&'static str
     m
 }
 
-/// The whole `changes.csv` as bytes: CRLF, RFC 4180 quoting, text cells
+/// `changes.csv` being written: CRLF, RFC 4180 quoting, text cells
 /// neutralised like `qualifications.csv`, optional BOM; `reconciliation`:
 /// this run has that column (then so does this file).
-pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(changes.len() * 160 + 200);
-    if bom {
-        out.extend_from_slice(b"\xEF\xBB\xBF");
+pub struct ChangesRows<W: Write> {
+    w: csv::Writer<W>,
+    reconciliation: bool,
+}
+
+impl<W: Write> ChangesRows<W> {
+    /// Start the file in `out`: the BOM if asked for, then the header.
+    pub fn new(mut out: W, reconciliation: bool, bom: bool) -> csv::Result<ChangesRows<W>> {
+        if bom {
+            out.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        w.write_record(column_names(reconciliation))?;
+        Ok(ChangesRows { w, reconciliation })
     }
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    w.write_record(column_names(reconciliation))
-        .expect("writing to memory");
-    for c in changes {
+
+    /// One change.
+    pub fn row(&mut self, c: &Change) -> csv::Result<()> {
         let record: Vec<_> = c
-            .cells(reconciliation)
+            .cells(self.reconciliation)
             .into_iter()
             .map(super::csv::text_of)
             .collect();
-        w.write_record(record.iter().map(|c| c.as_bytes()))
-            .expect("writing to memory");
+        self.w.write_record(record.iter().map(|c| c.as_bytes()))
     }
-    w.into_inner().expect("flushing to memory")
+
+    /// Everything written: flush, and hand back the output.
+    pub fn finish(self) -> anyhow::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error().into())
+    }
+}
+
+/// The whole `changes.csv` as bytes (see [`ChangesRows`]).
+pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
+    let out = Vec::with_capacity(changes.len() * 160 + 200);
+    let mut rows = ChangesRows::new(out, reconciliation, bom).expect("writing to memory");
+    for c in changes {
+        rows.row(c).expect("writing to memory");
+    }
+    rows.finish().expect("flushing to memory")
+}
+
+/// The `changes.csv` exporter.
+pub struct ChangesExporter {
+    rows: ChangesRows<AtomicFile>,
+    path: PathBuf,
+}
+
+impl ChangesExporter {
+    /// Start `path` (the header is written at once).
+    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<ChangesExporter> {
+        let file = super::export::start(path)?;
+        let rows = ChangesRows::new(file, layout.reconciliation(), layout.csv_bom)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ChangesExporter {
+            rows,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Exporter for ChangesExporter {
+    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        for c in changes {
+            self.rows
+                .row(c)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
+        let path = self.path;
+        self.rows
+            .finish()
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 #[cfg(test)]

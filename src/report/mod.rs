@@ -1,9 +1,12 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
-//! built purely from the input and the lookup outcomes, then written.
+//! built purely from the input and the lookup outcomes. [`write`] makes
+//! the rows customer by customer and hands them to one exporter per file
+//! ([`export`]), the values typed until a writer renders them.
 
 pub mod attention;
 pub mod changes;
 pub mod csv;
+pub mod export;
 pub mod formats;
 pub mod jsonl;
 pub mod previous;
@@ -12,13 +15,21 @@ pub mod screen;
 pub mod summary;
 pub mod xlsx;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::input::{InputFile, RowKind};
 use crate::lookup::Outcome;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
-use reconcile::Reconciliation;
+use changes::{ChangeKind, Comparison, Entry};
+use export::{Layout, ReportWriter};
+use formats::Formats;
+use previous::PreviousRun;
+use reconcile::{Reconciler, Reconciliation};
+use summary::{ChangesInfo, PreviousRunInfo, RunMeta, Summary, Tally};
 
 /// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
 pub const FIXED_COLUMNS: [&str; 9] = [
@@ -159,7 +170,7 @@ pub fn whole_days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 /// beyond `--limit` are left out on purpose.
 pub fn build_rows(
     input: &InputFile,
-    outcomes: &std::collections::HashMap<Uuid, Option<Outcome>>,
+    outcomes: &HashMap<Uuid, Option<Outcome>>,
     now: DateTime<Utc>,
 ) -> Vec<ReportRow> {
     let mut rows = Vec::with_capacity(input.rows.len());
@@ -227,6 +238,146 @@ pub fn build_rows(
         }
     }
     rows
+}
+
+/// Where the report goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    /// The output folder.
+    pub out: &'a Path,
+    /// `--format`.
+    pub formats: Formats,
+    /// `--csv-bom`.
+    pub csv_bom: bool,
+}
+
+/// What the report is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// The customers, in input order.
+    pub input: &'a InputFile,
+    /// The outcome of each customer meant to be looked up (`None`: never
+    /// requested).
+    pub outcomes: &'a HashMap<Uuid, Option<Outcome>>,
+    /// The run's facts.
+    pub meta: &'a RunMeta,
+    /// The input column with the CRM's expectation (an index into
+    /// `input.extra_headers`).
+    pub expect_column: Option<usize>,
+    /// `--previous`: the earlier run to compare with.
+    pub previous: Option<&'a PreviousRun>,
+    /// `--all-customers`: pages of Partner Center's customer list read.
+    pub pages: Option<u64>,
+}
+
+/// Make the report and write its files, `summary.json` last: the rows in
+/// input order, customer by customer reconciled with the expectation
+/// column, counted, compared with the earlier run, and handed to every
+/// file's exporter. Returns the summary and the paths written.
+pub fn write(dest: &Destination<'_>, src: &Sources<'_>) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
+    let mut rows = build_rows(src.input, src.outcomes, src.meta.started_at);
+    let mut tally = Tally::new(src.meta.started_at, src.meta.stale_after_days);
+    let mut reconciler = src
+        .expect_column
+        .map(|c| Reconciler::new(c, rows.iter().map(|r| r.qualification.as_str())));
+    let mut changes = src
+        .previous
+        .map(|p| ChangeLog::new(p, src.expect_column.is_some()));
+    let layout = Layout {
+        extra_headers: &src.input.extra_headers,
+        expect_column: src.expect_column,
+        changes: src.previous.is_some(),
+        csv_bom: dest.csv_bom,
+        stale_cutoff: tally.stale_cutoff(),
+    };
+    let mut writer = ReportWriter::create(dest.out, dest.formats, &layout)?;
+    for span in customer_spans(&rows) {
+        let customer = &mut rows[span];
+        if let Some(r) = &mut reconciler {
+            r.apply(customer);
+        }
+        tally.add_customer(customer);
+        writer.customer(customer)?;
+        if let Some(log) = &mut changes {
+            writer.changes(&log.customer(customer))?;
+        }
+    }
+    let mut summary = tally.finish(src.meta, src.input);
+    if let (Some(r), Some(c)) = (reconciler, src.expect_column) {
+        summary.reconciliation = Some(r.finish(&src.input.extra_headers[c]));
+    }
+    if let Some(pages) = src.pages {
+        summary.input.listed_from_partner_center(pages);
+    }
+    if let Some(log) = changes {
+        let (removed, info) = log.finish();
+        writer.changes(&removed)?;
+        summary.changes = Some(info);
+    }
+    let written = writer.finish(&summary)?;
+    Ok((summary, written))
+}
+
+/// `changes.csv` as the report is written, and its counts for the summary.
+struct ChangeLog<'p> {
+    previous: &'p PreviousRun,
+    comparison: Comparison<'p>,
+    /// Rows per change kind.
+    by_kind: std::collections::BTreeMap<&'static str, u64>,
+    total: u64,
+}
+
+impl<'p> ChangeLog<'p> {
+    /// `reconciliation`: this run has that column.
+    fn new(previous: &'p PreviousRun, reconciliation: bool) -> ChangeLog<'p> {
+        ChangeLog {
+            previous,
+            comparison: Comparison::new(&previous.entries),
+            by_kind: changes::counts(&[], reconciliation),
+            total: 0,
+        }
+    }
+
+    fn count(&mut self, found: &[changes::Change]) {
+        for c in found {
+            *self.by_kind.entry(c.change.as_str()).or_default() += 1;
+        }
+        self.total += found.len() as u64;
+    }
+
+    /// The changes of one customer (its rows, or one invalid input row).
+    fn customer(&mut self, rows: &[ReportRow]) -> Vec<changes::Change> {
+        let entries: Vec<Entry> = rows
+            .iter()
+            .filter(|r| r.lookup_status != LookupStatus::InvalidInput)
+            .map(Entry::from)
+            .collect();
+        let entries: Vec<&Entry> = entries.iter().collect();
+        let found = self.comparison.customer(&entries);
+        self.count(&found);
+        found
+    }
+
+    /// The customers only the earlier run had, and what the summary says.
+    fn finish(mut self) -> (Vec<changes::Change>, ChangesInfo) {
+        let removed = std::mem::replace(&mut self.comparison, Comparison::new(&[])).finish();
+        self.count(&removed);
+        debug_assert!(
+            removed
+                .iter()
+                .all(|c| c.change == ChangeKind::RemovedCustomer)
+        );
+        let info = ChangesInfo {
+            previous_run: PreviousRunInfo {
+                path: self.previous.dir.display().to_string(),
+                id: self.previous.run_id.clone(),
+                started_at: self.previous.started_at.clone(),
+            },
+            by_kind: self.by_kind,
+            total: self.total,
+        };
+        (removed, info)
+    }
 }
 
 /// A report row for unit tests: customer `id` (as a GUID) at `line`.

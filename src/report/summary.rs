@@ -2,12 +2,17 @@
 //! in it agrees with `qualifications.csv` by construction.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::export::Exporter;
 use super::{ReportRow, customer_spans};
+use crate::fsutil::AtomicFile;
 use crate::input::{InputFile, RowKind};
 use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
 
@@ -291,6 +296,30 @@ pub fn is_stale(row: &ReportRow, cutoff: DateTime<Utc>) -> bool {
             .as_ref()
             .and_then(VettingDate::instant)
             .is_some_and(|at| at < cutoff)
+}
+
+/// The `summary.json` exporter: the document, pretty-printed.
+pub struct SummaryExporter {
+    file: AtomicFile,
+}
+
+impl SummaryExporter {
+    /// Start `path`; the document is written when the report is complete.
+    pub fn create(path: &Path) -> anyhow::Result<SummaryExporter> {
+        Ok(SummaryExporter {
+            file: super::export::start(path)?,
+        })
+    }
+}
+
+impl Exporter for SummaryExporter {
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let SummaryExporter { mut file } = *self;
+        let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
+        file.write_all(&json)
+            .with_context(|| format!("cannot write {}", file.path().display()))?;
+        Ok(file)
+    }
 }
 
 /// `run.status` of the small `summary.json` a run writes before it changes

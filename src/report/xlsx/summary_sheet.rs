@@ -12,9 +12,10 @@ use super::{CellFormats, SUMMARY_SHEET, write_date, write_text};
 use crate::model::{VettingDate, VettingStatus};
 use crate::report::ReportRow;
 use crate::report::summary::{Millis, Summary};
+use chrono::{DateTime, Utc};
 
 /// How many open reviews the sheet lists.
-const OLDEST_REVIEWS: usize = 10;
+pub(super) const OLDEST_REVIEWS: usize = 10;
 
 /// Column widths: labels, values, then the status counts.
 const WIDTHS: [f64; 6] = [46.0, 22.0, 21.0, 14.0, 12.0, 12.0];
@@ -90,12 +91,13 @@ impl Lines<'_> {
     }
 }
 
-/// The Summary sheet; `attention` is the number of Needs attention rows,
+/// The Summary sheet; `oldest` are the oldest open reviews (with their
+/// vetting dates), `attention` is the number of Needs attention rows,
 /// `note` says what Excel's limits left out.
 pub(super) fn write(
     ws: &mut Worksheet,
     s: &Summary,
-    rows: &[ReportRow],
+    oldest: &[(DateTime<Utc>, ReportRow)],
     attention: usize,
     note: Option<&str>,
     f: &CellFormats,
@@ -167,7 +169,7 @@ pub(super) fn write(
         s.in_review.stale,
     )?;
     l.row += 1;
-    oldest_reviews(&mut l, rows)?;
+    oldest_reviews(&mut l, oldest)?;
 
     if let Some(counts) = &s.reconciliation {
         l.section("Reconciliation with the input's expected qualification")?;
@@ -265,14 +267,8 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
     Ok(())
 }
 
-/// The open reviews with the oldest vetting dates.
-fn oldest_reviews(l: &mut Lines<'_>, rows: &[ReportRow]) -> Result<(), XlsxError> {
-    let mut open: Vec<(chrono::DateTime<chrono::Utc>, &ReportRow)> = rows
-        .iter()
-        .filter(|r| r.vetting_status.is_in_review())
-        .filter_map(|r| Some((r.vetting_created_date.as_ref()?.instant()?, r)))
-        .collect();
-    open.sort_by_key(|(at, _)| *at);
+/// The open reviews with the oldest vetting dates, oldest first.
+fn oldest_reviews(l: &mut Lines<'_>, open: &[(DateTime<Utc>, ReportRow)]) -> Result<(), XlsxError> {
     l.ws.write_string_with_format(
         l.row,
         0,
