@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Delimiter, HumanDuration, Rate};
+
 /// Look up Partner Center customer qualifications (education, nonprofit,
 /// government, state-owned) for a whole list of customers, and write a
 /// spreadsheet-safe report.
@@ -69,8 +71,8 @@ pub struct InputArgs {
 
     /// Input delimiter: one character, or `tab` / `\t`
     /// [default: sniffed; a .tsv file means tab].
-    #[arg(long, value_name = "C", value_parser = parse_delimiter)]
-    pub delimiter: Option<u8>,
+    #[arg(long, value_name = "C")]
+    pub delimiter: Option<Delimiter>,
 
     /// Input encoding: any WHATWG label, such as utf-8, utf-16le, windows-1250 or shift_jis;
     /// a BOM in the file still wins [default: detected: UTF-8 or UTF-16, else windows-1252].
@@ -110,8 +112,8 @@ pub struct RunArgs {
     pub base_url: Option<String>,
 
     /// Max requests per second over the whole run, > 0 [default: 5].
-    #[arg(long, value_name = "N", value_parser = parse_rate, allow_negative_numbers = true)]
-    pub rate: Option<f64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rate: Option<Rate>,
 
     /// Max requests in flight, >= 1 [default: 8].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
@@ -170,18 +172,18 @@ pub struct RunArgs {
     pub resume: bool,
 
     /// Stop dispatching after this long (e.g. `90s`, `30m`, `2h`) and write a partial report.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub deadline: Option<std::time::Duration>,
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<HumanDuration>,
 
     /// Longest Retry-After to sit out [default: 10m]. A longer one stops the
     /// run: partial report (status `throttled`), exit 3, and the time to run
     /// again with --resume.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_wait: Option<std::time::Duration>,
+    #[arg(long, value_name = "DURATION")]
+    pub max_wait: Option<HumanDuration>,
 
     /// Per-request timeout [default: 30s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub request_timeout: Option<std::time::Duration>,
+    #[arg(long, value_name = "DURATION")]
+    pub request_timeout: Option<HumanDuration>,
 
     /// In-review entries older than this many days count as stale [default: 30].
     #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
@@ -323,107 +325,9 @@ pub struct SandboxArgs {
     pub journal: Option<std::path::PathBuf>,
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number (requests per second, e.g. 5 or 0.5)"))?;
-    check_rate(v).map_err(|e| format!("{e}, got `{s}`"))?;
-    Ok(v)
-}
-
-/// The range `--rate` accepts: greater than 0 (down to one request per
-/// million seconds, so timers cannot overflow) and at most 100,000 per second.
-pub fn check_rate(v: f64) -> Result<f64, String> {
-    if v.is_finite() && (0.000_001..=100_000.0).contains(&v) {
-        Ok(v)
-    } else if v.is_finite() && v > 0.0 {
-        Err("must be between 0.000001 and 100000 requests per second".into())
-    } else {
-        Err("must be greater than 0".into())
-    }
-}
-
-/// `tab`, `\t`, or any single ASCII character.
-pub fn parse_delimiter(s: &str) -> Result<u8, String> {
-    match s {
-        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
-        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        _ => Err(format!(
-            "`{s}` is not a single character (use `,` `;` `|` or `tab`)"
-        )),
-    }
-}
-
-/// `90`, `90s`, `500ms`, `30m`, `2h`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 90s, 30m, 2h, 1h30m)");
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = t.parse::<f64>() {
-        return to_duration(secs).ok_or_else(bad);
-    }
-    let mut total = 0.0;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let factor = match &rest[..u_end] {
-            "ms" => 0.001,
-            "s" | "sec" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return Err(bad()),
-        };
-        total += n * factor;
-        rest = &rest[u_end..];
-    }
-    to_duration(total).ok_or_else(bad)
-}
-
-/// Positive seconds up to a year (longer is a typo, and would overflow timers).
-fn to_duration(secs: f64) -> Option<std::time::Duration> {
-    (secs.is_finite() && secs > 0.0 && secs <= 366.0 * 86_400.0)
-        .then(|| std::time::Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
-        for bad in ["", "abc", "5x", "-3s", "0", "m", "1e30", "99999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn rates_and_delimiters() {
-        assert_eq!(parse_rate("0.5"), Ok(0.5));
-        assert!(parse_rate("abc").is_err());
-        assert!(parse_rate("0").is_err());
-        assert!(parse_rate("-3").is_err());
-        assert!(parse_rate("inf").is_err());
-        assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
-        assert_eq!(parse_delimiter(";"), Ok(b';'));
-        assert!(parse_delimiter(";;").is_err());
-    }
 
     #[test]
     fn clap_definition_is_consistent() {

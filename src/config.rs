@@ -12,8 +12,12 @@ use serde::Deserialize;
 
 use crate::auth::ClientCredential;
 use crate::certificate::{CertificateError, ClientCertificate};
-use crate::cli::{LogFormat, RunArgs, TokenEndpoint, parse_delimiter, parse_duration};
+use crate::cli::{LogFormat, RunArgs, TokenEndpoint};
 use crate::report::formats::Formats;
+
+mod values;
+
+pub use values::{Delimiter, HumanDuration, Rate};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -134,7 +138,7 @@ pub struct FileConfig {
     pub all_customers: Option<bool>,
     pub out: Option<PathBuf>,
     pub base_url: Option<String>,
-    pub rate: Option<f64>,
+    pub rate: Option<Rate>,
     pub concurrency: Option<u32>,
     pub tenant: Option<String>,
     pub client_id: Option<String>,
@@ -144,14 +148,14 @@ pub struct FileConfig {
     pub authority: Option<String>,
     pub token_endpoint: Option<TokenEndpoint>,
     pub column: Option<String>,
-    pub delimiter: Option<String>,
+    pub delimiter: Option<Delimiter>,
     pub encoding: Option<String>,
     pub sandbox: Option<bool>,
     pub limit: Option<u64>,
-    pub deadline: Option<String>,
-    pub max_wait: Option<String>,
+    pub deadline: Option<HumanDuration>,
+    pub max_wait: Option<HumanDuration>,
     pub resume: Option<bool>,
-    pub request_timeout: Option<String>,
+    pub request_timeout: Option<HumanDuration>,
     pub stale_after: Option<u32>,
     pub csv_bom: Option<bool>,
     pub format: Option<StringOrList>,
@@ -358,13 +362,6 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         .clone()
         .or(file.out)
         .ok_or_else(|| usage("missing --out DIR (the folder the report is written to)"))?;
-    let delimiter = match (args.input.delimiter, file.delimiter) {
-        (Some(d), _) => Some(d),
-        (None, Some(d)) => {
-            Some(parse_delimiter(&d).map_err(|e| usage(format!("config delimiter: {e}")))?)
-        }
-        (None, None) => None,
-    };
     let encoding = match (args.input.encoding, file.encoding) {
         (Some(e), _) => Some(e),
         (None, Some(label)) => Some(
@@ -373,8 +370,6 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         ),
         (None, None) => None,
     };
-    let rate = args.rate.or(file.rate).unwrap_or(DEFAULT_RATE);
-    crate::cli::check_rate(rate).map_err(|e| usage(format!("rate {e}, got {rate}")))?;
     let concurrency = args
         .concurrency
         .or(file.concurrency)
@@ -382,18 +377,6 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     if concurrency == 0 {
         return Err(usage("concurrency must be at least 1"));
     }
-    let duration = |cli: Option<Duration>,
-                    file: Option<String>,
-                    what: &str|
-     -> anyhow::Result<Option<Duration>> {
-        match (cli, file) {
-            (Some(d), _) => Ok(Some(d)),
-            (None, Some(s)) => parse_duration(&s)
-                .map(Some)
-                .map_err(|e| usage(format!("config {what}: {e}"))),
-            (None, None) => Ok(None),
-        }
-    };
     let formats = match (args.format, &file.format) {
         (Some(f), _) => Ok(f),
         (None, Some(StringOrList::One(s))) => Formats::parse([s.as_str()]),
@@ -401,14 +384,6 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         (None, None) => Ok(Formats::default()),
     }
     .map_err(|e| usage(format!("config format: {e}")))?;
-    let deadline = duration(args.deadline, file.deadline, "deadline")?;
-    let max_wait = duration(args.max_wait, file.max_wait, "max-wait")?.unwrap_or(DEFAULT_MAX_WAIT);
-    let request_timeout = duration(
-        args.request_timeout,
-        file.request_timeout,
-        "request_timeout",
-    )?
-    .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
 
     let base_url = args
         .base_url
@@ -550,18 +525,24 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         input,
         out,
         column: args.input.column.clone().or(file.column),
-        delimiter,
+        delimiter: args.input.delimiter.or(file.delimiter).map(Delimiter::byte),
         encoding,
         base_url,
-        rate,
+        rate: args.rate.or(file.rate).map_or(DEFAULT_RATE, Rate::get),
         concurrency,
         auth,
         sandbox,
         limit: args.limit.or(file.limit),
-        deadline,
-        max_wait,
+        deadline: args.deadline.or(file.deadline).map(Duration::from),
+        max_wait: args
+            .max_wait
+            .or(file.max_wait)
+            .map_or(DEFAULT_MAX_WAIT, Duration::from),
         resume: args.resume || file.resume.unwrap_or(false),
-        request_timeout,
+        request_timeout: args
+            .request_timeout
+            .or(file.request_timeout)
+            .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from),
         stale_after_days: args
             .stale_after
             .or(file.stale_after)
@@ -1293,9 +1274,12 @@ mod sample_tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/config.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let file = FileConfig::parse(&text, &path).unwrap();
-        assert_eq!(file.rate, Some(5.0));
+        assert_eq!(file.rate.map(Rate::get), Some(5.0));
         assert_eq!(file.token_endpoint, Some(TokenEndpoint::V2));
         assert_eq!(file.stale_after, Some(30));
-        assert_eq!(file.max_wait.as_deref(), Some("10m"));
+        assert_eq!(
+            file.max_wait.map(Duration::from),
+            Some(Duration::from_secs(600))
+        );
     }
 }

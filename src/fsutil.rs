@@ -23,44 +23,93 @@ fn parent_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Replace `path` with a new file holding `bytes` and return it, open for
-/// writing after `bytes`. Readers see the old file or the new one, never a
-/// torn one.
+/// A file that replaces `path` only when complete: written in a temp file
+/// beside it, then renamed over it by [`commit`](AtomicFile::commit).
+/// Readers see the old file or the new one, never a torn one; dropped
+/// without a commit (an error, a panic), it leaves nothing behind.
 ///
 /// The temp file lives beside the target (a rename cannot cross
 /// filesystems) under a random name, created with `O_CREAT | O_EXCL`: a
 /// file or symlink planted at any name it could take is never opened, the
 /// creation just picks another name. The rename replaces whatever entry
 /// has the target's name, a symlink included, and never writes through it.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<File> {
-    let dir = parent_of(path);
-    let name = path.file_name().context("output path has no file name")?;
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .permissions(Permissions::from_mode(NEW_FILE_MODE))
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    // On any error below, dropping `tmp` removes the temp file.
-    let tmp_name = tmp.path().display().to_string();
-    tmp.write_all(bytes)
-        .with_context(|| format!("writing {tmp_name}"))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("flushing {tmp_name}"))?;
-    let file = tmp
-        .persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming {tmp_name} to {}", path.display()))?;
-    // Make the rename itself durable; not every filesystem allows
-    // opening a directory, and the data is already safe then.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(file)
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
 }
 
-/// Replace `path` with `bytes` atomically (see [`replace_file`]).
+impl AtomicFile {
+    /// Start the file that will replace `path`.
+    pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
+        let dir = parent_of(path);
+        let name = path.file_name().context("output path has no file name")?;
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .permissions(Permissions::from_mode(NEW_FILE_MODE))
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        Ok(AtomicFile {
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file it will replace.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flush it to disk and rename it into place; returns it, open for
+    /// writing at the end.
+    pub fn commit(self) -> anyhow::Result<File> {
+        let AtomicFile { tmp, path } = self;
+        let tmp_name = tmp.path().display().to_string();
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("flushing {tmp_name}"))?;
+        let mut file = tmp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("renaming {tmp_name} to {}", path.display()))?;
+        // Make the rename itself durable; not every filesystem allows
+        // opening a directory, and the data is already safe then.
+        if let Ok(d) = File::open(parent_of(&path)) {
+            let _ = d.sync_all();
+        }
+        file.seek(SeekFrom::End(0))
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(file)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+impl Seek for AtomicFile {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.tmp.seek(pos)
+    }
+}
+
+/// Replace `path` with a new file holding `bytes` and return it, open for
+/// writing after `bytes` (see [`AtomicFile`]).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<File> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", file.tmp.path().display()))?;
+    file.commit()
+}
+
+/// Replace `path` with `bytes` atomically (see [`AtomicFile`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     replace_file(path, bytes).map(drop)
 }

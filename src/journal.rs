@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::fsutil::{self, OpenError};
-use crate::lookup::{LookupStatus, Outcome};
-use crate::model::{Qualification, VettingDate, format_utc};
+use crate::lookup::Outcome;
+use crate::model::{LookupStatus, Qualification, VettingDate, VettingStatus, format_utc};
 
 /// Name of the journal inside the output folder.
 pub const JOURNAL_FILE: &str = ".qualrecon-journal.jsonl";
@@ -142,7 +142,10 @@ impl OutcomeLine {
                 .iter()
                 .map(|q| JournalQualification {
                     qualification: q.qualification.clone(),
-                    vetting_status: q.vetting_status.clone(),
+                    vetting_status: match &q.vetting_status {
+                        VettingStatus::Absent => None,
+                        status => Some(status.as_str().to_string()),
+                    },
                     vetting_reason: q.vetting_reason.clone(),
                     vetting_created_date: q
                         .vetting_created_date
@@ -166,7 +169,10 @@ impl OutcomeLine {
                 .iter()
                 .map(|q| Qualification {
                     qualification: q.qualification.clone(),
-                    vetting_status: q.vetting_status.clone(),
+                    vetting_status: q
+                        .vetting_status
+                        .as_deref()
+                        .map_or(VettingStatus::Absent, VettingStatus::from_report),
                     vetting_reason: q.vetting_reason.clone(),
                     vetting_created_date: q.vetting_created_date.as_deref().map(VettingDate::parse),
                 })
@@ -470,7 +476,7 @@ mod tests {
     ) -> Qualification {
         Qualification {
             qualification: name.into(),
-            vetting_status: status.map(str::to_string),
+            vetting_status: status.map_or(VettingStatus::Absent, VettingStatus::from_api),
             vetting_reason: reason.map(str::to_string),
             vetting_created_date: date.map(VettingDate::parse),
         }

@@ -22,47 +22,9 @@ use crate::auth::{AuthError, Token, TokenProvider};
 use crate::model::Qualification;
 use crate::pacer::Pacer;
 
-/// The `lookup_status` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LookupStatus {
-    Ok,
-    InvalidInput,
-    NotFound,
-    Forbidden,
-    Unauthorized,
-    Throttled,
-    Failed,
-}
-
-impl LookupStatus {
-    /// The exact text written to the report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LookupStatus::Ok => "ok",
-            LookupStatus::InvalidInput => "invalid_input",
-            LookupStatus::NotFound => "not_found",
-            LookupStatus::Forbidden => "forbidden",
-            LookupStatus::Unauthorized => "unauthorized",
-            LookupStatus::Throttled => "throttled",
-            LookupStatus::Failed => "failed",
-        }
-    }
-
-    /// The status whose [`as_str`](Self::as_str) is `text`.
-    pub fn parse(text: &str) -> Option<LookupStatus> {
-        [
-            LookupStatus::Ok,
-            LookupStatus::InvalidInput,
-            LookupStatus::NotFound,
-            LookupStatus::Forbidden,
-            LookupStatus::Unauthorized,
-            LookupStatus::Throttled,
-            LookupStatus::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-}
+/// Moved to [`crate::model`], which owns the report's values; named here
+/// too for the callers of [`look_up_all`].
+pub use crate::model::LookupStatus;
 
 /// How one customer ended.
 #[derive(Debug, Clone)]

@@ -260,17 +260,127 @@ pub struct WireAttributes {
 }
 
 /// A qualification as the rest of the program sees it: names canonical,
-/// date parsed.
+/// status and date parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qualification {
     /// Canonical casing for known names (`education` → `Education`), else verbatim.
     pub qualification: String,
-    /// Canonical casing for the three known statuses, else verbatim; `None` when absent.
-    pub vetting_status: Option<String>,
+    /// The vetting status; [`VettingStatus::Absent`] when the API sent none.
+    pub vetting_status: VettingStatus,
     /// Verbatim.
     pub vetting_reason: Option<String>,
     /// When vetting started; `None` when absent.
     pub vetting_created_date: Option<VettingDate>,
+}
+
+/// The `lookup_status` column: how a customer's lookup ended (or that its
+/// input row was not a customer id at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LookupStatus {
+    Ok,
+    InvalidInput,
+    NotFound,
+    Forbidden,
+    Unauthorized,
+    Throttled,
+    Failed,
+}
+
+impl LookupStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [LookupStatus; 7] = [
+        LookupStatus::Ok,
+        LookupStatus::InvalidInput,
+        LookupStatus::NotFound,
+        LookupStatus::Forbidden,
+        LookupStatus::Unauthorized,
+        LookupStatus::Throttled,
+        LookupStatus::Failed,
+    ];
+
+    /// The exact text written to the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupStatus::Ok => "ok",
+            LookupStatus::InvalidInput => "invalid_input",
+            LookupStatus::NotFound => "not_found",
+            LookupStatus::Forbidden => "forbidden",
+            LookupStatus::Unauthorized => "unauthorized",
+            LookupStatus::Throttled => "throttled",
+            LookupStatus::Failed => "failed",
+        }
+    }
+
+    /// The status whose [`as_str`](Self::as_str) is `text`.
+    pub fn parse(text: &str) -> Option<LookupStatus> {
+        LookupStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A qualification's vetting status. The three statuses Partner Center
+/// documents are variants of their own; anything else it may send one day
+/// is kept verbatim, and an entry without a status is [`Absent`]
+/// (not `Option`: the report treats "no status" as one more value, shown
+/// as an empty cell).
+///
+/// [`Absent`]: VettingStatus::Absent
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum VettingStatus {
+    Approved,
+    InReview,
+    Denied,
+    /// A status not documented (yet), verbatim; never empty.
+    Other(String),
+    /// The entry has no status.
+    #[default]
+    Absent,
+}
+
+impl VettingStatus {
+    /// The documented statuses.
+    const KNOWN: [VettingStatus; 3] = [
+        VettingStatus::Approved,
+        VettingStatus::InReview,
+        VettingStatus::Denied,
+    ];
+
+    /// The API's text: surrounding white space trimmed, the documented
+    /// statuses in any case (`inreview` → `InReview`), empty = absent.
+    pub fn from_api(text: &str) -> VettingStatus {
+        let text = text.trim();
+        VettingStatus::KNOWN
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text))
+            .unwrap_or_else(|| VettingStatus::from_report(text))
+    }
+
+    /// The report's own text, exactly as [`as_str`](Self::as_str) writes
+    /// it: other spellings stay [`Other`](VettingStatus::Other).
+    pub fn from_report(text: &str) -> VettingStatus {
+        match text {
+            "" => VettingStatus::Absent,
+            "Approved" => VettingStatus::Approved,
+            "InReview" => VettingStatus::InReview,
+            "Denied" => VettingStatus::Denied,
+            other => VettingStatus::Other(other.to_string()),
+        }
+    }
+
+    /// The text of the `vetting_status` column; empty when absent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            VettingStatus::Approved => "Approved",
+            VettingStatus::InReview => "InReview",
+            VettingStatus::Denied => "Denied",
+            VettingStatus::Other(s) => s,
+            VettingStatus::Absent => "",
+        }
+    }
+
+    /// Whether the entry is an open review.
+    pub fn is_in_review(&self) -> bool {
+        *self == VettingStatus::InReview
+    }
 }
 
 /// A vetting date: parsed when it is any RFC 3339 form (or an ISO date-time
@@ -330,6 +440,13 @@ impl VettingDate {
     }
 }
 
+/// Written as the report writes it ([`VettingDate::to_report_string`]).
+impl Serialize for VettingDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_report_string())
+    }
+}
+
 /// `2020-12-03T10:37:38.885Z` style with exactly `digits` fractional digits (0–9).
 pub fn format_utc(at: DateTime<Utc>, digits: u8) -> String {
     let base = at.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -366,7 +483,6 @@ const KNOWN_QUALIFICATIONS: [&str; 5] = [
     "GovernmentCommunityCloud",
     "StateOwnedEntity",
 ];
-const KNOWN_STATUSES: [&str; 3] = ["Approved", "InReview", "Denied"];
 
 fn canonical(value: &str, known: &[&str]) -> String {
     known
@@ -430,7 +546,7 @@ pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError
             qualification: name,
             vetting_status: wire
                 .vetting_status
-                .map(|s| canonical(s.trim(), &KNOWN_STATUSES)),
+                .map_or(VettingStatus::Absent, |s| VettingStatus::from_api(&s)),
             vetting_reason: wire.vetting_reason,
             vetting_created_date: wire
                 .vetting_created_date
@@ -541,7 +657,7 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a[0].qualification, "Education");
-        assert_eq!(a[0].vetting_status.as_deref(), Some("Approved"));
+        assert_eq!(a[0].vetting_status, VettingStatus::Approved);
     }
 
     #[test]
@@ -553,7 +669,7 @@ mod tests {
                     \"vettingCreatedDate\":\"2020-12-03T10:37:38.885Z\"}]";
         let q = parse(body);
         assert_eq!(q[0].qualification, "Education");
-        assert_eq!(q[0].vetting_status.as_deref(), Some("InReview"));
+        assert_eq!(q[0].vetting_status, VettingStatus::InReview);
         assert_eq!(
             q[0].vetting_created_date
                 .as_ref()
@@ -591,8 +707,41 @@ mod tests {
         let q = parse(
             r#"{"qualifications":[{"qualification":"StateOwnedEntity"},{"qualification":"Education","vettingStatus":"UnderAppeal"}]}"#,
         );
-        assert_eq!(q[0].vetting_status, None);
-        assert_eq!(q[1].vetting_status.as_deref(), Some("UnderAppeal"));
+        assert_eq!(q[0].vetting_status, VettingStatus::Absent);
+        assert_eq!(
+            q[1].vetting_status,
+            VettingStatus::Other("UnderAppeal".into())
+        );
+    }
+
+    #[test]
+    fn statuses_from_the_api_are_canonical_and_the_report_text_is_exact() {
+        assert_eq!(
+            VettingStatus::from_api(" inREVIEW "),
+            VettingStatus::InReview
+        );
+        assert_eq!(VettingStatus::from_api("  "), VettingStatus::Absent);
+        assert_eq!(
+            VettingStatus::from_api(" UnderAppeal "),
+            VettingStatus::Other("UnderAppeal".into())
+        );
+        for status in [
+            VettingStatus::Approved,
+            VettingStatus::InReview,
+            VettingStatus::Denied,
+            VettingStatus::Other("UnderAppeal".into()),
+            VettingStatus::Absent,
+        ] {
+            assert_eq!(VettingStatus::from_report(status.as_str()), status);
+        }
+        // A report someone edited keeps its spelling.
+        assert_eq!(
+            VettingStatus::from_report("approved"),
+            VettingStatus::Other("approved".into())
+        );
+        for status in LookupStatus::ALL {
+            assert_eq!(LookupStatus::parse(status.as_str()), Some(status));
+        }
     }
 
     #[test]

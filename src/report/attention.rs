@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::reconcile::Reconciliation;
 use super::summary::is_stale;
 use super::{ReportRow, customer_spans};
-use crate::lookup::LookupStatus;
+use crate::model::{LookupStatus, VettingStatus};
 
 /// What needs attention, most urgent first (the order of the list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,48 +50,62 @@ impl Issue {
 
 /// One row of "Needs attention".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item<'a> {
+pub struct Item {
     /// What kind of thing it is (its priority).
     pub issue: Issue,
     /// The report row it is about (for a customer-wide issue, the
     /// customer's first row).
-    pub row: &'a ReportRow,
+    pub row: ReportRow,
     /// What to do, in plain words, with the reason or error.
     pub action: String,
 }
 
-/// Every item, sorted by urgency, then customer id (then report order).
-/// `expect_column`: the input column with the CRM's expectation, for the
-/// mismatch texts.
-pub fn build(
-    rows: &[ReportRow],
+/// The items found so far, customer by customer; `expect_column`: the
+/// input column with the CRM's expectation, for the mismatch texts.
+#[derive(Debug)]
+pub struct Items {
     stale_cutoff: DateTime<Utc>,
     expect_column: Option<usize>,
-) -> Vec<Item<'_>> {
-    let mut items = Vec::new();
-    for span in customer_spans(rows) {
-        let customer = &rows[span];
-        let first = &customer[0];
+    items: Vec<Item>,
+}
+
+impl Items {
+    /// Reviews vetted before `stale_cutoff` are stale.
+    pub fn new(stale_cutoff: DateTime<Utc>, expect_column: Option<usize>) -> Items {
+        Items {
+            stale_cutoff,
+            expect_column,
+            items: Vec::new(),
+        }
+    }
+
+    /// The items of one customer (its rows, or one invalid input row).
+    pub fn add_customer(&mut self, customer: &[ReportRow]) {
+        let Some(first) = customer.first() else {
+            return;
+        };
+        let items = &mut self.items;
         match first.lookup_status {
             LookupStatus::InvalidInput => items.push(Item {
                 issue: Issue::InvalidId,
-                row: first,
+                row: first.clone(),
                 action: format!("fix the customer id in the input: {}", first.error),
             }),
             LookupStatus::Ok => {}
             status => items.push(Item {
                 issue: Issue::FailedLookup,
-                row: first,
+                row: first.clone(),
                 action: failed_action(status, &first.error),
             }),
         }
         if let Some(r) = first.reconciliation.filter(|r| r.is_mismatch()) {
-            let expected = expect_column
+            let expected = self
+                .expect_column
                 .and_then(|c| first.extra.get(c))
                 .map_or("", |e| e.trim());
             items.push(Item {
                 issue: Issue::Mismatch,
-                row: first,
+                row: first.clone(),
                 action: mismatch_action(r, expected, customer),
             });
         }
@@ -99,7 +113,7 @@ pub fn build(
             .iter()
             .filter(|r| r.lookup_status == LookupStatus::Ok)
         {
-            if row.vetting_status == "Denied" {
+            if row.vetting_status == VettingStatus::Denied {
                 let reason = if row.vetting_reason.is_empty() {
                     "no reason given"
                 } else {
@@ -107,16 +121,16 @@ pub fn build(
                 };
                 items.push(Item {
                     issue: Issue::Denied,
-                    row,
+                    row: row.clone(),
                     action: format!(
                         "{reason}: resubmit the verification or stop offering {}",
                         pricing(&row.qualification)
                     ),
                 });
-            } else if is_stale(row, stale_cutoff) {
+            } else if is_stale(row, self.stale_cutoff) {
                 items.push(Item {
                     issue: Issue::StaleReview,
-                    row,
+                    row: row.clone(),
                     action: format!(
                         "open a support request with Microsoft; in review {} days",
                         row.days_in_review.unwrap_or_default()
@@ -125,10 +139,29 @@ pub fn build(
             }
         }
     }
-    items.sort_by(|a, b| {
-        (a.issue, &a.row.customer_tenant_id).cmp(&(b.issue, &b.row.customer_tenant_id))
-    });
-    items
+
+    /// Every item, sorted by urgency, then customer id (then report order).
+    pub fn finish(mut self) -> Vec<Item> {
+        self.items.sort_by(|a, b| {
+            (a.issue, &a.row.customer_tenant_id).cmp(&(b.issue, &b.row.customer_tenant_id))
+        });
+        self.items
+    }
+}
+
+/// Every item of `rows`, sorted by urgency, then customer id (then report
+/// order). `expect_column`: the input column with the CRM's expectation,
+/// for the mismatch texts.
+pub fn build(
+    rows: &[ReportRow],
+    stale_cutoff: DateTime<Utc>,
+    expect_column: Option<usize>,
+) -> Vec<Item> {
+    let mut items = Items::new(stale_cutoff, expect_column);
+    for span in customer_spans(rows) {
+        items.add_customer(&rows[span]);
+    }
+    items.finish()
 }
 
 /// What a campaign would sell on the strength of `qualification`.
@@ -162,10 +195,9 @@ fn microsoft_says(customer: &[ReportRow], only: Option<&str>) -> String {
             let mut text = format!(
                 "{} {}",
                 r.qualification,
-                if r.vetting_status.is_empty() {
-                    "(no status)"
-                } else {
-                    &r.vetting_status
+                match &r.vetting_status {
+                    VettingStatus::Absent => "(no status)",
+                    status => status.as_str(),
                 }
             );
             if !r.vetting_reason.is_empty() {
@@ -221,6 +253,7 @@ fn canonical(expected: &str, customer: &[ReportRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::VettingDate;
 
     fn row(id: u128, line: u64, q: &str, status: &str, lookup: LookupStatus) -> ReportRow {
         ReportRow {
@@ -236,7 +269,7 @@ mod tests {
 
     fn in_review(id: u128, line: u64, date: &str, days: i64) -> ReportRow {
         ReportRow {
-            vetting_created_date: date.into(),
+            vetting_created_date: Some(VettingDate::parse(date)),
             days_in_review: Some(days),
             ..row(id, line, "Education", "InReview", LookupStatus::Ok)
         }

@@ -3,9 +3,16 @@
 //! the same CSV dialect as `qualifications.csv`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use super::export::{Exporter, Layout};
+use super::summary::Summary;
 use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
-use crate::lookup::LookupStatus;
+use crate::fsutil::AtomicFile;
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// Columns of `changes.csv`, in order.
 pub const COLUMNS: [&str; 10] = [
@@ -43,13 +50,13 @@ pub struct Entry {
     /// Empty for "no qualification" and failed-lookup rows.
     pub qualification: String,
     /// As in `qualifications.csv`.
-    pub vetting_status: String,
+    pub vetting_status: VettingStatus,
     /// As in `qualifications.csv`.
     pub vetting_reason: String,
     /// As in `qualifications.csv`.
-    pub vetting_created_date: String,
-    /// `ok`, `not_found`, `failed`, … as in `qualifications.csv`.
-    pub lookup_status: String,
+    pub vetting_created_date: Option<VettingDate>,
+    /// As in `qualifications.csv`.
+    pub lookup_status: LookupStatus,
     /// As in `qualifications.csv`; `None` when that report has no
     /// `reconciliation` column (no expectation column in its input, or
     /// written before qualrecon had one).
@@ -64,7 +71,7 @@ impl From<&ReportRow> for Entry {
             vetting_status: r.vetting_status.clone(),
             vetting_reason: r.vetting_reason.clone(),
             vetting_created_date: r.vetting_created_date.clone(),
-            lookup_status: r.lookup_status.as_str().to_string(),
+            lookup_status: r.lookup_status,
             reconciliation: r.reconciliation.map(|v| v.as_str().to_string()),
         }
     }
@@ -137,20 +144,21 @@ pub struct Change {
     /// What happened.
     pub change: ChangeKind,
     /// `vetting_status` in the earlier run.
-    pub previous_vetting_status: String,
+    pub previous_vetting_status: VettingStatus,
     /// `vetting_status` now.
-    pub vetting_status: String,
+    pub vetting_status: VettingStatus,
     /// `vetting_reason` in the earlier run.
     pub previous_vetting_reason: String,
     /// `vetting_reason` now.
     pub vetting_reason: String,
-    /// The customer's `lookup_status` in the earlier run.
-    pub previous_lookup_status: String,
-    /// The customer's `lookup_status` now.
-    pub lookup_status: String,
+    /// The customer's `lookup_status` in the earlier run; `None` for a
+    /// new customer.
+    pub previous_lookup_status: Option<LookupStatus>,
+    /// The customer's `lookup_status` now; `None` for a removed customer.
+    pub lookup_status: Option<LookupStatus>,
     /// This run's `vetting_created_date`, or the earlier one for entries
     /// that are gone.
-    pub vetting_created_date: String,
+    pub vetting_created_date: Option<VettingDate>,
     /// The customer's `reconciliation` in the earlier run (empty when that
     /// report had none).
     pub previous_reconciliation: String,
@@ -169,9 +177,9 @@ impl Change {
             Cell::Status(&self.vetting_status),
             Cell::Text(&self.previous_vetting_reason),
             Cell::Text(&self.vetting_reason),
-            Cell::Text(&self.previous_lookup_status),
-            Cell::Text(&self.lookup_status),
-            Cell::Date(&self.vetting_created_date),
+            Cell::Text(self.previous_lookup_status.map_or("", LookupStatus::as_str)),
+            Cell::Text(self.lookup_status.map_or("", LookupStatus::as_str)),
+            Cell::Date(self.vetting_created_date.as_ref()),
         ];
         if reconciliation {
             cells.push(Cell::Text(&self.previous_reconciliation));
@@ -184,8 +192,8 @@ impl Change {
 /// What a change row says about the customer as a whole, on one side.
 #[derive(Debug, Clone, Copy, Default)]
 struct Side<'a> {
-    /// The customer's `lookup_status`; empty when absent on this side.
-    lookup: &'a str,
+    /// The customer's `lookup_status`; `None` when absent on this side.
+    lookup: Option<LookupStatus>,
     /// The customer's `reconciliation`, if that report has the column.
     reconciliation: Option<&'a str>,
 }
@@ -194,7 +202,7 @@ impl<'a> Side<'a> {
     /// The customer of `entries` (all of one customer).
     fn of(entries: &[&'a Entry]) -> Side<'a> {
         Side {
-            lookup: &entries[0].lookup_status,
+            lookup: Some(entries[0].lookup_status),
             reconciliation: entries[0].reconciliation.as_deref(),
         }
     }
@@ -204,8 +212,10 @@ impl<'a> Side<'a> {
 fn group(entries: &[Entry]) -> Vec<(&str, Vec<&Entry>)> {
     let mut order: Vec<(&str, Vec<&Entry>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    let invalid = LookupStatus::InvalidInput.as_str();
-    for e in entries.iter().filter(|e| e.lookup_status != invalid) {
+    for e in entries
+        .iter()
+        .filter(|e| e.lookup_status != LookupStatus::InvalidInput)
+    {
         let i = *index.entry(&e.customer_tenant_id).or_insert_with(|| {
             order.push((&e.customer_tenant_id, Vec::new()));
             order.len() - 1
@@ -238,7 +248,9 @@ fn make(
     cur: Option<&Entry>,
     sides: (Side<'_>, Side<'_>),
 ) -> Change {
-    let field = |e: Option<&Entry>, f: fn(&Entry) -> &String| e.map(f).cloned().unwrap_or_default();
+    fn field<T: Clone + Default>(e: Option<&Entry>, f: fn(&Entry) -> &T) -> T {
+        e.map(f).cloned().unwrap_or_default()
+    }
     Change {
         customer_tenant_id: id.to_string(),
         qualification: qualification.to_string(),
@@ -247,8 +259,8 @@ fn make(
         vetting_status: field(cur, |e| &e.vetting_status),
         previous_vetting_reason: field(prev, |e| &e.vetting_reason),
         vetting_reason: field(cur, |e| &e.vetting_reason),
-        previous_lookup_status: sides.0.lookup.to_string(),
-        lookup_status: sides.1.lookup.to_string(),
+        previous_lookup_status: sides.0.lookup,
+        lookup_status: sides.1.lookup,
         vetting_created_date: field(cur.or(prev), |e| &e.vetting_created_date),
         previous_reconciliation: sides.0.reconciliation.unwrap_or_default().to_string(),
         reconciliation: sides.1.reconciliation.unwrap_or_default().to_string(),
@@ -262,18 +274,52 @@ fn make(
 /// of `vetting_created_date` or `error` alone is not a change; a
 /// `reconciliation` value is compared only when both reports have one.
 pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
-    let prev = group(previous);
-    let prev_index: HashMap<&str, usize> = prev
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i))
-        .collect();
-    let mut matched = vec![false; prev.len()];
+    let mut comparison = Comparison::new(previous);
     let mut out = Vec::new();
-    for (id, cur_entries) in group(current) {
-        let cur = Side::of(&cur_entries);
-        let Some(&pi) = prev_index.get(id) else {
-            for c in &cur_entries {
+    for (_, entries) in group(current) {
+        out.extend(comparison.customer(&entries));
+    }
+    out.extend(comparison.finish());
+    out
+}
+
+/// [`compare`] as this run's report is written: customer by customer in
+/// its order, then the customers only the earlier run had.
+pub struct Comparison<'p> {
+    /// The earlier run's customers, in its order.
+    prev: Vec<(&'p str, Vec<&'p Entry>)>,
+    prev_index: HashMap<&'p str, usize>,
+    /// Which of `prev` this run had.
+    matched: Vec<bool>,
+}
+
+impl<'p> Comparison<'p> {
+    /// Against the earlier run's report.
+    pub fn new(previous: &'p [Entry]) -> Comparison<'p> {
+        let prev = group(previous);
+        let prev_index = prev
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        Comparison {
+            matched: vec![false; prev.len()],
+            prev,
+            prev_index,
+        }
+    }
+
+    /// The changes of one customer of this run: its entries (none of them
+    /// `invalid_input`), in report order.
+    pub fn customer(&mut self, cur_entries: &[&Entry]) -> Vec<Change> {
+        let mut out = Vec::new();
+        let Some(first) = cur_entries.first() else {
+            return out;
+        };
+        let id = first.customer_tenant_id.as_str();
+        let cur = Side::of(cur_entries);
+        let Some(&pi) = self.prev_index.get(id) else {
+            for c in cur_entries {
                 out.push(make(
                     ChangeKind::NewCustomer,
                     id,
@@ -283,12 +329,12 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                     (Side::default(), cur),
                 ));
             }
-            continue;
+            return out;
         };
-        matched[pi] = true;
-        let prev_entries = &prev[pi].1;
+        self.matched[pi] = true;
+        let prev_entries = &self.prev[pi].1;
         let sides = (Side::of(prev_entries), cur);
-        customer_changes(id, prev_entries, &cur_entries, sides, &mut out);
+        customer_changes(id, prev_entries, cur_entries, sides, &mut out);
         if let (Some(before), Some(now)) = (sides.0.reconciliation, sides.1.reconciliation)
             && before != now
         {
@@ -301,21 +347,27 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
                 sides,
             ));
         }
+        out
     }
-    for ((id, entries), _) in prev.iter().zip(&matched).filter(|(_, m)| !**m) {
-        let side = Side::of(entries);
-        for p in entries {
-            out.push(make(
-                ChangeKind::RemovedCustomer,
-                id,
-                &p.qualification,
-                Some(p),
-                None,
-                (side, Side::default()),
-            ));
+
+    /// The customers only the earlier run had, in its order.
+    pub fn finish(self) -> Vec<Change> {
+        let mut out = Vec::new();
+        for ((id, entries), _) in self.prev.iter().zip(&self.matched).filter(|(_, m)| !**m) {
+            let side = Side::of(entries);
+            for p in entries {
+                out.push(make(
+                    ChangeKind::RemovedCustomer,
+                    id,
+                    &p.qualification,
+                    Some(p),
+                    None,
+                    (side, Side::default()),
+                ));
+            }
         }
+        out
     }
-    out
 }
 
 /// The changes of one customer present in both reports, its
@@ -361,7 +413,7 @@ fn customer_changes(
         }
         return;
     }
-    if sides.1.lookup != LookupStatus::Ok.as_str() {
+    if sides.1.lookup != Some(LookupStatus::Ok) {
         return; // failed the same way both times: nothing to compare
     }
     for (k, c) in &cur_q {
@@ -409,29 +461,88 @@ pub fn counts(changes: &[Change], reconciliation: bool) -> BTreeMap<&'static str
     m
 }
 
-/// The whole `changes.csv` as bytes: CRLF, RFC 4180 quoting, text cells
+/// `changes.csv` being written: CRLF, RFC 4180 quoting, text cells
 /// neutralised like `qualifications.csv`, optional BOM; `reconciliation`:
 /// this run has that column (then so does this file).
-pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(changes.len() * 160 + 200);
-    if bom {
-        out.extend_from_slice(b"\xEF\xBB\xBF");
+pub struct ChangesRows<W: Write> {
+    w: csv::Writer<W>,
+    reconciliation: bool,
+}
+
+impl<W: Write> ChangesRows<W> {
+    /// Start the file in `out`: the BOM if asked for, then the header.
+    pub fn new(mut out: W, reconciliation: bool, bom: bool) -> csv::Result<ChangesRows<W>> {
+        if bom {
+            out.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        w.write_record(column_names(reconciliation))?;
+        Ok(ChangesRows { w, reconciliation })
     }
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    w.write_record(column_names(reconciliation))
-        .expect("writing to memory");
-    for c in changes {
+
+    /// One change.
+    pub fn row(&mut self, c: &Change) -> csv::Result<()> {
         let record: Vec<_> = c
-            .cells(reconciliation)
+            .cells(self.reconciliation)
             .into_iter()
             .map(super::csv::text_of)
             .collect();
-        w.write_record(record.iter().map(|c| c.as_bytes()))
-            .expect("writing to memory");
+        self.w.write_record(record.iter().map(|c| c.as_bytes()))
     }
-    w.into_inner().expect("flushing to memory")
+
+    /// Everything written: flush, and hand back the output.
+    pub fn finish(self) -> anyhow::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error().into())
+    }
+}
+
+/// The whole `changes.csv` as bytes (see [`ChangesRows`]).
+pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
+    let out = Vec::with_capacity(changes.len() * 160 + 200);
+    let mut rows = ChangesRows::new(out, reconciliation, bom).expect("writing to memory");
+    for c in changes {
+        rows.row(c).expect("writing to memory");
+    }
+    rows.finish().expect("flushing to memory")
+}
+
+/// The `changes.csv` exporter.
+pub struct ChangesExporter {
+    rows: ChangesRows<AtomicFile>,
+    path: PathBuf,
+}
+
+impl ChangesExporter {
+    /// Start `path` (the header is written at once).
+    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<ChangesExporter> {
+        let file = super::export::start(path)?;
+        let rows = ChangesRows::new(file, layout.reconciliation(), layout.csv_bom)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ChangesExporter {
+            rows,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Exporter for ChangesExporter {
+    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        for c in changes {
+            self.rows
+                .row(c)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
+        let path = self.path;
+        self.rows
+            .finish()
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 #[cfg(test)]
@@ -443,14 +554,11 @@ mod tests {
         Entry {
             customer_tenant_id: id.into(),
             qualification: q.into(),
-            vetting_status: status.into(),
+            vetting_status: VettingStatus::from_report(status),
             vetting_reason: reason.into(),
-            vetting_created_date: if q.is_empty() {
-                String::new()
-            } else {
-                "2024-01-02T03:04:05Z".into()
-            },
-            lookup_status: lookup.into(),
+            vetting_created_date: (!q.is_empty())
+                .then(|| VettingDate::parse("2024-01-02T03:04:05Z")),
+            lookup_status: LookupStatus::parse(lookup).unwrap(),
             reconciliation: None,
         }
     }
@@ -519,7 +627,7 @@ mod tests {
             ),
             ("InReview", "Approved")
         );
-        assert_eq!(a.previous_lookup_status, "ok");
+        assert_eq!(a.previous_lookup_status, Some(LookupStatus::Ok));
         let f = &changes[6];
         assert_eq!(
             (
@@ -529,12 +637,15 @@ mod tests {
             ("Approved", "")
         );
         assert_eq!(
-            (f.previous_lookup_status.as_str(), f.lookup_status.as_str()),
-            ("ok", "forbidden")
+            (f.previous_lookup_status, f.lookup_status),
+            (Some(LookupStatus::Ok), Some(LookupStatus::Forbidden))
         );
-        assert_eq!(f.vetting_created_date, "2024-01-02T03:04:05Z");
-        assert_eq!(changes[0].previous_lookup_status, "");
-        assert_eq!(changes[7].lookup_status, "");
+        assert_eq!(
+            f.vetting_created_date.as_ref().unwrap().to_report_string(),
+            "2024-01-02T03:04:05Z"
+        );
+        assert_eq!(changes[0].previous_lookup_status, None);
+        assert_eq!(changes[7].lookup_status, None);
         let n = counts(&changes, false);
         assert_eq!(n.len(), 7);
         assert!(!n.contains_key("reconciliation_changed"));

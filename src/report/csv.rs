@@ -1,7 +1,15 @@
 //! `qualifications.csv`: RFC 4180, UTF-8 (optionally with a BOM), and safe
 //! to open in a spreadsheet.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::export::{Exporter, Layout};
+use super::summary::Summary;
 use super::{Cell, FIXED_COLUMNS, RECONCILIATION_COLUMN, ReportRow, column_names};
+use crate::fsutil::AtomicFile;
 
 /// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
 /// a formula (or that starts with TAB/CR, which some importers strip before
@@ -43,36 +51,117 @@ pub fn declash(fixed: &[&str], headers: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The whole file as bytes (the caller writes it atomically);
-/// `reconciliation`: the input has an expectation column.
+/// `qualifications.csv` being written: the header first, then rows as
+/// they come; `reconciliation`: the input has an expectation column.
+pub struct CsvRows<W: Write> {
+    w: csv::Writer<W>,
+    reconciliation: bool,
+}
+
+impl<W: Write> CsvRows<W> {
+    /// Start the file in `out`: the BOM if asked for, then the header.
+    pub fn new(
+        mut out: W,
+        extra_headers: &[String],
+        reconciliation: bool,
+        bom: bool,
+    ) -> csv::Result<CsvRows<W>> {
+        if bom {
+            out.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        let header = column_names(extra_headers, reconciliation);
+        w.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
+        Ok(CsvRows { w, reconciliation })
+    }
+
+    /// One report row.
+    pub fn row(&mut self, r: &ReportRow) -> csv::Result<()> {
+        let record: Vec<_> = r
+            .cells(self.reconciliation)
+            .into_iter()
+            .map(text_of)
+            .collect();
+        self.w.write_record(record.iter().map(|c| c.as_bytes()))
+    }
+
+    /// Everything written: flush, and hand back the output.
+    pub fn finish(self) -> anyhow::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error().into())
+    }
+}
+
+/// The whole file as bytes; `reconciliation`: the input has an
+/// expectation column.
 pub fn render(
     rows: &[ReportRow],
     extra_headers: &[String],
     reconciliation: bool,
     bom: bool,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * 128 + 256);
-    if bom {
-        out.extend_from_slice(b"\xEF\xBB\xBF");
-    }
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    let header = column_names(extra_headers, reconciliation);
-    w.write_record(header.iter().map(|h| neutralise(h).into_owned()))
-        .expect("writing to memory");
+    let out = Vec::with_capacity(rows.len() * 128 + 256);
+    let mut csv = CsvRows::new(out, extra_headers, reconciliation, bom).expect("writing to memory");
     for r in rows {
-        let record: Vec<_> = r.cells(reconciliation).into_iter().map(text_of).collect();
-        w.write_record(record.iter().map(|c| c.as_bytes()))
-            .expect("writing to memory");
+        csv.row(r).expect("writing to memory");
     }
-    w.into_inner().expect("flushing to memory")
+    csv.finish().expect("flushing to memory")
 }
 
-/// A cell as CSV text: numbers in decimal, text neutralised, absent empty.
+/// The `qualifications.csv` exporter.
+pub struct CsvExporter {
+    rows: CsvRows<AtomicFile>,
+    path: PathBuf,
+}
+
+impl CsvExporter {
+    /// Start `path` (the header is written at once).
+    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<CsvExporter> {
+        let file = super::export::start(path)?;
+        let rows = CsvRows::new(
+            file,
+            layout.extra_headers,
+            layout.reconciliation(),
+            layout.csv_bom,
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(CsvExporter {
+            rows,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Exporter for CsvExporter {
+    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        for r in rows {
+            self.rows
+                .row(r)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
+        let path = self.path;
+        self.rows
+            .finish()
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// A cell as CSV text: numbers in decimal, dates as RFC 3339, text
+/// neutralised, absent empty.
 pub fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
     match cell {
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => neutralise(t),
+        Cell::Text(t) => neutralise(t),
+        Cell::Status(s) => neutralise(s.as_str()),
+        // A date the API wrote as something else is kept verbatim, so it
+        // may start with a trigger too.
+        Cell::Date(d) => d.map_or("".into(), |d| {
+            neutralise(&d.to_report_string()).into_owned().into()
+        }),
         Cell::Number(n) => n.map(|n| n.to_string()).unwrap_or_default().into(),
     }
 }
@@ -80,7 +169,7 @@ pub fn text_of(cell: Cell<'_>) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::{LookupStatus, VettingDate, VettingStatus};
     use proptest::prelude::*;
 
     #[test]
@@ -129,9 +218,9 @@ mod tests {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
             qualification: "Education".into(),
-            vetting_status: "Denied".into(),
+            vetting_status: VettingStatus::Denied,
             vetting_reason: "Not an Education Customer".into(),
-            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: error.into(),

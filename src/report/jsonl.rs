@@ -6,58 +6,152 @@
 //! Text is written exactly as received: the CSV's `'` prefix against
 //! formula injection is a spreadsheet concern, not a JSON one.
 
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use serde_json::Value;
 
+use super::export::{Exporter, Layout};
+use super::summary::Summary;
 use super::{Cell, ReportRow, column_names};
+use crate::fsutil::AtomicFile;
 
-/// A cell as a JSON value: absent (empty text, no number) is `null`.
+/// A cell as a JSON value: absent (empty text, no status, no date, no
+/// number) is `null`.
 fn value_of(cell: Cell<'_>) -> Value {
+    let text = |t: &str| {
+        if t.is_empty() {
+            Value::Null
+        } else {
+            Value::String(t.to_string())
+        }
+    };
     match cell {
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) if t.is_empty() => Value::Null,
-        Cell::Text(t) | Cell::Status(t) | Cell::Date(t) => Value::String(t.to_string()),
+        Cell::Text(t) => text(t),
+        Cell::Status(s) => text(s.as_str()),
+        Cell::Date(d) => d.map_or(Value::Null, |d| text(&d.to_report_string())),
         Cell::Number(n) => n.map_or(Value::Null, Value::from),
     }
 }
 
-/// The whole file as bytes: UTF-8, one object per line, each line ending in
-/// `\n` (the caller writes it atomically); `reconciliation`: the input has
-/// an expectation column.
-pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool) -> Vec<u8> {
-    // Keys are written by hand so they keep the CSV's column order (a
-    // serde_json map would sort them).
-    let keys: Vec<String> = column_names(extra_headers, reconciliation)
-        .iter()
-        .map(|k| Value::from(k.as_str()).to_string())
-        .collect();
-    let mut out = Vec::with_capacity(rows.len() * 256);
-    for r in rows {
-        out.push(b'{');
-        for (i, (key, cell)) in keys.iter().zip(r.cells(reconciliation)).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(key.as_bytes());
-            out.push(b':');
-            serde_json::to_writer(&mut out, &value_of(cell)).expect("writing to memory");
+/// `qualifications.jsonl` being written, a line per row as they come:
+/// UTF-8, each line ending in `\n`; `reconciliation`: the input has an
+/// expectation column.
+pub struct JsonlRows<W: Write> {
+    out: W,
+    /// The keys, JSON-quoted, in the CSV's column order.
+    keys: Vec<String>,
+    reconciliation: bool,
+}
+
+impl<W: Write> JsonlRows<W> {
+    /// Start the file in `out`.
+    pub fn new(out: W, extra_headers: &[String], reconciliation: bool) -> JsonlRows<W> {
+        // Keys are written by hand so they keep the CSV's column order (a
+        // serde_json map would sort them).
+        let keys = column_names(extra_headers, reconciliation)
+            .iter()
+            .map(|k| Value::from(k.as_str()).to_string())
+            .collect();
+        JsonlRows {
+            out,
+            keys,
+            reconciliation,
         }
-        out.extend_from_slice(b"}\n");
     }
-    out
+
+    /// One report row.
+    pub fn row(&mut self, r: &ReportRow) -> std::io::Result<()> {
+        let mut line = Vec::with_capacity(256);
+        line.push(b'{');
+        for (i, (key, cell)) in self
+            .keys
+            .iter()
+            .zip(r.cells(self.reconciliation))
+            .enumerate()
+        {
+            if i > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(key.as_bytes());
+            line.push(b':');
+            serde_json::to_writer(&mut line, &value_of(cell))?;
+        }
+        line.extend_from_slice(b"}\n");
+        self.out.write_all(&line)
+    }
+
+    /// Everything written: hand back the output.
+    pub fn finish(self) -> W {
+        self.out
+    }
+}
+
+/// The whole file as bytes; `reconciliation`: the input has an
+/// expectation column.
+pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool) -> Vec<u8> {
+    let mut out = JsonlRows::new(
+        Vec::with_capacity(rows.len() * 256),
+        extra_headers,
+        reconciliation,
+    );
+    for r in rows {
+        out.row(r).expect("writing to memory");
+    }
+    out.finish()
+}
+
+/// The `qualifications.jsonl` exporter.
+pub struct JsonlExporter {
+    rows: JsonlRows<BufWriter<AtomicFile>>,
+    path: PathBuf,
+}
+
+impl JsonlExporter {
+    /// Start `path`.
+    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<JsonlExporter> {
+        let file = BufWriter::new(super::export::start(path)?);
+        Ok(JsonlExporter {
+            rows: JsonlRows::new(file, layout.extra_headers, layout.reconciliation()),
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Exporter for JsonlExporter {
+    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        for r in rows {
+            self.rows
+                .row(r)
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
+        let path = self.path;
+        self.rows
+            .finish()
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
     fn row() -> ReportRow {
         ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 7,
             qualification: "Education".into(),
-            vetting_status: "InReview".into(),
+            vetting_status: VettingStatus::InReview,
             vetting_reason: String::new(),
-            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
             days_in_review: Some(12),
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -101,9 +195,9 @@ mod tests {
     fn absent_numbers_and_dates_are_null() {
         let mut r = row();
         r.days_in_review = None;
-        r.vetting_created_date = String::new();
+        r.vetting_created_date = None;
         r.qualification = String::new();
-        r.vetting_status = String::new();
+        r.vetting_status = VettingStatus::Absent;
         let v: Value = serde_json::from_slice(&render(&[r], &[], false)).unwrap();
         assert_eq!(v["days_in_review"], Value::Null);
         assert_eq!(v["vetting_created_date"], Value::Null);

@@ -1,9 +1,12 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
-//! built purely from the input and the lookup outcomes, then written.
+//! built purely from the input and the lookup outcomes. [`write`] makes
+//! the rows customer by customer and hands them to one exporter per file
+//! ([`export`]), the values typed until a writer renders them.
 
 pub mod attention;
 pub mod changes;
 pub mod csv;
+pub mod export;
 pub mod formats;
 pub mod jsonl;
 pub mod previous;
@@ -12,12 +15,21 @@ pub mod screen;
 pub mod summary;
 pub mod xlsx;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::input::{InputFile, RowKind};
-use crate::lookup::{LookupStatus, Outcome};
-use reconcile::Reconciliation;
+use crate::lookup::Outcome;
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
+use changes::{ChangeKind, Comparison, Entry};
+use export::{Layout, ReportWriter};
+use formats::Formats;
+use previous::PreviousRun;
+use reconcile::{Reconciler, Reconciliation};
+use summary::{ChangesInfo, PreviousRunInfo, RunMeta, Summary, Tally};
 
 /// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
 pub const FIXED_COLUMNS: [&str; 9] = [
@@ -50,13 +62,14 @@ pub struct ReportRow {
     /// `Education`, `StateOwnedEntity`, …; empty when the customer has none
     /// or the lookup failed.
     pub qualification: String,
-    /// `Approved`, `InReview`, `Denied`, or the API's own new value; empty
-    /// when the API sent none.
-    pub vetting_status: String,
+    /// `Approved`, `InReview`, `Denied`, or the API's own new value;
+    /// absent when the API sent none (and on rows without a qualification).
+    pub vetting_status: VettingStatus,
     /// The API's reason text, verbatim (denials).
     pub vetting_reason: String,
-    /// RFC 3339 UTC with the API's precision; empty when absent.
-    pub vetting_created_date: String,
+    /// When vetting started; written as RFC 3339 UTC with the API's
+    /// precision (or the API's text when it is not a date).
+    pub vetting_created_date: Option<VettingDate>,
     /// Whole days from `vetting_created_date` to the run's start, for
     /// `InReview` rows only.
     pub days_in_review: Option<i64>,
@@ -74,19 +87,23 @@ pub struct ReportRow {
 }
 
 /// One cell of a report row, typed, so that every writer (CSV, JSON lines,
-/// workbook) shows the same columns in the same order.
+/// workbook) shows the same columns in the same order and renders the
+/// values its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell<'a> {
     /// Text; empty means absent.
     Text(&'a str),
-    /// A vetting status (the workbook colours it); empty means absent.
-    Status(&'a str),
-    /// A date as the report prints it: RFC 3339 UTC, or the API's text
-    /// verbatim when that is not a date; empty means absent.
-    Date(&'a str),
+    /// A vetting status (the workbook colours it).
+    Status(&'a VettingStatus),
+    /// A date: text as RFC 3339 UTC (or the API's text verbatim when that
+    /// is not a date), a real datetime in the workbook; `None` means absent.
+    Date(Option<&'a VettingDate>),
     /// A whole number; `None` means absent.
     Number(Option<i64>),
 }
+
+/// The status of rows without one, for cells that borrow it.
+pub static NO_STATUS: VettingStatus = VettingStatus::Absent;
 
 /// Every column of `qualifications.csv` in order (the keys of
 /// `qualifications.jsonl`): the fixed ones, `reconciliation` when the input
@@ -110,7 +127,7 @@ impl ReportRow {
             Cell::Text(&self.qualification),
             Cell::Status(&self.vetting_status),
             Cell::Text(&self.vetting_reason),
-            Cell::Date(&self.vetting_created_date),
+            Cell::Date(self.vetting_created_date.as_ref()),
             Cell::Number(self.days_in_review),
             Cell::Text(self.lookup_status.as_str()),
             Cell::Text(&self.error),
@@ -153,7 +170,7 @@ pub fn whole_days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 /// beyond `--limit` are left out on purpose.
 pub fn build_rows(
     input: &InputFile,
-    outcomes: &std::collections::HashMap<Uuid, Option<Outcome>>,
+    outcomes: &HashMap<Uuid, Option<Outcome>>,
     now: DateTime<Utc>,
 ) -> Vec<ReportRow> {
     let mut rows = Vec::with_capacity(input.rows.len());
@@ -162,9 +179,9 @@ pub fn build_rows(
             customer_tenant_id: String::new(),
             input_line: row.line,
             qualification: String::new(),
-            vetting_status: String::new(),
+            vetting_status: VettingStatus::Absent,
             vetting_reason: String::new(),
-            vetting_created_date: String::new(),
+            vetting_created_date: None,
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -201,21 +218,16 @@ pub fn build_rows(
                     Some(o) if o.qualifications.is_empty() => rows.push(base),
                     Some(o) => {
                         for q in &o.qualifications {
-                            let in_review = q.vetting_status.as_deref() == Some("InReview");
                             rows.push(ReportRow {
                                 qualification: q.qualification.clone(),
-                                vetting_status: q.vetting_status.clone().unwrap_or_default(),
+                                vetting_status: q.vetting_status.clone(),
                                 vetting_reason: q.vetting_reason.clone().unwrap_or_default(),
-                                vetting_created_date: q
-                                    .vetting_created_date
-                                    .as_ref()
-                                    .map(|d| d.to_report_string())
-                                    .unwrap_or_default(),
+                                vetting_created_date: q.vetting_created_date.clone(),
                                 days_in_review: q
                                     .vetting_created_date
                                     .as_ref()
-                                    .and_then(|d| d.instant())
-                                    .filter(|_| in_review)
+                                    .and_then(VettingDate::instant)
+                                    .filter(|_| q.vetting_status.is_in_review())
                                     .map(|at| whole_days(at, now)),
                                 ..base.clone()
                             });
@@ -226,6 +238,146 @@ pub fn build_rows(
         }
     }
     rows
+}
+
+/// Where the report goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    /// The output folder.
+    pub out: &'a Path,
+    /// `--format`.
+    pub formats: Formats,
+    /// `--csv-bom`.
+    pub csv_bom: bool,
+}
+
+/// What the report is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// The customers, in input order.
+    pub input: &'a InputFile,
+    /// The outcome of each customer meant to be looked up (`None`: never
+    /// requested).
+    pub outcomes: &'a HashMap<Uuid, Option<Outcome>>,
+    /// The run's facts.
+    pub meta: &'a RunMeta,
+    /// The input column with the CRM's expectation (an index into
+    /// `input.extra_headers`).
+    pub expect_column: Option<usize>,
+    /// `--previous`: the earlier run to compare with.
+    pub previous: Option<&'a PreviousRun>,
+    /// `--all-customers`: pages of Partner Center's customer list read.
+    pub pages: Option<u64>,
+}
+
+/// Make the report and write its files, `summary.json` last: the rows in
+/// input order, customer by customer reconciled with the expectation
+/// column, counted, compared with the earlier run, and handed to every
+/// file's exporter. Returns the summary and the paths written.
+pub fn write(dest: &Destination<'_>, src: &Sources<'_>) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
+    let mut rows = build_rows(src.input, src.outcomes, src.meta.started_at);
+    let mut tally = Tally::new(src.meta.started_at, src.meta.stale_after_days);
+    let mut reconciler = src
+        .expect_column
+        .map(|c| Reconciler::new(c, rows.iter().map(|r| r.qualification.as_str())));
+    let mut changes = src
+        .previous
+        .map(|p| ChangeLog::new(p, src.expect_column.is_some()));
+    let layout = Layout {
+        extra_headers: &src.input.extra_headers,
+        expect_column: src.expect_column,
+        changes: src.previous.is_some(),
+        csv_bom: dest.csv_bom,
+        stale_cutoff: tally.stale_cutoff(),
+    };
+    let mut writer = ReportWriter::create(dest.out, dest.formats, &layout)?;
+    for span in customer_spans(&rows) {
+        let customer = &mut rows[span];
+        if let Some(r) = &mut reconciler {
+            r.apply(customer);
+        }
+        tally.add_customer(customer);
+        writer.customer(customer)?;
+        if let Some(log) = &mut changes {
+            writer.changes(&log.customer(customer))?;
+        }
+    }
+    let mut summary = tally.finish(src.meta, src.input);
+    if let (Some(r), Some(c)) = (reconciler, src.expect_column) {
+        summary.reconciliation = Some(r.finish(&src.input.extra_headers[c]));
+    }
+    if let Some(pages) = src.pages {
+        summary.input.listed_from_partner_center(pages);
+    }
+    if let Some(log) = changes {
+        let (removed, info) = log.finish();
+        writer.changes(&removed)?;
+        summary.changes = Some(info);
+    }
+    let written = writer.finish(&summary)?;
+    Ok((summary, written))
+}
+
+/// `changes.csv` as the report is written, and its counts for the summary.
+struct ChangeLog<'p> {
+    previous: &'p PreviousRun,
+    comparison: Comparison<'p>,
+    /// Rows per change kind.
+    by_kind: std::collections::BTreeMap<&'static str, u64>,
+    total: u64,
+}
+
+impl<'p> ChangeLog<'p> {
+    /// `reconciliation`: this run has that column.
+    fn new(previous: &'p PreviousRun, reconciliation: bool) -> ChangeLog<'p> {
+        ChangeLog {
+            previous,
+            comparison: Comparison::new(&previous.entries),
+            by_kind: changes::counts(&[], reconciliation),
+            total: 0,
+        }
+    }
+
+    fn count(&mut self, found: &[changes::Change]) {
+        for c in found {
+            *self.by_kind.entry(c.change.as_str()).or_default() += 1;
+        }
+        self.total += found.len() as u64;
+    }
+
+    /// The changes of one customer (its rows, or one invalid input row).
+    fn customer(&mut self, rows: &[ReportRow]) -> Vec<changes::Change> {
+        let entries: Vec<Entry> = rows
+            .iter()
+            .filter(|r| r.lookup_status != LookupStatus::InvalidInput)
+            .map(Entry::from)
+            .collect();
+        let entries: Vec<&Entry> = entries.iter().collect();
+        let found = self.comparison.customer(&entries);
+        self.count(&found);
+        found
+    }
+
+    /// The customers only the earlier run had, and what the summary says.
+    fn finish(mut self) -> (Vec<changes::Change>, ChangesInfo) {
+        let removed = std::mem::replace(&mut self.comparison, Comparison::new(&[])).finish();
+        self.count(&removed);
+        debug_assert!(
+            removed
+                .iter()
+                .all(|c| c.change == ChangeKind::RemovedCustomer)
+        );
+        let info = ChangesInfo {
+            previous_run: PreviousRunInfo {
+                path: self.previous.dir.display().to_string(),
+                id: self.previous.run_id.clone(),
+                started_at: self.previous.started_at.clone(),
+            },
+            by_kind: self.by_kind,
+            total: self.total,
+        };
+        (removed, info)
+    }
 }
 
 /// A report row for unit tests: customer `id` (as a GUID) at `line`.
@@ -241,9 +393,9 @@ pub(crate) fn test_row(
         customer_tenant_id: Uuid::from_u128(id).to_string(),
         input_line: line,
         qualification: qualification.into(),
-        vetting_status: status.into(),
+        vetting_status: VettingStatus::from_report(status),
         vetting_reason: String::new(),
-        vetting_created_date: String::new(),
+        vetting_created_date: None,
         days_in_review: None,
         lookup_status: lookup,
         error: String::new(),
@@ -256,7 +408,7 @@ pub(crate) fn test_row(
 mod tests {
     use super::*;
     use crate::input::InputRow;
-    use crate::model::{Qualification, VettingDate};
+    use crate::model::Qualification;
     use std::collections::HashMap;
 
     fn input(rows: Vec<InputRow>) -> InputFile {
@@ -316,13 +468,13 @@ mod tests {
                 qualifications: vec![
                     Qualification {
                         qualification: "Education".into(),
-                        vetting_status: Some("InReview".into()),
+                        vetting_status: VettingStatus::InReview,
                         vetting_reason: None,
                         vetting_created_date: Some(VettingDate::parse("2026-01-01T13:00:00Z")),
                     },
                     Qualification {
                         qualification: "StateOwnedEntity".into(),
-                        vetting_status: None,
+                        vetting_status: VettingStatus::Absent,
                         vetting_reason: None,
                         vetting_created_date: None,
                     },

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::changes::Entry;
+use super::screen::printable;
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// The earlier run, as far as the comparison needs it.
 #[derive(Debug)]
@@ -40,7 +42,8 @@ const REQUIRED: [&str; 5] = [
 
 /// Parse a `qualifications.csv` (with or without BOM, `'`-neutralised
 /// cells, extra columns in any order, with or without `reconciliation`).
-/// Ids are canonicalised.
+/// Ids are canonicalised; a `lookup_status` qualrecon never writes makes
+/// it not a report.
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
@@ -66,7 +69,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
         .map(|e| e + 1)
         .filter(|&i| headers.get(i).map(str::trim) == Some(super::RECONCILIATION_COLUMN));
     let mut entries = Vec::new();
-    for rec in r.records() {
+    for (n, rec) in (1u64..).zip(r.records()) {
         let rec = rec.map_err(|e| e.to_string())?;
         let cell = |i: Option<usize>| {
             i.and_then(|i| rec.get(i))
@@ -77,13 +80,22 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
         let customer_tenant_id = uuid::Uuid::parse_str(raw_id.trim())
             .map(|u| u.to_string())
             .unwrap_or(raw_id);
+        let lookup_status = cell(Some(lookup));
+        let lookup_status = LookupStatus::parse(&lookup_status).ok_or_else(|| {
+            format!(
+                "not a qualrecon report: its row {n} has lookup_status `{}`",
+                printable(&lookup_status)
+            )
+        })?;
         entries.push(Entry {
             customer_tenant_id,
             qualification: cell(Some(q)),
-            vetting_status: cell(Some(status)),
+            vetting_status: VettingStatus::from_report(&cell(Some(status))),
             vetting_reason: cell(Some(reason)),
-            vetting_created_date: cell(date),
-            lookup_status: cell(Some(lookup)),
+            vetting_created_date: Some(cell(date))
+                .filter(|d| !d.is_empty())
+                .map(|d| VettingDate::parse(&d)),
+            lookup_status,
             reconciliation: reconciliation.map(|c| cell(Some(c))),
         });
     }
@@ -147,9 +159,12 @@ mod tests {
             "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
         );
         assert_eq!(entries[0].vetting_reason, "=bad");
-        assert_eq!(entries[0].vetting_created_date, "2020-12-03T10:37:38.885Z");
+        assert_eq!(
+            entries[0].vetting_created_date,
+            Some(VettingDate::parse("2020-12-03T10:37:38.885Z"))
+        );
         assert_eq!(entries[1].customer_tenant_id, "-x");
-        assert_eq!(entries[1].lookup_status, "invalid_input");
+        assert_eq!(entries[1].lookup_status, LookupStatus::InvalidInput);
     }
 
     #[test]
@@ -157,6 +172,15 @@ mod tests {
         let csv = "customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,name,reconciliation\r\n\
             6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b,2,Education,Approved,,,,ok,,x,done\r\n";
         assert_eq!(parse_csv(csv.as_bytes()).unwrap()[0].reconciliation, None);
+    }
+
+    #[test]
+    fn a_lookup_status_qualrecon_never_writes_is_not_a_report() {
+        let csv = "customer_tenant_id,qualification,vetting_status,vetting_reason,lookup_status\r\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b,,,,ok\r\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4c,,,,fine\r\n";
+        let e = parse_csv(csv.as_bytes()).unwrap_err();
+        assert!(e.contains("row 2 has lookup_status `fine`"), "{e}");
     }
 
     #[test]
@@ -189,15 +213,14 @@ mod tests {
 
     #[test]
     fn a_report_written_by_this_crate_reads_back_unchanged() {
-        use crate::lookup::LookupStatus;
         use crate::report::ReportRow;
         let row = ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
             qualification: "Education".into(),
-            vetting_status: "Denied".into(),
+            vetting_status: VettingStatus::Denied,
             vetting_reason: "-odd, \"quoted\"\nreason".into(),
-            vetting_created_date: "2020-12-03T10:37:38.885Z".into(),
+            vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: String::new(),

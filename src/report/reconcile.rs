@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::ReportRow;
 use super::screen::printable;
 use crate::input::{InputFile, normalise_header};
-use crate::lookup::LookupStatus;
+use crate::model::{LookupStatus, VettingStatus};
 
 /// The expectation column's header, normalised (any case, spaces and
 /// punctuation: `Expected Qualification`, `expected-qualification`, …).
@@ -128,7 +128,7 @@ pub fn find_column(input: &InputFile, named: Option<&str>) -> Result<Option<usiz
 pub fn classify(
     expectation: &str,
     lookup: LookupStatus,
-    entries: &[(&str, &str)],
+    entries: &[(&str, &VettingStatus)],
     is_known: impl Fn(&str) -> bool,
 ) -> Reconciliation {
     let expected = expectation.trim();
@@ -138,13 +138,13 @@ pub fn classify(
     if lookup != LookupStatus::Ok {
         return Reconciliation::Unknown;
     }
-    let has = |status: &str, name: Option<&str>| {
+    let has = |status: VettingStatus, name: Option<&str>| {
         entries
             .iter()
-            .any(|(q, s)| *s == status && name.is_none_or(|n| same_name(q, n)))
+            .any(|(q, s)| **s == status && name.is_none_or(|n| same_name(q, n)))
     };
     if same_name(expected, NONE) {
-        return if has("Approved", None) {
+        return if has(VettingStatus::Approved, None) {
             Reconciliation::Unexpected
         } else {
             Reconciliation::Match
@@ -153,9 +153,9 @@ pub fn classify(
     if !is_known(expected) {
         return Reconciliation::UnknownExpectation;
     }
-    if has("Approved", Some(expected)) {
+    if has(VettingStatus::Approved, Some(expected)) {
         Reconciliation::Match
-    } else if has("InReview", Some(expected)) {
+    } else if has(VettingStatus::InReview, Some(expected)) {
         Reconciliation::Pending
     } else {
         Reconciliation::NotApproved
@@ -167,63 +167,109 @@ fn same_name(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
-/// Set `reconciliation` on every row from the expectation in input column
-/// `column` (an index into the rows' `extra`). Returns the distinct
-/// expectations that are not qualification names, in first-seen order.
-pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
-    let known: HashSet<String> = KNOWN_QUALIFICATIONS
-        .iter()
-        .copied()
-        .chain(rows.iter().map(|r| r.qualification.as_str()))
-        .filter(|q| !q.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let is_known = |name: &str| known.contains(&name.to_lowercase());
-    let mut unrecognised: Vec<String> = Vec::new();
-    for span in super::customer_spans(rows) {
-        let group = &rows[span.clone()];
-        let expectation = group[0]
+/// Reconciliation as the report is written, customer by customer: sets
+/// each customer's value, counts the values, and gathers the expectations
+/// that are not qualification names.
+#[derive(Debug)]
+pub struct Reconciler {
+    /// The expectation column, an index into the rows' `extra`.
+    column: usize,
+    /// Qualification names in lower case: the documented ones and every
+    /// one the run returned.
+    known: HashSet<String>,
+    /// Expectations that are not qualification names, in first-seen order.
+    unrecognised: Vec<String>,
+    /// Customers per non-empty value, every value listed.
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl Reconciler {
+    /// For the expectations in input column `column`, with `returned`:
+    /// the qualification names the run returned.
+    pub fn new<'a>(column: usize, returned: impl IntoIterator<Item = &'a str>) -> Reconciler {
+        let known = KNOWN_QUALIFICATIONS
+            .iter()
+            .copied()
+            .chain(returned)
+            .filter(|q| !q.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        Reconciler {
+            column,
+            known,
+            unrecognised: Vec::new(),
+            counts: Reconciliation::LABELLED
+                .iter()
+                .map(|r| (r.as_str(), 0))
+                .collect(),
+        }
+    }
+
+    /// Set `reconciliation` on every row of one customer (its rows, or one
+    /// invalid input row).
+    pub fn apply(&mut self, group: &mut [ReportRow]) {
+        let Some(first) = group.first() else { return };
+        let expectation = first
             .extra
-            .get(column)
+            .get(self.column)
             .map_or("", |e| e.trim())
             .to_string();
-        let entries: Vec<(&str, &str)> = group
+        let entries: Vec<(&str, &VettingStatus)> = group
             .iter()
             .filter(|r| !r.qualification.is_empty())
-            .map(|r| (r.qualification.as_str(), r.vetting_status.as_str()))
+            .map(|r| (r.qualification.as_str(), &r.vetting_status))
             .collect();
-        let value = classify(&expectation, group[0].lookup_status, &entries, is_known);
-        if value == Reconciliation::UnknownExpectation && !unrecognised.contains(&expectation) {
-            unrecognised.push(expectation);
+        let is_known = |name: &str| self.known.contains(&name.to_lowercase());
+        let value = classify(&expectation, first.lookup_status, &entries, is_known);
+        if value == Reconciliation::UnknownExpectation && !self.unrecognised.contains(&expectation)
+        {
+            self.unrecognised.push(expectation);
         }
-        for r in &mut rows[span] {
+        if value != Reconciliation::Blank {
+            *self.counts.entry(value.as_str()).or_default() += 1;
+        }
+        for r in group {
             r.reconciliation = Some(value);
         }
     }
-    unrecognised
+
+    /// The counts; one warning, under the column's `header`, naming every
+    /// expectation that is not a qualification name.
+    pub fn finish(self, header: &str) -> BTreeMap<&'static str, u64> {
+        if !self.unrecognised.is_empty() {
+            let values: Vec<String> = self
+                .unrecognised
+                .iter()
+                .map(|v| format!("`{}`", printable(v)))
+                .collect();
+            tracing::warn!(
+                "column `{}`: not a qualification name: {} (expected {}, None, or a name this run returned); those customers are marked {}",
+                printable(header),
+                values.join(", "),
+                KNOWN_QUALIFICATIONS.join(", "),
+                Reconciliation::UnknownExpectation.as_str()
+            );
+        }
+        self.counts
+    }
 }
 
-/// [`apply`], and one warning naming every expectation that is not a
-/// qualification name.
-pub fn reconcile(rows: &mut [ReportRow], column: usize, header: &str) {
-    let unrecognised = apply(rows, column);
-    if !unrecognised.is_empty() {
-        let values: Vec<String> = unrecognised
-            .iter()
-            .map(|v| format!("`{}`", printable(v)))
-            .collect();
-        tracing::warn!(
-            "column `{}`: not a qualification name: {} (expected {}, None, or a name this run returned); those customers are marked {}",
-            printable(header),
-            values.join(", "),
-            KNOWN_QUALIFICATIONS.join(", "),
-            Reconciliation::UnknownExpectation.as_str()
-        );
+/// Set `reconciliation` on every row from the expectation in input column
+/// `column` (an index into the rows' `extra`). Returns the distinct
+/// expectations that are not qualification names, in first-seen order.
+#[cfg(test)]
+pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
+    let returned: Vec<String> = rows.iter().map(|r| r.qualification.clone()).collect();
+    let mut reconciler = Reconciler::new(column, returned.iter().map(String::as_str));
+    for span in super::customer_spans(rows) {
+        reconciler.apply(&mut rows[span]);
     }
+    reconciler.unrecognised
 }
 
 /// Customers per non-empty `reconciliation` value, every value listed
 /// (zeros included).
+#[cfg(test)]
 pub fn counts(rows: &[ReportRow]) -> BTreeMap<&'static str, u64> {
     let mut m: BTreeMap<&'static str, u64> = Reconciliation::LABELLED
         .iter()
@@ -326,8 +372,14 @@ mod tests {
             ),
         ];
         for (expectation, lookup, entries, want) in cases {
+            let statuses: Vec<VettingStatus> = entries
+                .iter()
+                .map(|(_, s)| VettingStatus::from_report(s))
+                .collect();
+            let typed: Vec<(&str, &VettingStatus)> =
+                entries.iter().map(|(q, _)| *q).zip(&statuses).collect();
             assert_eq!(
-                classify(expectation, *lookup, entries, known),
+                classify(expectation, *lookup, &typed, known),
                 *want,
                 "{expectation:?} {lookup:?} {entries:?}"
             );

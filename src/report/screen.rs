@@ -54,8 +54,11 @@ pub fn closing_summary(s: &Summary, written: &[PathBuf], exit: Exit) -> String {
     }
     if let Some(oldest) = &s.in_review.oldest {
         lines.push(format!(
-            "  in review: {} entries, oldest since {oldest}, {} older than {} days",
-            s.in_review.count, s.in_review.stale, s.in_review.stale_after_days
+            "  in review: {} entries, oldest since {}, {} older than {} days",
+            s.in_review.count,
+            oldest.to_report_string(),
+            s.in_review.stale,
+            s.in_review.stale_after_days
         ));
     }
     for (reason, n) in s.denial_reasons.iter().take(5) {

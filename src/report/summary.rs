@@ -1,16 +1,20 @@
 //! `summary.json`: counted from the report rows themselves, so every number
 //! in it agrees with `qualifications.csv` by construction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::ReportRow;
+use super::export::Exporter;
+use super::{ReportRow, customer_spans};
+use crate::fsutil::AtomicFile;
 use crate::input::{InputFile, RowKind};
-use crate::lookup::LookupStatus;
-use crate::model::{VettingDate, format_utc};
+use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
 
 /// The whole document (SPEC §3.2). Keys beyond the spec are additions, never
 /// renames.
@@ -81,6 +85,30 @@ impl Tool {
     }
 }
 
+/// An instant as `summary.json` writes it: UTC, RFC 3339 with
+/// milliseconds. What is kept is what is written (the rest of the
+/// millisecond is cut), so the workbook shows the same instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Millis(DateTime<Utc>);
+
+impl Millis {
+    /// `at`, cut to whole milliseconds.
+    pub fn new(at: DateTime<Utc>) -> Millis {
+        Millis(chrono::SubsecRound::trunc_subsecs(at, 3))
+    }
+
+    /// The instant.
+    pub fn at(self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_utc(self.0, 3))
+    }
+}
+
 /// What ran, when, and how it ended.
 #[derive(Debug, Serialize)]
 pub struct RunInfo {
@@ -91,9 +119,9 @@ pub struct RunInfo {
     /// `running`.
     pub status: &'static str,
     /// UTC, RFC 3339 with milliseconds.
-    pub started_at: String,
+    pub started_at: Millis,
     /// UTC, RFC 3339 with milliseconds; just before the files were written.
-    pub finished_at: String,
+    pub finished_at: Millis,
     /// Seconds from start to finish.
     pub duration_s: f64,
     /// The API root the run used (the sandbox's address with `--sandbox`).
@@ -219,21 +247,33 @@ pub struct StatusCounts {
     pub other: BTreeMap<String, u64>,
 }
 
+impl StatusCounts {
+    /// Customers with `status`.
+    pub fn count(&self, status: &VettingStatus) -> u64 {
+        match status {
+            VettingStatus::Approved => self.approved,
+            VettingStatus::InReview => self.in_review,
+            VettingStatus::Denied => self.denied,
+            other => self.other.get(other.as_str()).copied().unwrap_or(0),
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct DateRange {
     /// Earliest vetting date among these open reviews.
-    pub oldest: Option<String>,
+    pub oldest: Option<VettingDate>,
     /// Latest vetting date among these open reviews.
-    pub newest: Option<String>,
+    pub newest: Option<VettingDate>,
 }
 
 /// How old the open reviews are.
 #[derive(Debug, Serialize)]
 pub struct InReview {
     /// Earliest vetting date of any open review (`null` when none).
-    pub oldest: Option<String>,
+    pub oldest: Option<VettingDate>,
     /// Latest vetting date of any open review (`null` when none).
-    pub newest: Option<String>,
+    pub newest: Option<VettingDate>,
     /// The same per qualification.
     pub by_qualification: BTreeMap<String, DateRange>,
     /// In-review entries.
@@ -250,8 +290,36 @@ pub struct InReview {
 
 /// Whether `row` is an open review vetted before `cutoff`.
 pub fn is_stale(row: &ReportRow, cutoff: DateTime<Utc>) -> bool {
-    row.vetting_status == "InReview"
-        && matches!(VettingDate::parse(&row.vetting_created_date), VettingDate::Parsed { at, .. } if at < cutoff)
+    row.vetting_status.is_in_review()
+        && row
+            .vetting_created_date
+            .as_ref()
+            .and_then(VettingDate::instant)
+            .is_some_and(|at| at < cutoff)
+}
+
+/// The `summary.json` exporter: the document, pretty-printed.
+pub struct SummaryExporter {
+    file: AtomicFile,
+}
+
+impl SummaryExporter {
+    /// Start `path`; the document is written when the report is complete.
+    pub fn create(path: &Path) -> anyhow::Result<SummaryExporter> {
+        Ok(SummaryExporter {
+            file: super::export::start(path)?,
+        })
+    }
+}
+
+impl Exporter for SummaryExporter {
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let SummaryExporter { mut file } = *self;
+        let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
+        file.write_all(&json)
+            .with_context(|| format!("cannot write {}", file.path().display()))?;
+        Ok(file)
+    }
 }
 
 /// `run.status` of the small `summary.json` a run writes before it changes
@@ -334,8 +402,248 @@ fn delimiter_name(d: u8) -> String {
     }
 }
 
-/// Count everything.
+/// Count everything: the input's rows, then the report's rows customer by
+/// customer ([`Tally`]).
 pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
+    let mut tally = Tally::new(meta.started_at, meta.stale_after_days);
+    for span in customer_spans(rows) {
+        tally.add_customer(&rows[span]);
+    }
+    tally.finish(meta, input)
+}
+
+/// The counts of `summary.json` that come from the report's rows, taken
+/// one customer at a time (all rows of a customer, or one invalid input
+/// row), in report order.
+#[derive(Debug)]
+pub struct Tally {
+    lookups: LookupTally,
+    qualifications: QualificationTally,
+    reviews: ReviewTally,
+}
+
+impl Tally {
+    /// For a run that started at `started_at`, with `--stale-after`.
+    pub fn new(started_at: DateTime<Utc>, stale_after_days: u32) -> Tally {
+        Tally {
+            lookups: LookupTally::default(),
+            qualifications: QualificationTally::default(),
+            reviews: ReviewTally {
+                stale_after_days,
+                stale_cutoff: started_at - chrono::Duration::days(i64::from(stale_after_days)),
+                count: 0,
+                stale: 0,
+                all: DateRange::default(),
+                by_qualification: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// When open reviews count as stale.
+    pub fn stale_cutoff(&self) -> DateTime<Utc> {
+        self.reviews.stale_cutoff
+    }
+
+    /// Count one customer's rows (adjacent rows of one customer, as
+    /// [`customer_spans`] gives them).
+    pub fn add_customer(&mut self, rows: &[ReportRow]) {
+        let Some(first) = rows.first() else { return };
+        if first.lookup_status == LookupStatus::InvalidInput {
+            return; // counted from the input
+        }
+        self.lookups.add(first);
+        if first.lookup_status != LookupStatus::Ok {
+            return;
+        }
+        self.qualifications.add(rows);
+        for row in rows.iter().filter(|r| !r.qualification.is_empty()) {
+            self.reviews.add(row);
+        }
+    }
+
+    /// The whole document.
+    pub fn finish(self, meta: &RunMeta, input: &InputFile) -> Summary {
+        let Tally {
+            lookups,
+            qualifications,
+            reviews,
+        } = self;
+        Summary {
+            tool: Tool::this(),
+            run: run_info(meta),
+            input: input_info(meta, input, lookups.customers),
+            customers_without_qualification: qualifications.without,
+            lookups: lookups.counts(meta),
+            qualifications: qualifications.per_name,
+            denial_reasons: qualifications.denial_reasons,
+            in_review: reviews.finish(),
+            reconciliation: None,
+            changes: None,
+        }
+    }
+}
+
+/// Customers per lookup outcome.
+#[derive(Debug, Default)]
+struct LookupTally {
+    /// Customers looked up (or meant to be: `not_reached` ones too).
+    customers: u64,
+    ok: u64,
+    by_status: BTreeMap<&'static str, u64>,
+    not_reached: u64,
+}
+
+impl LookupTally {
+    /// A customer, by its first row (the lookup is the customer's).
+    fn add(&mut self, first: &ReportRow) {
+        self.customers += 1;
+        match first.lookup_status {
+            LookupStatus::Ok => self.ok += 1,
+            status => {
+                *self.by_status.entry(status.as_str()).or_default() += 1;
+                if first.error == super::NOT_LOOKED_UP {
+                    self.not_reached += 1;
+                }
+            }
+        }
+    }
+
+    fn counts(self, meta: &RunMeta) -> LookupCounts {
+        LookupCounts {
+            ok: self.ok,
+            failed_lookups: self.customers - self.ok,
+            by_status: self.by_status,
+            not_reached: self.not_reached,
+            requests: meta.requests,
+            retries: meta.retries,
+            throttled_responses: meta.throttled_responses,
+            resumed: meta.resumed,
+        }
+    }
+}
+
+/// Customers per qualification and status, customers without any, and
+/// denials per reason, over customers looked up fine.
+#[derive(Debug, Default)]
+struct QualificationTally {
+    per_name: BTreeMap<String, StatusCounts>,
+    without: u64,
+    denial_reasons: BTreeMap<String, u64>,
+}
+
+impl QualificationTally {
+    /// One customer's rows. A customer counts once per qualification and
+    /// status, however often the API repeats that pair; every denied entry
+    /// counts for its reason.
+    fn add(&mut self, rows: &[ReportRow]) {
+        let mut counted: Vec<(&str, &VettingStatus)> = Vec::new();
+        for r in rows {
+            if r.qualification.is_empty() {
+                self.without += 1;
+                continue;
+            }
+            let pair = (r.qualification.as_str(), &r.vetting_status);
+            if !counted.contains(&pair) {
+                counted.push(pair);
+                let c = self.per_name.entry(r.qualification.clone()).or_default();
+                match &r.vetting_status {
+                    VettingStatus::Approved => c.approved += 1,
+                    VettingStatus::InReview => c.in_review += 1,
+                    VettingStatus::Denied => c.denied += 1,
+                    other => *c.other.entry(other.as_str().to_string()).or_default() += 1,
+                }
+            }
+            if r.vetting_status == VettingStatus::Denied {
+                *self
+                    .denial_reasons
+                    .entry(r.vetting_reason.clone())
+                    .or_default() += 1;
+            }
+        }
+    }
+}
+
+/// The open reviews: how many, how many stale, the oldest and newest dates.
+#[derive(Debug)]
+struct ReviewTally {
+    stale_after_days: u32,
+    stale_cutoff: DateTime<Utc>,
+    count: u64,
+    stale: u64,
+    all: DateRange,
+    by_qualification: BTreeMap<String, DateRange>,
+}
+
+impl ReviewTally {
+    /// One qualification entry.
+    fn add(&mut self, row: &ReportRow) {
+        if !row.vetting_status.is_in_review() {
+            return;
+        }
+        self.count += 1;
+        if is_stale(row, self.stale_cutoff) {
+            self.stale += 1;
+        }
+        if let Some(date) = &row.vetting_created_date
+            && date.instant().is_some()
+        {
+            self.all.add(date);
+            self.by_qualification
+                .entry(row.qualification.clone())
+                .or_default()
+                .add(date);
+        }
+    }
+
+    fn finish(self) -> InReview {
+        InReview {
+            oldest: self.all.oldest,
+            newest: self.all.newest,
+            by_qualification: self.by_qualification,
+            count: self.count,
+            stale: self.stale,
+            stale_after_days: self.stale_after_days,
+            stale_cutoff: self.stale_cutoff,
+        }
+    }
+}
+
+impl DateRange {
+    /// Widen the range to `date` (a parsed one); on a tie the first seen
+    /// stays.
+    fn add(&mut self, date: &VettingDate) {
+        let at = date.instant();
+        if self.oldest.as_ref().is_none_or(|o| at < o.instant()) {
+            self.oldest = Some(date.clone());
+        }
+        if self.newest.as_ref().is_none_or(|n| at > n.instant()) {
+            self.newest = Some(date.clone());
+        }
+    }
+}
+
+/// `run`: the facts of the run.
+fn run_info(meta: &RunMeta) -> RunInfo {
+    RunInfo {
+        id: meta.id,
+        status: meta.status,
+        started_at: Millis::new(meta.started_at),
+        finished_at: Millis::new(meta.finished_at),
+        duration_s: ((meta.finished_at - meta.started_at).num_milliseconds() as f64 / 1000.0),
+        base_url: meta.base_url.clone(),
+        rate: meta.rate,
+        concurrency: meta.concurrency,
+        correlation_id: meta.correlation_id,
+        final_rate: (meta.final_rate * 100.0).round() / 100.0,
+        limit: meta.limit,
+        resumed_from: meta.resumed_from,
+        retry_after_until: meta.retry_after_until.map(|t| format_utc(t, 0)),
+    }
+}
+
+/// `input`: what the input held; `looked_up` customers were meant to be
+/// looked up (the others are beyond `--limit`).
+fn input_info(meta: &RunMeta, input: &InputFile, looked_up: u64) -> InputInfo {
     let mut duplicates: BTreeMap<(u64, Uuid), Vec<u64>> = BTreeMap::new();
     let (mut invalid, mut customers) = (0u64, 0u64);
     for r in &input.rows {
@@ -350,177 +658,108 @@ pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {
             RowKind::Invalid { .. } => invalid += 1,
         }
     }
-    let duplicate_rows = duplicates.values().map(|v| v.len() as u64).sum();
-
-    let mut per_customer: BTreeMap<&str, LookupStatus> = BTreeMap::new();
-    let mut without = 0;
-    let mut qualifications: BTreeMap<String, StatusCounts> = BTreeMap::new();
-    let mut counted: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
-    let mut denial_reasons: BTreeMap<String, u64> = BTreeMap::new();
-    let mut reviews: Vec<(&str, DateTime<Utc>, String)> = Vec::new();
-    let stale_cutoff = meta.started_at - chrono::Duration::days(i64::from(meta.stale_after_days));
-    let mut in_review_count = 0;
-    let mut stale = 0;
-    let mut not_reached = 0;
-    for r in rows {
-        if r.lookup_status == LookupStatus::InvalidInput {
-            continue;
-        }
-        per_customer.insert(&r.customer_tenant_id, r.lookup_status);
-        if r.lookup_status != LookupStatus::Ok {
-            if r.error == super::NOT_LOOKED_UP {
-                not_reached += 1;
-            }
-            continue;
-        }
-        if r.qualification.is_empty() {
-            without += 1;
-            continue;
-        }
-        if counted.insert((&r.customer_tenant_id, &r.qualification, &r.vetting_status)) {
-            let c = qualifications.entry(r.qualification.clone()).or_default();
-            match r.vetting_status.as_str() {
-                "Approved" => c.approved += 1,
-                "InReview" => c.in_review += 1,
-                "Denied" => c.denied += 1,
-                other => *c.other.entry(other.to_string()).or_default() += 1,
-            }
-        }
-        match r.vetting_status.as_str() {
-            "Denied" => *denial_reasons.entry(r.vetting_reason.clone()).or_default() += 1,
-            "InReview" => {
-                in_review_count += 1;
-                if is_stale(r, stale_cutoff) {
-                    stale += 1;
-                }
-                if let VettingDate::Parsed { at, .. } = VettingDate::parse(&r.vetting_created_date)
-                {
-                    reviews.push((&r.qualification, at, r.vetting_created_date.clone()));
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut by_status: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for status in per_customer.values().filter(|s| **s != LookupStatus::Ok) {
-        *by_status.entry(status.as_str()).or_default() += 1;
-    }
-    let ok = per_customer
-        .values()
-        .filter(|s| **s == LookupStatus::Ok)
-        .count() as u64;
-    let looked_up = per_customer.len() as u64;
-
-    let range = |items: &mut dyn Iterator<Item = &(&str, DateTime<Utc>, String)>| {
-        let mut r: Option<(DateTime<Utc>, String, DateTime<Utc>, String)> = None;
-        for (_, at, text) in items {
-            r = Some(match r {
-                None => (*at, text.clone(), *at, text.clone()),
-                Some((lo, lt, hi, ht)) => {
-                    let (lo, lt) = if *at < lo {
-                        (*at, text.clone())
-                    } else {
-                        (lo, lt)
-                    };
-                    let (hi, ht) = if *at > hi {
-                        (*at, text.clone())
-                    } else {
-                        (hi, ht)
-                    };
-                    (lo, lt, hi, ht)
-                }
-            });
-        }
-        match r {
-            Some((_, lt, _, ht)) => DateRange {
-                oldest: Some(lt),
-                newest: Some(ht),
-            },
-            None => DateRange::default(),
-        }
-    };
-    let all = range(&mut reviews.iter());
-    let names: BTreeSet<&str> = reviews.iter().map(|(q, _, _)| *q).collect();
-    let by_qualification = names
-        .into_iter()
-        .map(|q| {
-            (
-                q.to_string(),
-                range(&mut reviews.iter().filter(|r| r.0 == q)),
-            )
-        })
-        .collect();
-
-    Summary {
-        tool: Tool::this(),
-        run: RunInfo {
-            id: meta.id,
-            status: meta.status,
-            started_at: format_utc(meta.started_at, 3),
-            finished_at: format_utc(meta.finished_at, 3),
-            duration_s: ((meta.finished_at - meta.started_at).num_milliseconds() as f64 / 1000.0),
-            base_url: meta.base_url.clone(),
-            rate: meta.rate,
-            concurrency: meta.concurrency,
-            correlation_id: meta.correlation_id,
-            final_rate: (meta.final_rate * 100.0).round() / 100.0,
-            limit: meta.limit,
-            resumed_from: meta.resumed_from,
-            retry_after_until: meta.retry_after_until.map(|t| format_utc(t, 0)),
-        },
-        input: InputInfo {
-            source: "file",
-            path: meta.input_path.clone(),
-            pages: None,
-            sha256: input.sha256.clone(),
-            rows: (input.rows.len() + input.blank_rows) as u64,
-            customers,
-            duplicate_rows,
-            blank_rows: input.blank_rows as u64,
-            invalid_input_rows: invalid,
-            duplicates: duplicates
-                .into_iter()
-                .map(|((first_line, id), lines)| Duplicate {
-                    customer_tenant_id: id,
-                    first_line,
-                    duplicate_lines: lines,
-                })
-                .collect(),
-            delimiter: Some(delimiter_name(input.delimiter)),
-            id_column: input.id_header.clone(),
-            encoding: Some(input.encoding),
-            skipped_by_limit: customers.saturating_sub(looked_up),
-        },
-        lookups: LookupCounts {
-            ok,
-            failed_lookups: looked_up - ok,
-            by_status,
-            not_reached,
-            requests: meta.requests,
-            retries: meta.retries,
-            throttled_responses: meta.throttled_responses,
-            resumed: meta.resumed,
-        },
-        customers_without_qualification: without,
-        qualifications,
-        denial_reasons,
-        in_review: InReview {
-            oldest: all.oldest,
-            newest: all.newest,
-            by_qualification,
-            count: in_review_count,
-            stale,
-            stale_after_days: meta.stale_after_days,
-            stale_cutoff,
-        },
-        reconciliation: None,
-        changes: None,
+    InputInfo {
+        source: "file",
+        path: meta.input_path.clone(),
+        pages: None,
+        sha256: input.sha256.clone(),
+        rows: (input.rows.len() + input.blank_rows) as u64,
+        customers,
+        duplicate_rows: duplicates.values().map(|v| v.len() as u64).sum(),
+        blank_rows: input.blank_rows as u64,
+        invalid_input_rows: invalid,
+        duplicates: duplicates
+            .into_iter()
+            .map(|((first_line, id), lines)| Duplicate {
+                customer_tenant_id: id,
+                first_line,
+                duplicate_lines: lines,
+            })
+            .collect(),
+        delimiter: Some(delimiter_name(input.delimiter)),
+        id_column: input.id_header.clone(),
+        encoding: Some(input.encoding),
+        skipped_by_limit: customers.saturating_sub(looked_up),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::test_row;
+
+    fn reviewed(id: u128, line: u64, q: &str, date: &str) -> ReportRow {
+        ReportRow {
+            vetting_created_date: Some(VettingDate::parse(date)),
+            ..test_row(id, line, q, "InReview", LookupStatus::Ok)
+        }
+    }
+
+    #[test]
+    fn the_tally_counts_customers_once_and_entries_each() {
+        let started: DateTime<Utc> = "2026-01-31T00:00:00Z".parse().unwrap();
+        let denied = |id, line, reason: &str| ReportRow {
+            vetting_reason: reason.into(),
+            ..test_row(id, line, "Education", "Denied", LookupStatus::Ok)
+        };
+        let failed = |id, line, error: &str| ReportRow {
+            error: error.into(),
+            ..test_row(id, line, "", "", LookupStatus::Failed)
+        };
+        let rows = [
+            // Two entries of the same pair: one customer, two denials.
+            denied(1, 2, "r1"),
+            denied(1, 2, "r1"),
+            test_row(1, 2, "StateOwnedEntity", "", LookupStatus::Ok),
+            reviewed(2, 3, "Education", "2026-01-20T00:00:00.5Z"),
+            reviewed(2, 3, "Nonprofit", "2025-12-01T00:00:00Z"),
+            reviewed(3, 4, "Education", "2025-12-01T00:00:00.000Z"),
+            test_row(4, 5, "", "", LookupStatus::Ok),
+            failed(5, 6, crate::report::NOT_LOOKED_UP),
+            failed(6, 7, "HTTP 503"),
+            test_row(0, 8, "", "", LookupStatus::InvalidInput),
+            test_row(7, 9, "Education", "UnderAppeal", LookupStatus::Ok),
+        ];
+        let mut tally = Tally::new(started, 30);
+        for span in customer_spans(&rows) {
+            tally.add_customer(&rows[span]);
+        }
+        assert_eq!(tally.lookups.customers, 7);
+        assert_eq!(tally.lookups.ok, 5);
+        assert_eq!(tally.lookups.by_status["failed"], 2);
+        assert_eq!(tally.lookups.not_reached, 1);
+        let q = &tally.qualifications;
+        assert_eq!(q.without, 1);
+        assert_eq!(q.per_name["Education"].denied, 1);
+        assert_eq!(q.per_name["Education"].in_review, 2);
+        assert_eq!(q.per_name["Education"].other["UnderAppeal"], 1);
+        assert_eq!(q.per_name["StateOwnedEntity"].other[""], 1);
+        assert_eq!(q.denial_reasons["r1"], 2);
+        let reviews = tally.reviews.finish();
+        assert_eq!((reviews.count, reviews.stale), (3, 2));
+        // The oldest date first seen wins a tie, written as it was read.
+        let text = |d: &Option<VettingDate>| d.as_ref().unwrap().to_report_string();
+        assert_eq!(text(&reviews.oldest), "2025-12-01T00:00:00Z");
+        assert_eq!(text(&reviews.newest), "2026-01-20T00:00:00.5Z");
+        assert_eq!(
+            text(&reviews.by_qualification["Education"].oldest),
+            "2025-12-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn instants_are_kept_as_written() {
+        let at: DateTime<Utc> = "2026-01-11T12:00:00.123456Z".parse().unwrap();
+        let m = Millis::new(at);
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            "\"2026-01-11T12:00:00.123Z\""
+        );
+        assert_eq!(
+            m.at(),
+            "2026-01-11T12:00:00.123Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
 
     #[test]
     fn the_running_document_names_the_run_and_counts_nothing() {

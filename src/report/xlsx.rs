@@ -2,8 +2,10 @@
 //! (run facts, counts and a chart), `Needs attention` (what to act on, most
 //! urgent first), `Customers` (every row of `qualifications.csv`, typed:
 //! numbers, real datetimes, coloured statuses) and, with `--previous`,
-//! `Changes` (the rows of `changes.csv`). Built in memory; the caller writes
-//! the bytes atomically.
+//! `Changes` (the rows of `changes.csv`). Built as the report is written
+//! ([`XlsxReport`]): the Customers and Changes sheets row by row, the
+//! Summary and Needs attention sheets at the end, from what was gathered
+//! on the way.
 //!
 //! xlsx string cells are never evaluated, so no `'` prefix here (that is a
 //! CSV concern). Excel's cell limit of 32,767 characters is met by
@@ -16,11 +18,15 @@ mod summary_sheet;
 use anyhow::Context;
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
 
+use std::path::{Path, PathBuf};
+
 use super::attention::{self, Item};
 use super::changes::{self, Change};
+use super::export::{Exporter, Layout};
 use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, ReportRow};
-use crate::model::VettingDate;
+use super::{Cell, FIXED_COLUMNS, NO_STATUS, ReportRow};
+use crate::fsutil::AtomicFile;
+use crate::model::{VettingDate, VettingStatus};
 
 /// Sheet names, in workbook order.
 pub const SUMMARY_SHEET: &str = "Summary";
@@ -181,12 +187,12 @@ impl CellFormats {
     }
 
     /// The colour of a vetting status, if it has one.
-    fn status(&self, status: &str) -> Option<&Format> {
+    fn status(&self, status: &VettingStatus) -> Option<&Format> {
         match status {
-            "Approved" => Some(&self.approved),
-            "InReview" => Some(&self.in_review),
-            "Denied" => Some(&self.denied),
-            _ => None,
+            VettingStatus::Approved => Some(&self.approved),
+            VettingStatus::InReview => Some(&self.in_review),
+            VettingStatus::Denied => Some(&self.denied),
+            VettingStatus::Other(_) | VettingStatus::Absent => None,
         }
     }
 }
@@ -198,23 +204,23 @@ fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str) -> Result<(), 
     Ok(())
 }
 
-/// A date the report prints as RFC 3339 becomes a real datetime (UTC) when
-/// it parses and Excel can hold it; otherwise it stays text.
+/// A date becomes a real datetime (UTC) when it was parsed and Excel can
+/// hold it; otherwise it is the report's text of it.
 fn write_date(
     ws: &mut Worksheet,
     row: u32,
     col: u16,
-    text: &str,
+    date: &VettingDate,
     f: &CellFormats,
 ) -> Result<(), XlsxError> {
-    if let VettingDate::Parsed { at, .. } = VettingDate::parse(text) {
+    if let Some(at) = date.instant() {
         let naive = at.naive_utc();
         if (1900..=9999).contains(&chrono::Datelike::year(&naive)) {
             ws.write_datetime_with_format(row, col, naive, &f.datetime)?;
             return Ok(());
         }
     }
-    write_text(ws, row, col, text)
+    write_text(ws, row, col, &date.to_report_string())
 }
 
 /// Column widths (in characters) that fit what was written, capped.
@@ -295,8 +301,9 @@ fn write_cell(
     f: &CellFormats,
 ) -> Result<Shown, XlsxError> {
     Ok(match cell {
-        Cell::Status(t) => {
-            write_text_in(ws, row, col, t, f.status(t).or(f.plain.as_ref()))?;
+        Cell::Status(status) => {
+            let t = status.as_str();
+            write_text_in(ws, row, col, t, f.status(status).or(f.plain.as_ref()))?;
             Shown::line(shown_width(t))
         }
         Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
@@ -315,11 +322,12 @@ fn write_cell(
             write_text_in(ws, row, col, t, f.plain.as_ref())?;
             Shown::line(shown_width(t))
         }
-        Cell::Date(t) => {
-            write_date(ws, row, col, t, f)?;
-            Shown::line(match VettingDate::parse(t) {
+        Cell::Date(None) => Shown::line(0),
+        Cell::Date(Some(date)) => {
+            write_date(ws, row, col, date, f)?;
+            Shown::line(match date {
                 VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
-                _ => shown_width(t),
+                VettingDate::Raw(t) => shown_width(t),
             })
         }
         Cell::Number(Some(n)) => {
@@ -335,43 +343,90 @@ fn write_cell(
 
 /// A sheet that is one table: a bold header row, frozen, with an
 /// autofilter; typed cells, coloured statuses, widths that fit; printed
-/// landscape, one page wide, the header repeated on every page.
-fn table_sheet<'c>(
-    ws: &mut Worksheet,
-    name: &str,
-    headers: &[String],
-    rows: impl Iterator<Item = Vec<Cell<'c>>>,
+/// landscape, one page wide, the header repeated on every page. Rows are
+/// written as they come, at most `room` of them; the rest are counted.
+struct TableSheet {
+    /// The sheet's index in the workbook.
+    index: usize,
+    columns: usize,
     long: LongText,
-    f: &CellFormats,
-) -> Result<(), XlsxError> {
-    ws.set_name(name)?;
-    let mut widths = Widths(Vec::new());
-    for (col, h) in (0u16..).zip(headers) {
-        ws.write_string_with_format(0, col, fit_cell(h), &f.header)?;
-        widths.note(col, shown_width(h));
+    widths: Widths,
+    last_row: u32,
+    /// How many rows the sheet has room for (below its header).
+    room: usize,
+    /// Rows offered beyond `room`.
+    left_out: usize,
+}
+
+impl TableSheet {
+    /// Name sheet `index` and write its header row.
+    fn start(
+        wb: &mut Workbook,
+        index: usize,
+        name: &str,
+        headers: &[String],
+        long: LongText,
+        room: usize,
+        f: &CellFormats,
+    ) -> Result<TableSheet, XlsxError> {
+        let ws = wb.worksheet_from_index(index)?;
+        ws.set_name(name)?;
+        let mut widths = Widths(Vec::new());
+        for (col, h) in (0u16..).zip(headers) {
+            ws.write_string_with_format(0, col, fit_cell(h), &f.header)?;
+            widths.note(col, shown_width(h));
+        }
+        Ok(TableSheet {
+            index,
+            columns: headers.len(),
+            long,
+            widths,
+            last_row: 0,
+            room,
+            left_out: 0,
+        })
     }
-    let mut last_row = 0;
-    for (row, cells) in (1u32..).zip(rows) {
+
+    /// The next row, if there is room for it (cells beyond the header's
+    /// columns are left out).
+    fn row(
+        &mut self,
+        wb: &mut Workbook,
+        cells: &[Cell<'_>],
+        f: &CellFormats,
+    ) -> Result<(), XlsxError> {
+        if self.last_row as usize >= self.room {
+            self.left_out += 1;
+            return Ok(());
+        }
+        let ws = wb.worksheet_from_index(self.index)?;
+        let row = self.last_row + 1;
         let mut lines = 1;
-        for (col, cell) in (0u16..).zip(cells) {
-            let shown = write_cell(ws, row, col, cell, long, f)?;
-            widths.note(col, shown.width);
+        for (col, cell) in (0u16..).zip(&cells[..cells.len().min(self.columns)]) {
+            let shown = write_cell(ws, row, col, *cell, self.long, f)?;
+            self.widths.note(col, shown.width);
             lines = lines.max(shown.lines);
         }
         if lines > 1 {
             // Spreadsheets do not grow a row for wrapped text on their own.
             ws.set_row_height(row, LINE_HEIGHT * lines as f64)?;
         }
-        last_row = row;
+        self.last_row = row;
+        Ok(())
     }
-    let last_col = headers.len().saturating_sub(1) as u16;
-    ws.set_freeze_panes(1, 0)?;
-    ws.autofilter(0, 0, last_row, last_col)?;
-    widths.apply(ws, 6, MAX_WIDTH)?;
-    ws.set_landscape();
-    ws.set_print_fit_to_pages(1, 0);
-    ws.set_repeat_rows(0, 0)?;
-    Ok(())
+
+    /// Freeze the header, filter, fit the widths, set up printing.
+    fn finish(self, wb: &mut Workbook) -> Result<(), XlsxError> {
+        let ws = wb.worksheet_from_index(self.index)?;
+        let last_col = self.columns.saturating_sub(1) as u16;
+        ws.set_freeze_panes(1, 0)?;
+        ws.autofilter(0, 0, self.last_row, last_col)?;
+        self.widths.apply(ws, 6, MAX_WIDTH)?;
+        ws.set_landscape();
+        ws.set_print_fit_to_pages(1, 0);
+        ws.set_repeat_rows(0, 0)?;
+        Ok(())
+    }
 }
 
 /// Columns of the Needs attention sheet before the input's own columns.
@@ -390,18 +445,17 @@ pub const ATTENTION_COLUMNS: [&str; 9] = [
 /// One Needs attention row: the item, and the input's own columns (the
 /// customer's name, …). Qualification, status and dates only for items
 /// about one qualification entry.
-fn attention_cells<'a>(item: &'a Item<'a>) -> Vec<Cell<'a>> {
-    let r = item.row;
+fn attention_cells(item: &Item) -> Vec<Cell<'_>> {
+    let r = &item.row;
     let entry = item.issue.is_per_entry();
-    let text = |t: &'a str| Cell::Text(if entry { t } else { "" });
     let mut cells = vec![
         Cell::Number(Some(i64::from(item.issue.priority()))),
         Cell::Text(item.issue.label()),
         Cell::Text(&r.customer_tenant_id),
-        text(&r.qualification),
-        Cell::Status(if entry { &r.vetting_status } else { "" }),
+        Cell::Text(if entry { &r.qualification } else { "" }),
+        Cell::Status(if entry { &r.vetting_status } else { &NO_STATUS }),
         Cell::Text(&item.action),
-        Cell::Date(if entry { &r.vetting_created_date } else { "" }),
+        Cell::Date(r.vetting_created_date.as_ref().filter(|_| entry)),
         Cell::Number(r.days_in_review.filter(|_| entry)),
         Cell::Number(i64::try_from(r.input_line).ok()),
     ];
@@ -409,7 +463,265 @@ fn attention_cells<'a>(item: &'a Item<'a>) -> Vec<Cell<'a>> {
     cells
 }
 
-/// Everything the workbook shows.
+/// The sheets' room: Excel's limits, smaller in tests.
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    /// Rows of a sheet, its header included.
+    rows: usize,
+    /// Input columns the Customers sheet has room for.
+    columns: usize,
+}
+
+impl Room {
+    /// Excel's own.
+    fn excel(reconciliation: bool) -> Room {
+        Room {
+            rows: MAX_ROWS,
+            columns: MAX_COLUMNS - FIXED_COLUMNS.len() - usize::from(reconciliation),
+        }
+    }
+}
+
+/// The workbook being written: the Customers (and Changes) sheet row by
+/// row as the report comes, what the Summary and Needs attention sheets
+/// need gathered on the way; those two are written at the end, when the
+/// summary is counted.
+pub struct XlsxReport {
+    wb: Workbook,
+    f: CellFormats,
+    /// Input columns on the sheets.
+    extra_columns: usize,
+    /// Input columns left out.
+    columns_left_out: usize,
+    reconciliation: bool,
+    customers: TableSheet,
+    changes: Option<TableSheet>,
+    attention: attention::Items,
+    oldest: OldestReviews,
+    extra_headers: Vec<String>,
+}
+
+/// Sheet indexes, in workbook order.
+const SUMMARY_INDEX: usize = 0;
+const ATTENTION_INDEX: usize = 1;
+const CUSTOMERS_INDEX: usize = 2;
+const CHANGES_INDEX: usize = 3;
+
+impl XlsxReport {
+    /// A workbook for a report laid out as `layout`.
+    pub fn new(layout: &Layout<'_>) -> anyhow::Result<XlsxReport> {
+        XlsxReport::within(layout, Room::excel(layout.reconciliation()))
+            .context("building the xlsx report")
+    }
+
+    fn within(layout: &Layout<'_>, room: Room) -> Result<XlsxReport, XlsxError> {
+        let reconciliation = layout.reconciliation();
+        let extra_columns = layout.extra_headers.len().min(room.columns);
+        let f = CellFormats::new(false);
+        let mut wb = Workbook::new();
+        wb.add_worksheet();
+        wb.add_worksheet();
+        wb.add_worksheet();
+        let customers = TableSheet::start(
+            &mut wb,
+            CUSTOMERS_INDEX,
+            CUSTOMERS_SHEET,
+            &super::column_names(&layout.extra_headers[..extra_columns], reconciliation),
+            LongText::Clip,
+            room.rows - 1,
+            &f,
+        )?;
+        let changes = if layout.changes {
+            wb.add_worksheet();
+            let headers: Vec<String> = changes::column_names(reconciliation)
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            Some(TableSheet::start(
+                &mut wb,
+                CHANGES_INDEX,
+                CHANGES_SHEET,
+                &headers,
+                LongText::Clip,
+                usize::MAX,
+                &f,
+            )?)
+        } else {
+            None
+        };
+        Ok(XlsxReport {
+            wb,
+            f,
+            extra_columns,
+            columns_left_out: layout.extra_headers.len() - extra_columns,
+            reconciliation,
+            customers,
+            changes,
+            attention: attention::Items::new(layout.stale_cutoff, layout.expect_column),
+            oldest: OldestReviews::default(),
+            extra_headers: layout.extra_headers[..extra_columns].to_vec(),
+        })
+    }
+
+    /// One customer's rows (or one invalid input row).
+    pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        self.attention.add_customer(rows);
+        for r in rows {
+            self.oldest.add(r);
+            self.customers
+                .row(&mut self.wb, &r.cells(self.reconciliation), &self.f)
+                .context("building the Customers sheet")?;
+        }
+        Ok(())
+    }
+
+    /// Rows of the Changes sheet.
+    pub fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        if let Some(sheet) = &mut self.changes {
+            for c in changes {
+                sheet
+                    .row(&mut self.wb, &c.cells(self.reconciliation), &self.f)
+                    .context("building the Changes sheet")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What Excel's limits left out of the Customers sheet.
+    fn fit(&self) -> Fit {
+        Fit {
+            rows: self.customers.last_row as usize,
+            extra_columns: self.extra_columns,
+            rows_left_out: self.customers.left_out,
+            columns_left_out: self.columns_left_out,
+        }
+    }
+
+    /// Write the Summary and Needs attention sheets and finish the others.
+    /// Rows and columns beyond Excel's limits are left out with a warning
+    /// and a note on the Summary sheet.
+    pub fn finish(mut self, summary: &Summary) -> anyhow::Result<Workbook> {
+        let note = self.fit().note();
+        if let Some(note) = &note {
+            tracing::warn!("{note}");
+        }
+        let items = self.attention.finish();
+        summary_sheet::write(
+            self.wb.worksheet_from_index(SUMMARY_INDEX)?,
+            summary,
+            &self.oldest.0,
+            items.len(),
+            note.as_deref(),
+            &self.f,
+        )
+        .context("building the Summary sheet")?;
+
+        let mut attention_headers: Vec<String> =
+            ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
+        attention_headers.extend(super::csv::declash(&ATTENTION_COLUMNS, &self.extra_headers));
+        // Up to two items per row: the most urgent fill the sheet if need be.
+        if items.len() >= MAX_ROWS {
+            tracing::warn!(
+                "{} things need attention; sheet {ATTENTION_SHEET} lists the {} most urgent",
+                items.len(),
+                MAX_ROWS - 1
+            );
+        }
+        let top = CellFormats::new(true);
+        let mut sheet = TableSheet::start(
+            &mut self.wb,
+            ATTENTION_INDEX,
+            ATTENTION_SHEET,
+            &attention_headers,
+            LongText::Wrap,
+            MAX_ROWS - 1,
+            &top,
+        )
+        .context("building the Needs attention sheet")?;
+        for item in &items {
+            sheet
+                .row(&mut self.wb, &attention_cells(item), &top)
+                .context("building the Needs attention sheet")?;
+        }
+        sheet
+            .finish(&mut self.wb)
+            .context("building the Needs attention sheet")?;
+        self.customers
+            .finish(&mut self.wb)
+            .context("building the Customers sheet")?;
+        if let Some(changes) = self.changes {
+            changes
+                .finish(&mut self.wb)
+                .context("building the Changes sheet")?;
+        }
+        Ok(self.wb)
+    }
+}
+
+/// The open reviews with the oldest vetting dates, for the Summary sheet:
+/// at most [`summary_sheet::OLDEST_REVIEWS`], oldest first (the first seen
+/// first on a tie).
+#[derive(Debug, Default)]
+struct OldestReviews(Vec<(chrono::DateTime<chrono::Utc>, ReportRow)>);
+
+impl OldestReviews {
+    fn add(&mut self, row: &ReportRow) {
+        if !row.vetting_status.is_in_review() {
+            return;
+        }
+        let Some(at) = row
+            .vetting_created_date
+            .as_ref()
+            .and_then(VettingDate::instant)
+        else {
+            return;
+        };
+        let at_or_before = self.0.partition_point(|(a, _)| *a <= at);
+        if at_or_before < summary_sheet::OLDEST_REVIEWS {
+            self.0.insert(at_or_before, (at, row.clone()));
+            self.0.truncate(summary_sheet::OLDEST_REVIEWS);
+        }
+    }
+}
+
+/// The `qualifications.xlsx` exporter.
+pub struct XlsxExporter {
+    report: XlsxReport,
+    path: PathBuf,
+}
+
+impl XlsxExporter {
+    /// A workbook to be written to `path`.
+    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<XlsxExporter> {
+        Ok(XlsxExporter {
+            report: XlsxReport::new(layout)?,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Exporter for XlsxExporter {
+    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        self.report.customer(rows)
+    }
+
+    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        self.report.changes(changes)
+    }
+
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let XlsxExporter { report, path } = *self;
+        let mut wb = report.finish(summary)?;
+        let mut file = std::io::BufWriter::new(super::export::start(&path)?);
+        wb.save_to_writer(&mut file)
+            .context("assembling the workbook")?;
+        file.into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Everything the workbook shows, at once (see [`XlsxReport`]).
 pub struct Report<'a> {
     /// The rows of `qualifications.csv`.
     pub rows: &'a [ReportRow],
@@ -424,109 +736,36 @@ pub struct Report<'a> {
     pub expect_column: Option<usize>,
 }
 
-/// The whole workbook as bytes. Rows and columns beyond Excel's limits are
-/// left out with a warning and a note on the Summary sheet.
+/// The whole workbook as bytes.
 pub fn render(report: &Report<'_>) -> anyhow::Result<Vec<u8>> {
     let reconciliation = report.summary.reconciliation.is_some();
-    let fit = Fit::of(
-        report.rows.len(),
-        report.extra_headers.len(),
-        reconciliation,
-    );
-    render_fit(report, fit)
+    render_within(report, Room::excel(reconciliation))
 }
 
-/// [`render`] with the rows and input columns `fit` leaves on the sheets.
-fn render_fit(report: &Report<'_>, fit: Fit) -> anyhow::Result<Vec<u8>> {
-    let Report {
-        rows,
-        extra_headers,
-        summary,
-        changes,
-        expect_column,
-    } = *report;
-    let note = fit.note();
-    if let Some(note) = &note {
-        tracing::warn!("{note}");
+/// [`render`] with the sheets' `room`.
+fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
+    let layout = Layout {
+        extra_headers: report.extra_headers,
+        expect_column: report.expect_column,
+        changes: report.changes.is_some(),
+        csv_bom: false,
+        stale_cutoff: report.summary.in_review.stale_cutoff,
+    };
+    let mut xlsx = XlsxReport::within(&layout, room)?;
+    for span in super::customer_spans(report.rows) {
+        xlsx.customer(&report.rows[span])?;
     }
-    let f = CellFormats::new(false);
-    let reconciliation = summary.reconciliation.is_some();
-    let items = attention::build(rows, summary.in_review.stale_cutoff, expect_column);
-    let mut wb = Workbook::new();
-    summary_sheet::write(
-        wb.add_worksheet(),
-        summary,
-        rows,
-        items.len(),
-        note.as_deref(),
-        &f,
-    )
-    .context("building the Summary sheet")?;
-
-    let mut attention_headers: Vec<String> =
-        ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
-    attention_headers.extend(super::csv::declash(
-        &ATTENTION_COLUMNS,
-        &extra_headers[..fit.extra_columns],
-    ));
-    // Up to two items per row: the most urgent fill the sheet if need be.
-    if items.len() >= MAX_ROWS {
-        tracing::warn!(
-            "{} things need attention; sheet {ATTENTION_SHEET} lists the {} most urgent",
-            items.len(),
-            MAX_ROWS - 1
-        );
+    if let Some(changes) = report.changes {
+        xlsx.changes(changes)?;
     }
-    table_sheet(
-        wb.add_worksheet(),
-        ATTENTION_SHEET,
-        &attention_headers,
-        items.iter().take(MAX_ROWS - 1).map(|item| {
-            let mut cells = attention_cells(item);
-            cells.truncate(ATTENTION_COLUMNS.len() + fit.extra_columns);
-            cells
-        }),
-        LongText::Wrap,
-        &CellFormats::new(true),
-    )
-    .context("building the Needs attention sheet")?;
-
-    table_sheet(
-        wb.add_worksheet(),
-        CUSTOMERS_SHEET,
-        &super::column_names(&extra_headers[..fit.extra_columns], reconciliation),
-        rows[..fit.rows].iter().map(|r| {
-            let mut cells = r.cells(reconciliation);
-            cells.truncate(FIXED_COLUMNS.len() + usize::from(reconciliation) + fit.extra_columns);
-            cells
-        }),
-        LongText::Clip,
-        &f,
-    )
-    .context("building the Customers sheet")?;
-
-    if let Some(found) = changes {
-        let headers: Vec<String> = changes::column_names(reconciliation)
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        table_sheet(
-            wb.add_worksheet(),
-            CHANGES_SHEET,
-            &headers,
-            found.iter().map(|c| c.cells(reconciliation)),
-            LongText::Clip,
-            &f,
-        )
-        .context("building the Changes sheet")?;
-    }
+    let mut wb = xlsx.finish(report.summary)?;
     wb.save_to_buffer().context("assembling the workbook")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::LookupStatus;
+    use crate::model::LookupStatus;
     use std::io::Read;
 
     fn row(reason: &str, date: &str) -> ReportRow {
@@ -534,9 +773,9 @@ mod tests {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
             qualification: "Education".into(),
-            vetting_status: "InReview".into(),
+            vetting_status: VettingStatus::InReview,
             vetting_reason: reason.into(),
-            vetting_created_date: date.into(),
+            vetting_created_date: (!date.is_empty()).then(|| VettingDate::parse(date)),
             days_in_review: Some(12),
             lookup_status: LookupStatus::Ok,
             error: String::new(),
@@ -626,7 +865,7 @@ mod tests {
     #[test]
     fn workbook_has_the_sheets_in_order_a_chart_and_typed_cells() {
         let mut denied = row("Not an Academic Domain", "2020-12-03T10:37:38.885Z");
-        denied.vetting_status = "Denied".into();
+        denied.vetting_status = VettingStatus::Denied;
         denied.days_in_review = None;
         let rows = [
             row("", "2020-12-03T10:37:38.885Z"),
@@ -750,7 +989,7 @@ mod tests {
             "{note}"
         );
         let summary = summary(&rows);
-        let bytes = render_fit(
+        let bytes = render_within(
             &Report {
                 rows: &rows,
                 extra_headers: &headers,
@@ -758,7 +997,10 @@ mod tests {
                 changes: None,
                 expect_column: None,
             },
-            fit,
+            Room {
+                rows: 3,
+                columns: 2,
+            },
         )
         .unwrap();
         let strings = part(&bytes, "xl/sharedStrings.xml");

@@ -9,12 +9,13 @@ use rust_xlsxwriter::{
 };
 
 use super::{CellFormats, SUMMARY_SHEET, write_date, write_text};
-use crate::model::VettingDate;
+use crate::model::{VettingDate, VettingStatus};
 use crate::report::ReportRow;
-use crate::report::summary::Summary;
+use crate::report::summary::{Millis, Summary};
+use chrono::{DateTime, Utc};
 
 /// How many open reviews the sheet lists.
-const OLDEST_REVIEWS: usize = 10;
+pub(super) const OLDEST_REVIEWS: usize = 10;
 
 /// Column widths: labels, values, then the status counts.
 const WIDTHS: [f64; 6] = [46.0, 22.0, 21.0, 14.0, 12.0, 12.0];
@@ -77,22 +78,26 @@ impl Lines<'_> {
         Ok(())
     }
 
-    fn date(&mut self, label: &str, value: Option<&str>) -> Result<(), XlsxError> {
+    /// An instant of `summary.json`, with its milliseconds.
+    fn date(&mut self, label: &str, value: Millis) -> Result<(), XlsxError> {
         write_text(self.ws, self.row, 0, label)?;
-        if let Some(v) = value {
-            write_date(self.ws, self.row, 1, v, self.f)?;
-        }
+        let date = VettingDate::Parsed {
+            at: value.at(),
+            fraction_digits: 3,
+        };
+        write_date(self.ws, self.row, 1, &date, self.f)?;
         self.row += 1;
         Ok(())
     }
 }
 
-/// The Summary sheet; `attention` is the number of Needs attention rows,
+/// The Summary sheet; `oldest` are the oldest open reviews (with their
+/// vetting dates), `attention` is the number of Needs attention rows,
 /// `note` says what Excel's limits left out.
 pub(super) fn write(
     ws: &mut Worksheet,
     s: &Summary,
-    rows: &[ReportRow],
+    oldest: &[(DateTime<Utc>, ReportRow)],
     attention: usize,
     note: Option<&str>,
     f: &CellFormats,
@@ -107,8 +112,8 @@ pub(super) fn write(
 
     l.section("Run")?;
     l.text("status", s.run.status)?;
-    l.date("started (UTC)", Some(&s.run.started_at))?;
-    l.date("finished (UTC)", Some(&s.run.finished_at))?;
+    l.date("started (UTC)", s.run.started_at)?;
+    l.date("finished (UTC)", s.run.finished_at)?;
     write_text(l.ws, l.row, 0, "duration (seconds)")?;
     l.ws.write_number(l.row, 1, s.run.duration_s)?;
     l.row += 1;
@@ -164,7 +169,7 @@ pub(super) fn write(
         s.in_review.stale,
     )?;
     l.row += 1;
-    oldest_reviews(&mut l, rows)?;
+    oldest_reviews(&mut l, oldest)?;
 
     if let Some(counts) = &s.reconciliation {
         l.section("Reconciliation with the input's expected qualification")?;
@@ -194,26 +199,30 @@ pub(super) fn write(
 /// (one series per status, coloured like the status cells).
 fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> {
     l.section("Customers per qualification and vetting status")?;
+    // The documented statuses, then any other the run met, in name order.
     let others: std::collections::BTreeSet<&str> = s
         .qualifications
         .values()
         .flat_map(|c| c.other.keys().map(String::as_str))
         .collect();
-    let mut head = vec!["qualification", "Approved", "InReview", "Denied"];
-    head.extend(
-        others
-            .iter()
-            .map(|o| if o.is_empty() { "(no status)" } else { o }),
-    );
+    let mut statuses = vec![
+        VettingStatus::Approved,
+        VettingStatus::InReview,
+        VettingStatus::Denied,
+    ];
+    statuses.extend(others.into_iter().map(VettingStatus::from_report));
+    let mut head = vec!["qualification"];
+    head.extend(statuses.iter().map(|status| match status {
+        VettingStatus::Absent => "(no status)",
+        status => status.as_str(),
+    }));
     let header_row = l.row;
     l.header(&head, 1)?;
     let first = l.row;
     for (q, c) in &s.qualifications {
         write_text(l.ws, l.row, 0, q)?;
-        let mut counts = vec![c.approved, c.in_review, c.denied];
-        counts.extend(others.iter().map(|o| c.other.get(*o).copied().unwrap_or(0)));
-        for (col, n) in (1u16..).zip(counts) {
-            l.ws.write_number(l.row, col, n as f64)?;
+        for (col, status) in (1u16..).zip(&statuses) {
+            l.ws.write_number(l.row, col, c.count(status) as f64)?;
         }
         l.row += 1;
     }
@@ -229,14 +238,16 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
         .set_name("Customers per qualification and vetting status")
         .set_font(ChartFont::new().set_bold().set_size(12));
     chart.y_axis().set_name("customers");
-    for (col, status) in (1u16..).zip(&head[1..]) {
+    for (col, status) in (1u16..).zip(&statuses) {
         // Stronger than the status cells' fills, same hues; other
         // statuses in colours of their own.
-        let colour = match *status {
-            "Approved" => 0x70AD47,
-            "InReview" => 0xFFC000,
-            "Denied" => 0xE05252,
-            _ => OTHER_COLOURS[usize::from(col - 4) % OTHER_COLOURS.len()],
+        let colour = match status {
+            VettingStatus::Approved => 0x70AD47,
+            VettingStatus::InReview => 0xFFC000,
+            VettingStatus::Denied => 0xE05252,
+            VettingStatus::Other(_) | VettingStatus::Absent => {
+                OTHER_COLOURS[usize::from(col - 4) % OTHER_COLOURS.len()]
+            }
         };
         chart
             .add_series()
@@ -256,17 +267,8 @@ fn qualification_table(l: &mut Lines<'_>, s: &Summary) -> Result<(), XlsxError> 
     Ok(())
 }
 
-/// The open reviews with the oldest vetting dates.
-fn oldest_reviews(l: &mut Lines<'_>, rows: &[ReportRow]) -> Result<(), XlsxError> {
-    let mut open: Vec<(chrono::DateTime<chrono::Utc>, &ReportRow)> = rows
-        .iter()
-        .filter(|r| r.vetting_status == "InReview")
-        .filter_map(|r| match VettingDate::parse(&r.vetting_created_date) {
-            VettingDate::Parsed { at, .. } => Some((at, r)),
-            _ => None,
-        })
-        .collect();
-    open.sort_by_key(|(at, _)| *at);
+/// The open reviews with the oldest vetting dates, oldest first.
+fn oldest_reviews(l: &mut Lines<'_>, open: &[(DateTime<Utc>, ReportRow)]) -> Result<(), XlsxError> {
     l.ws.write_string_with_format(
         l.row,
         0,
@@ -286,7 +288,9 @@ fn oldest_reviews(l: &mut Lines<'_>, rows: &[ReportRow]) -> Result<(), XlsxError
     for (_, r) in open.iter().take(OLDEST_REVIEWS) {
         write_text(l.ws, l.row, 0, &r.customer_tenant_id)?;
         write_text(l.ws, l.row, 1, &r.qualification)?;
-        write_date(l.ws, l.row, 2, &r.vetting_created_date, l.f)?;
+        if let Some(date) = &r.vetting_created_date {
+            write_date(l.ws, l.row, 2, date, l.f)?;
+        }
         if let Some(days) = r.days_in_review {
             l.ws.write_number(l.row, 3, days as f64)?;
         }

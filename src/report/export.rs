@@ -1,0 +1,152 @@
+//! Writing the report files: one [`Exporter`] per file, fed the report in
+//! order — each customer's rows, the rows of `changes.csv`, then the
+//! summary — and a [`ReportWriter`] that drives them and puts the files in
+//! place, `summary.json` last. A new output format is one more exporter
+//! (and a name in `--format`).
+//!
+//! Every file is written into a temp file beside its target and renamed
+//! over it only when all of them are complete ([`AtomicFile`]): a failed
+//! write changes none of the report files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::ReportRow;
+use super::changes::Change;
+use super::formats::Formats;
+use super::summary::Summary;
+use crate::fsutil::AtomicFile;
+
+/// Report file names.
+pub const CSV_FILE: &str = "qualifications.csv";
+pub const XLSX_FILE: &str = "qualifications.xlsx";
+pub const JSONL_FILE: &str = "qualifications.jsonl";
+pub const CHANGES_FILE: &str = "changes.csv";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// One report file.
+pub trait Exporter {
+    /// One customer's rows (or one invalid input row), in report order.
+    fn customer(&mut self, _rows: &[ReportRow]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Rows of `changes.csv`, in order (only with `--previous`).
+    fn changes(&mut self, _changes: &[Change]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Everything is counted: complete the file, not yet in place.
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile>;
+}
+
+/// What the exporters need to know before the first row.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// The input's other columns, carried into the report.
+    pub extra_headers: &'a [String],
+    /// The input column with the CRM's expectation (an index into
+    /// `extra_headers`); the report then has a `reconciliation` column.
+    pub expect_column: Option<usize>,
+    /// `--previous`: there is a `changes.csv` (and a Changes sheet).
+    pub changes: bool,
+    /// `--csv-bom`.
+    pub csv_bom: bool,
+    /// Open reviews vetted before this are stale (Needs attention).
+    pub stale_cutoff: DateTime<Utc>,
+}
+
+impl Layout<'_> {
+    /// Whether the report has a `reconciliation` column.
+    pub fn reconciliation(&self) -> bool {
+        self.expect_column.is_some()
+    }
+}
+
+/// Start the file that will replace `path`.
+pub(super) fn start(path: &Path) -> anyhow::Result<AtomicFile> {
+    AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The report files of one run, being written.
+pub struct ReportWriter {
+    exporters: Vec<Box<dyn Exporter>>,
+}
+
+impl ReportWriter {
+    /// Start the files `formats` asks for in `out` (`changes.csv` with
+    /// `--previous`, `summary.json` always), in the order they are put in
+    /// place.
+    pub fn create(
+        out: &Path,
+        formats: Formats,
+        layout: &Layout<'_>,
+    ) -> anyhow::Result<ReportWriter> {
+        let path = |name: &str| out.join(name);
+        let mut exporters: Vec<Box<dyn Exporter>> = Vec::new();
+        if formats.csv {
+            exporters.push(Box::new(super::csv::CsvExporter::create(
+                &path(CSV_FILE),
+                layout,
+            )?));
+        }
+        if formats.jsonl {
+            exporters.push(Box::new(super::jsonl::JsonlExporter::create(
+                &path(JSONL_FILE),
+                layout,
+            )?));
+        }
+        if formats.xlsx {
+            exporters.push(Box::new(super::xlsx::XlsxExporter::create(
+                &path(XLSX_FILE),
+                layout,
+            )?));
+        }
+        if layout.changes {
+            exporters.push(Box::new(super::changes::ChangesExporter::create(
+                &path(CHANGES_FILE),
+                layout,
+            )?));
+        }
+        // Last: its presence with status "complete" marks a finished run.
+        exporters.push(Box::new(super::summary::SummaryExporter::create(&path(
+            SUMMARY_FILE,
+        ))?));
+        Ok(ReportWriter { exporters })
+    }
+
+    /// One customer's rows (or one invalid input row), in report order.
+    pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        self.exporters.iter_mut().try_for_each(|e| e.customer(rows))
+    }
+
+    /// Rows of `changes.csv`, in order.
+    pub fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.exporters
+            .iter_mut()
+            .try_for_each(|e| e.changes(changes))
+    }
+
+    /// Complete every file, then put them in place in order; returns their
+    /// paths.
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
+        let files = self
+            .exporters
+            .into_iter()
+            .map(|e| e.finish(summary))
+            .collect::<anyhow::Result<Vec<AtomicFile>>>()?;
+        let mut written = Vec::with_capacity(files.len());
+        for file in files {
+            let path = file.path().to_path_buf();
+            file.commit()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}

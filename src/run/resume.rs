@@ -1,0 +1,152 @@
+//! `--resume`: what a run takes over from the journal of an earlier one
+//! (its outcomes and where the journal goes on), and how those outcomes
+//! and this run's make one set.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+use uuid::Uuid;
+
+use crate::config::{self, Config};
+use crate::journal::{self, JournalError};
+use crate::lookup::Outcome;
+
+/// The earlier run a resumed run continues; nothing for a fresh run.
+pub(super) struct Resume {
+    earlier: Option<Earlier>,
+}
+
+/// What `--resume` takes over from the earlier run's journal.
+struct Earlier {
+    /// The run that wrote the journal last.
+    run_id: Uuid,
+    /// Each customer's latest journaled outcome, final or not.
+    outcomes: HashMap<Uuid, Outcome>,
+    /// Where this run continues the journal.
+    tail: journal::Tail,
+}
+
+fn nothing_to_resume(out: &Path) -> anyhow::Error {
+    config::UsageError(format!(
+        "--resume: nothing to resume in {}: it holds no journal ({}) of an earlier run; start a fresh run without --resume",
+        out.display(),
+        journal::JOURNAL_FILE
+    ))
+    .into()
+}
+
+impl Resume {
+    /// With `--resume`, refuse a folder without a journal before creating
+    /// it. Checked again under the lock ([`Resume::open`]); this only
+    /// avoids creating the folder. (A link at the name is refused there,
+    /// dangling or not.)
+    pub(super) fn check_folder(cfg: &Config) -> anyhow::Result<()> {
+        if cfg.resume && std::fs::symlink_metadata(journal::path_in(&cfg.out)).is_err() {
+            return Err(nothing_to_resume(&cfg.out));
+        }
+        Ok(())
+    }
+
+    /// The earlier run's journal (checked against the input) that a resumed
+    /// run continues; nothing for a fresh run, which only checks here that
+    /// it may replace the journal. Neither writes it yet (see
+    /// `start_writing`).
+    pub(super) fn open(cfg: &Config, input_sha256: &str) -> anyhow::Result<Resume> {
+        if !cfg.resume {
+            journal::check_replaceable(&cfg.out).context("cannot start the journal")?;
+            return Ok(Resume { earlier: None });
+        }
+        let earlier = match journal::read(&cfg.out) {
+            Err(JournalError::Missing { .. }) => return Err(nothing_to_resume(&cfg.out)),
+            other => other
+                .context("--resume: cannot use the journal; start a fresh run without --resume")?,
+        };
+        if earlier.header.input_sha256 != input_sha256 {
+            return Err(config::UsageError(format!(
+                "--resume: the input changed since run {} started (sha256 {} now, {} then); start a fresh run without --resume, or resume with the original input",
+                earlier.header.run_id, input_sha256, earlier.header.input_sha256
+            ))
+            .into());
+        }
+        if earlier.torn_tail {
+            tracing::warn!(
+                "the journal's last line was cut off (the earlier run was killed while writing it); ignoring it"
+            );
+        }
+        if earlier.header.tool_version != env!("CARGO_PKG_VERSION") {
+            tracing::warn!(
+                "resuming a run journaled by qualrecon {} with qualrecon {}",
+                earlier.header.tool_version,
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        Ok(Resume {
+            earlier: Some(Earlier {
+                run_id: earlier.last_run_id,
+                tail: earlier.tail(),
+                outcomes: earlier.outcomes,
+            }),
+        })
+    }
+
+    /// The run whose journal this one continues.
+    pub(super) fn run_id(&self) -> Option<Uuid> {
+        self.earlier.as_ref().map(|e| e.run_id)
+    }
+
+    /// Where this run continues the journal; `None` for a fresh one.
+    pub(super) fn tail(&self) -> Option<journal::Tail> {
+        self.earlier.as_ref().map(|e| e.tail)
+    }
+
+    /// The customers of `ids` to ask: all but those the journal already
+    /// answered for good.
+    pub(super) fn pending(&self, ids: &[Uuid]) -> Vec<Uuid> {
+        let Some(earlier) = &self.earlier else {
+            return ids.to_vec();
+        };
+        let is_done = |id: &Uuid| {
+            earlier
+                .outcomes
+                .get(id)
+                .is_some_and(|o| journal::is_final(o.status))
+        };
+        let pending: Vec<Uuid> = ids.iter().copied().filter(|id| !is_done(id)).collect();
+        tracing::info!(
+            "resuming run {}: {} customers already answered in its journal, {} to look up",
+            earlier.run_id,
+            ids.len() - pending.len(),
+            pending.len()
+        );
+        pending
+    }
+
+    /// `--resume`: how many customers of `ids` the journal answered (`pending`
+    /// are the others).
+    pub(super) fn resumed(&self, ids: &[Uuid], pending: &[Uuid]) -> Option<u64> {
+        self.earlier
+            .as_ref()
+            .map(|_| (ids.len() - pending.len()) as u64)
+    }
+
+    /// Every customer's outcome: the journal's first, then this run's
+    /// (`outcomes`, aligned with `pending`). A customer this run did not
+    /// get to keeps its earlier (non-final) outcome; `None`: never asked.
+    pub(super) fn merge(
+        self,
+        ids: &[Uuid],
+        pending: &[Uuid],
+        outcomes: Vec<Option<Outcome>>,
+    ) -> HashMap<Uuid, Option<Outcome>> {
+        let mut earlier = self.earlier.map(|e| e.outcomes).unwrap_or_default();
+        let mut merged: HashMap<Uuid, Option<Outcome>> =
+            ids.iter().map(|id| (*id, earlier.remove(id))).collect();
+        for (id, outcome) in pending.iter().zip(outcomes) {
+            if outcome.is_some() {
+                merged.insert(*id, outcome);
+            }
+        }
+        merged
+    }
+}
