@@ -11,7 +11,9 @@ use crate::auth::{AuthError, Token};
 use crate::model::{
     ApiFault, BodyError, GatewayError, Qualification, parse_qualifications, snippet, strip_bom,
 };
-use crate::transport::{MAX_API_BODY, ReadError, read_body, refused_redirect, status_line};
+use crate::transport::{
+    MAX_API_BODY, ReadError, describe_transport, read_body, refused_redirect, status_line,
+};
 
 /// The `MS-PartnerCenter-Application` / `User-Agent` value.
 pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
@@ -309,36 +311,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         at.duration_since(now).unwrap_or(Duration::ZERO)
     };
     Some(wait.min(MAX_RETRY_AFTER))
-}
-
-/// A reqwest error in words an operator can act on, with its causes.
-pub fn describe_transport(e: &reqwest::Error) -> String {
-    let what = if e.is_connect() {
-        "could not connect"
-    } else if e.is_timeout() {
-        "timed out"
-    } else if e.is_body() || e.is_decode() {
-        "response body cut short"
-    } else if e.is_request() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = s.source();
-    }
-    // The URL is on the row already; keep the message about the fault.
-    if causes.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {}", causes.join(": "))
-    }
 }
 
 #[cfg(test)]

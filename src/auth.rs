@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use crate::certificate::ClientCertificate;
 use crate::cli::TokenEndpoint;
 use crate::model::{AadError, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse, snippet};
-use crate::transport::{MAX_TOKEN_BODY, ReadError, read_body, refused_redirect, status_line};
+use crate::transport::{
+    MAX_TOKEN_BODY, ReadError, describe_transport, read_body, refused_redirect, status_line,
+};
 
 /// The audience every Partner Center token must have.
 pub const PARTNER_CENTER_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
@@ -343,7 +345,7 @@ impl TokenProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|e| unavailable(crate::api::describe_transport(&e)))?;
+            .map_err(|e| unavailable(describe_transport(&e)))?;
         let status = response.status();
         let refused = |detail: String| AuthError::Refused {
             url: c.token_url.clone(),
@@ -359,7 +361,7 @@ impl TokenProvider {
         let body = match read_body(response, MAX_TOKEN_BODY).await {
             Ok(body) => body,
             Err(ReadError::Source(e)) => {
-                return Err(unavailable(crate::api::describe_transport(&e)));
+                return Err(unavailable(describe_transport(&e)));
             }
             Err(ReadError::TooLarge(e)) => {
                 return Err(refused(format!("{}: {e}", status_line(status))));

@@ -1,7 +1,9 @@
 //! What qualrecon accepts from the network, in one place: which URLs it will
-//! send credentials to, that it never follows a redirect, and how much of an
-//! answer it reads. `config.rs` applies the URL and token rules before any
-//! request; `api.rs` and `auth.rs` read every body through [`read_body`].
+//! send credentials to, that it never follows a redirect, how much of an
+//! answer it reads, and how a failed exchange is put in words. `config.rs`
+//! applies the URL and token rules before any request; `api.rs` and
+//! `auth.rs` read every body through [`read_body`] and describe transport
+//! failures with [`describe_transport`].
 
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, LOCATION};
@@ -130,6 +132,36 @@ pub fn refused_redirect(status: StatusCode, headers: &HeaderMap, url: &Url) -> S
         "{}: {what} (qualrecon never follows redirects)",
         status_line(status)
     )
+}
+
+/// A reqwest error in words an operator can act on, with its causes.
+pub fn describe_transport(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "could not connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_body() || e.is_decode() {
+        "response body cut short"
+    } else if e.is_request() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    // The URL is on the row already; keep the message about the fault.
+    if causes.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", causes.join(": "))
+    }
 }
 
 /// A body over its cap. Deterministic: the same request would get the same
