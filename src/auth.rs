@@ -211,7 +211,6 @@ pub struct TokenProvider {
     credentials: Credentials,
     cache: Mutex<Option<Cached>>,
     generation: AtomicU64,
-    fetched: AtomicU64,
 }
 
 impl TokenProvider {
@@ -221,13 +220,7 @@ impl TokenProvider {
             credentials,
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
-            fetched: AtomicU64::new(0),
         }
-    }
-
-    /// How many tokens were fetched from the endpoint so far.
-    pub fn tokens_fetched(&self) -> u64 {
-        self.fetched.load(Ordering::Relaxed)
     }
 
     /// A token valid for a while yet. Concurrent callers wait for one
@@ -382,7 +375,6 @@ impl TokenProvider {
             // Clamped: a nonsense lifetime must neither panic nor pin a token for ever.
             let lifetime =
                 token_lifetime(&parsed, chrono::Utc::now().timestamp()).clamp(1.0, 86_400.0);
-            self.fetched.fetch_add(1, Ordering::Relaxed);
             if let (Some(rt), Some(new)) = (&c.refresh_token, parsed.refresh_token.as_deref())
                 && !new.trim().is_empty()
             {
