@@ -15,7 +15,6 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::certificate::ClientCertificate;
-use crate::cli::TokenEndpoint;
 use crate::model::{AadError, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse, snippet};
 use crate::transport::{
     MAX_TOKEN_BODY, ReadError, describe_transport, read_body, refused_redirect, status_line,
@@ -50,6 +49,18 @@ pub struct ClientCredentials {
     pub endpoint: TokenEndpoint,
     /// `Some`: the refresh-token grant with this token, else client credentials.
     pub refresh_token: Option<RefreshToken>,
+}
+
+/// Which AAD token endpoint (and so which request shape) the client uses:
+/// `--token-endpoint`, config key `token-endpoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenEndpoint {
+    /// `{authority}/{tenant}/oauth2/v2.0/token` with a `scope`.
+    #[default]
+    V2,
+    /// `{authority}/{tenant}/oauth2/token` with a `resource`.
+    V1,
 }
 
 /// How the app proves who it is to AAD. Debug output redacts the secret

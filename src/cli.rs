@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::TokenEndpoint;
 use crate::config::{Delimiter, HumanDuration, Rate};
+use crate::progress::LogFormat;
 
 /// Look up Partner Center customer qualifications (education, nonprofit,
 /// government, state-owned) for a whole list of customers, and write a
@@ -217,24 +219,6 @@ pub struct RunArgs {
     /// No progress output, errors only.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenEndpoint {
-    /// `{authority}/{tenant}/oauth2/v2.0/token` with a `scope`.
-    #[default]
-    V2,
-    /// `{authority}/{tenant}/oauth2/token` with a `resource`.
-    V1,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
 }
 
 /// Canned behaviours of the sandbox, for demos, tests and benchmarks.

@@ -10,9 +10,10 @@ use anyhow::Context;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::ClientCredential;
+use crate::auth::{ClientCredential, TokenEndpoint};
 use crate::certificate::{CertificateError, ClientCertificate};
-use crate::cli::{LogFormat, RunArgs, TokenEndpoint};
+use crate::cli::RunArgs;
+use crate::progress::LogFormat;
 use crate::report::formats::Formats;
 
 mod values;

@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::cli::LogFormat;
 use crate::lookup::{LookupStatus, Outcome};
 
 /// The bar, once there is one: the log writer suspends it around each line.
@@ -18,6 +17,16 @@ static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
 /// How often the progress line is logged when there is no bar.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How log lines are written on stderr: `--log-format`, config key
+/// `log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
 
 /// Logs on stderr, text or JSON; `--quiet` keeps errors only. `RUST_LOG`
 /// overrides the level.

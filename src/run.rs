@@ -43,7 +43,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 
 /// `qualrecon sandbox`.
 pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
-    init_logging(crate::cli::LogFormat::Text, false);
+    init_logging(crate::progress::LogFormat::Text, false);
     // One thread: it serves over 20,000 requests/s on its own, and leaves
     // the other cores to the client under test (a multi-threaded runtime
     // spent its time waking threads).

@@ -529,7 +529,7 @@ async fn a_token_endpoint_outage_mid_run_ends_each_customer_after_its_attempts()
         credential: qualrecon::auth::ClientCredential::Secret(secrecy::SecretString::from(
             "s".to_string(),
         )),
-        endpoint: qualrecon::cli::TokenEndpoint::V2,
+        endpoint: qualrecon::auth::TokenEndpoint::V2,
         refresh_token: None,
     });
     let ids = approved(3);
