@@ -1,5 +1,5 @@
 //! End-to-end bench: the release binary against `qualrecon sandbox`, each
-//! in its own process, one row per scenario of issue 8's table.
+//! in its own process, one row per scenario of the README's Performance table.
 //!
 //!     cargo bench --bench e2e                    # every scenario
 //!     cargo bench --bench e2e -- paced volume    # some of them, by name

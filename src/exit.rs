@@ -1,5 +1,5 @@
-//! Exit codes (SPEC §1.2), documented in the README. Cron wrappers and
-//! monitoring branch on these, so they never change meaning.
+//! Exit codes, as the README's "Exit codes" section lists them. Cron
+//! wrappers and monitoring branch on these, so they never change meaning.
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

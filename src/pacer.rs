@@ -2,7 +2,7 @@
 //! one-second window cap at `--rate`, a global pause after a 429, and a
 //! rate that settles just under what the server admits.
 //!
-//! Hand-rolled on `tokio::time` (rust-stack.md §A1): governor ignores tokio's
+//! Hand-rolled on `tokio::time`: governor ignores tokio's
 //! paused clock and no limiter crate lets the rate change at run time, while
 //! we need both the Retry-After pause and an adaptive rate, tested in
 //! virtual time.
@@ -484,7 +484,7 @@ mod tests {
     /// What a simulated run against a token bucket came to.
     #[derive(Debug)]
     struct Run {
-        /// As defined in issue 8: time from the first request to the last
+        /// As defined in the README ("Performance"): time from the first request to the last
         /// customer's first attempt, over the requests sent in that span
         /// divided by the rate that bounds it.
         pace: f64,

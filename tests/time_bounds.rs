@@ -1,4 +1,4 @@
-//! Time bounds and output hygiene (issue 6, items 6–7): a Retry-After beyond
+//! Time bounds and output hygiene: a Retry-After beyond
 //! `--max-wait` stops the run instead of stalling it, signals and the
 //! deadline act at once even while the run waits on a hanging token
 //! endpoint or sits out a Retry-After, and what lands in logs and errors is

@@ -1,7 +1,7 @@
 //! What the server admits, estimated from how it answered this run's own
 //! requests: the rate and burst of a token bucket.
 //!
-//! Partner Center publishes no limits (partner-center-api.md §6); its
+//! Partner Center publishes no limits; its
 //! gateway only says "429, come back in n seconds". A token bucket that
 //! refills at `rate` up to `burst` explains those answers: when the first
 //! request of an overload episode is refused, the bucket is empty, so over

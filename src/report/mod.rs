@@ -31,7 +31,7 @@ use previous::PreviousRun;
 use reconcile::{Reconciler, Reconciliation};
 use summary::{ChangesInfo, PreviousRunInfo, RunMeta, Summary, Tally};
 
-/// Fixed columns of `qualifications.csv`, in order (SPEC §3.1).
+/// Fixed columns of `qualifications.csv`, in order (the README's table).
 pub const FIXED_COLUMNS: [&str; 9] = [
     "customer_tenant_id",
     "input_line",

@@ -16,8 +16,8 @@ use crate::fsutil::AtomicFile;
 use crate::input::{InputFile, RowKind};
 use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
 
-/// The whole document (SPEC §3.2). Keys beyond the spec are additions, never
-/// renames.
+/// The whole document, as the README's `summary.json` section lists it.
+/// Keys beyond that list are additions, never renames.
 #[derive(Debug, Serialize)]
 pub struct Summary {
     /// `tool`: which program wrote the file.
@@ -323,7 +323,7 @@ impl Exporter for SummaryExporter {
 }
 
 /// `run.status` of the small `summary.json` a run writes before it changes
-/// any report file (SPEC §6).
+/// any report file (README: "What a folder can be found in").
 pub const RUNNING: &str = "running";
 
 /// The `summary.json` that stands in the folder while a run is changing it,
