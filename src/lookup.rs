@@ -195,6 +195,13 @@ pub struct Lookups {
     pub stopped: Option<StopReason>,
 }
 
+/// How [`look_up_each`] ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub counters: Arc<Counters>,
+    pub stopped: Option<StopReason>,
+}
+
 /// Everything a lookup needs, shared by all of them.
 pub struct Lookup {
     pub api: ApiClient,
@@ -285,6 +292,27 @@ pub async fn look_up_all(
     mut on_done: impl FnMut(Uuid, &Outcome),
 ) -> Lookups {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; ids.len()];
+    let finished = look_up_each(lookup, ids, |i, outcome| {
+        on_done(ids[i], &outcome);
+        outcomes[i] = Some(outcome);
+    })
+    .await;
+    Lookups {
+        outcomes,
+        counters: finished.counters,
+        stopped: finished.stopped,
+    }
+}
+
+/// [`look_up_all`], keeping nothing: `on_done` gets each outcome, with its
+/// index in `ids`, and keeps what it needs (a run of many customers keeps
+/// a compact form).
+pub async fn look_up_each(
+    lookup: Arc<Lookup>,
+    ids: &[Uuid],
+    mut on_done: impl FnMut(usize, Outcome),
+) -> Finished {
+    let mut answered = vec![false; ids.len()];
     // More lookups than `concurrency` are live at once so that customers
     // sleeping in backoff do not hold a request slot; the semaphore caps
     // what is actually in flight.
@@ -314,8 +342,8 @@ pub async fn look_up_all(
         tokio::select! {
             next = stream.next() => match next {
                 Some((i, Some(outcome))) => {
-                    on_done(ids[i], &outcome);
-                    outcomes[i] = Some(outcome);
+                    answered[i] = true;
+                    on_done(i, outcome);
                 }
                 Some((_, None)) => {}
                 None => break,
@@ -330,9 +358,9 @@ pub async fn look_up_all(
         }
     }
     drop(stream);
-    for (i, slot) in outcomes.iter_mut().enumerate() {
+    for (i, answered) in answered.into_iter().enumerate() {
         let attempts = sent[i].load(Ordering::Relaxed);
-        if slot.is_none() && attempts > 0 {
+        if !answered && attempts > 0 {
             let o = Outcome::failed(
                 LookupStatus::Failed,
                 format!(
@@ -341,12 +369,10 @@ pub async fn look_up_all(
                 ),
                 attempts,
             );
-            on_done(ids[i], &o);
-            *slot = Some(o);
+            on_done(i, o);
         }
     }
-    Lookups {
-        outcomes,
+    Finished {
         counters: lookup.counters.clone(),
         stopped: stop.reason(),
     }

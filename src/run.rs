@@ -16,9 +16,10 @@ use crate::exit::Exit;
 use crate::fsutil::{FolderLock, lock_folder, write_atomic};
 use crate::input::{InputFile, InputOptions, read_input};
 use crate::journal::{self, Header, JournalWriter};
-use crate::lookup::{Lookups, Stop, StopReason, look_up_all};
+use crate::lookup::{Finished, Stop, StopReason, look_up_each};
 use crate::progress::{Progress, init_logging};
 use crate::report::export::{CHANGES_FILE, CSV_FILE, JSONL_FILE, SUMMARY_FILE, XLSX_FILE};
+use crate::report::outcomes::Outcomes;
 use crate::report::previous::{self, PreviousRun};
 use crate::report::summary::{self, RunMeta, Summary};
 use crate::report::{self, reconcile, screen, xlsx as report_xlsx};
@@ -171,10 +172,11 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed_from: resume.run_id(),
     };
     let journal = start_writing(&cfg, proved, resume.tail(), &running)?;
-    let result = look_up(&cfg, &client, &pending, journal).await;
+    let mut outcomes = Outcomes::new(ids.len());
+    let result = look_up(&cfg, &client, (&ids, &pending), journal, &mut outcomes).await;
     let mut meta = run_meta(&cfg, &client, &result, started_at, run_id, input_path);
     (meta.resumed_from, meta.resumed) = (resume.run_id(), resume.resumed(&ids, &pending));
-    let outcomes = resume.merge(&ids, &pending, result.outcomes);
+    resume.fill(&ids, &mut outcomes);
     let sources = report::Sources {
         input: &input,
         outcomes: &outcomes,
@@ -266,13 +268,17 @@ fn customers_to_look_up(input: &InputFile, limit: Option<u64>) -> Vec<Uuid> {
     ids
 }
 
-/// Look up `pending`, with the progress bar and the journal following.
+/// Look up the customers of `ids` at the positions `pending`, with the
+/// progress bar and the journal following; their outcomes go to
+/// `outcomes` (by position in `ids`).
 async fn look_up(
     cfg: &Config,
     client: &Client,
-    pending: &[Uuid],
+    (ids, pending): (&[Uuid], &[usize]),
     mut journal: JournalWriter,
-) -> Lookups {
+    outcomes: &mut Outcomes,
+) -> Finished {
+    let pending_ids: Vec<Uuid> = pending.iter().map(|&i| ids[i]).collect();
     tracing::info!(
         "looking up {} customers at up to {} requests/s, {} in flight (MS-CorrelationId {})",
         pending.len(),
@@ -281,9 +287,10 @@ async fn look_up(
         client.correlation_id
     );
     let mut progress = Progress::new(pending.len() as u64, cfg.quiet);
-    let result = look_up_all(client.lookup.clone(), pending, |id, o| {
-        progress.record(o);
-        journal.record(id, o);
+    let result = look_up_each(client.lookup.clone(), &pending_ids, |i, o| {
+        progress.record(&o);
+        journal.record(pending_ids[i], &o);
+        outcomes.set(pending[i], &o);
     })
     .await;
     progress.finish();
@@ -295,7 +302,7 @@ async fn look_up(
 fn run_meta(
     cfg: &Config,
     client: &Client,
-    result: &Lookups,
+    result: &Finished,
     started_at: DateTime<Utc>,
     id: Uuid,
     input_path: String,

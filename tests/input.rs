@@ -9,17 +9,11 @@ use encoding_rs::{SHIFT_JIS, WINDOWS_1250};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 
-/// The text of one cell-bearing part of `qualifications.xlsx`.
+/// The text of the cell-bearing parts of `qualifications.xlsx`: the shared
+/// strings and the sheets (constant-memory sheets keep text in the cells).
 fn xlsx_strings(env: &Env) -> String {
-    let bytes = std::fs::read(env.out().join("qualifications.xlsx")).expect("qualifications.xlsx");
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("xlsx is a zip");
-    let mut strings = String::new();
-    std::io::Read::read_to_string(
-        &mut zip.by_name("xl/sharedStrings.xml").expect("shared strings"),
-        &mut strings,
-    )
-    .expect("shared strings are UTF-8");
-    strings
+    let wb = common::xlsx::Workbook::open(&env.out().join("qualifications.xlsx"));
+    wb.texts()
 }
 
 /// A Polish export from Excel on Windows: `;` and Windows-1250.

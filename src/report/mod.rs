@@ -9,24 +9,25 @@ pub mod csv;
 pub mod export;
 pub mod formats;
 pub mod jsonl;
+pub mod outcomes;
 pub mod previous;
 pub mod reconcile;
 pub mod screen;
 pub mod summary;
 pub mod xlsx;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::input::{InputFile, RowKind};
+use crate::input::{InputFile, InputRow, RowKind};
 use crate::lookup::Outcome;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 use changes::{ChangeKind, Comparison, Entry};
 use export::{Layout, ReportWriter};
 use formats::Formats;
+use outcomes::Outcomes;
 use previous::PreviousRun;
 use reconcile::{Reconciler, Reconciliation};
 use summary::{ChangesInfo, PreviousRunInfo, RunMeta, Summary, Tally};
@@ -164,18 +165,48 @@ pub fn whole_days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (now - since).num_days().max(0)
 }
 
-/// Rows in input order. `outcomes` holds the looked-up customers (those
-/// within `--limit`); a customer in it with `None` was never requested.
-/// Duplicate rows are not repeated (the summary lists them); customers
-/// beyond `--limit` are left out on purpose.
-pub fn build_rows(
-    input: &InputFile,
-    outcomes: &HashMap<Uuid, Option<Outcome>>,
+/// The report's rows in input order, a customer at a time (all rows of a
+/// customer, or one invalid input row). `outcomes` holds the customers
+/// looked up (the first ones, within `--limit`), by position; one without
+/// an outcome was never requested. Duplicate rows are not repeated (the
+/// summary lists them); customers beyond `--limit` are left out on
+/// purpose. `now` is when the run started (days in review count to it).
+pub fn customers<'a>(
+    input: &'a InputFile,
+    outcomes: &'a Outcomes,
     now: DateTime<Utc>,
-) -> Vec<ReportRow> {
-    let mut rows = Vec::with_capacity(input.rows.len());
-    for row in &input.rows {
-        let base = ReportRow {
+) -> impl Iterator<Item = Vec<ReportRow>> + 'a {
+    let mut position = 0;
+    input.rows.iter().filter_map(move |row| match &row.kind {
+        RowKind::Invalid { reason } => Some(vec![ReportRow {
+            customer_tenant_id: row.raw_id.clone(),
+            lookup_status: LookupStatus::InvalidInput,
+            error: reason.clone(),
+            ..ReportRow::blank(row)
+        }]),
+        RowKind::Duplicate { .. } => None,
+        RowKind::Customer(_) if position >= outcomes.len() => None,
+        RowKind::Customer(id) => {
+            position += 1;
+            Some(customer_rows(
+                *id,
+                row,
+                outcomes.get(position - 1).as_ref(),
+                now,
+            ))
+        }
+    })
+}
+
+/// Every row of [`customers`].
+pub fn build_rows(input: &InputFile, outcomes: &Outcomes, now: DateTime<Utc>) -> Vec<ReportRow> {
+    customers(input, outcomes, now).flatten().collect()
+}
+
+impl ReportRow {
+    /// The row of input row `row` before anything is known about it.
+    fn blank(row: &InputRow) -> ReportRow {
+        ReportRow {
             customer_tenant_id: String::new(),
             input_line: row.line,
             qualification: String::new(),
@@ -187,57 +218,53 @@ pub fn build_rows(
             error: String::new(),
             extra: row.extra.clone(),
             reconciliation: None,
-        };
-        match &row.kind {
-            RowKind::Invalid { reason } => rows.push(ReportRow {
-                customer_tenant_id: row.raw_id.clone(),
-                lookup_status: LookupStatus::InvalidInput,
-                error: reason.clone(),
-                ..base
-            }),
-            RowKind::Duplicate { .. } => {}
-            RowKind::Customer(id) => {
-                let Some(outcome) = outcomes.get(id) else {
-                    continue;
-                };
-                let base = ReportRow {
-                    customer_tenant_id: id.to_string(),
-                    ..base
-                };
-                match outcome {
-                    None => rows.push(ReportRow {
-                        lookup_status: LookupStatus::Failed,
-                        error: NOT_LOOKED_UP.to_string(),
-                        ..base
-                    }),
-                    Some(o) if o.status != LookupStatus::Ok => rows.push(ReportRow {
-                        lookup_status: o.status,
-                        error: o.error.clone().unwrap_or_default(),
-                        ..base
-                    }),
-                    Some(o) if o.qualifications.is_empty() => rows.push(base),
-                    Some(o) => {
-                        for q in &o.qualifications {
-                            rows.push(ReportRow {
-                                qualification: q.qualification.clone(),
-                                vetting_status: q.vetting_status.clone(),
-                                vetting_reason: q.vetting_reason.clone().unwrap_or_default(),
-                                vetting_created_date: q.vetting_created_date.clone(),
-                                days_in_review: q
-                                    .vetting_created_date
-                                    .as_ref()
-                                    .and_then(VettingDate::instant)
-                                    .filter(|_| q.vetting_status.is_in_review())
-                                    .map(|at| whole_days(at, now)),
-                                ..base.clone()
-                            });
-                        }
-                    }
-                }
-            }
         }
     }
-    rows
+}
+
+/// The rows of customer `id` (input row `row`): one per qualification, or
+/// one saying it has none, or why the lookup failed; `None`: never
+/// requested.
+fn customer_rows(
+    id: Uuid,
+    row: &InputRow,
+    outcome: Option<&Outcome>,
+    now: DateTime<Utc>,
+) -> Vec<ReportRow> {
+    let base = ReportRow {
+        customer_tenant_id: id.to_string(),
+        ..ReportRow::blank(row)
+    };
+    match outcome {
+        None => vec![ReportRow {
+            lookup_status: LookupStatus::Failed,
+            error: NOT_LOOKED_UP.to_string(),
+            ..base
+        }],
+        Some(o) if o.status != LookupStatus::Ok => vec![ReportRow {
+            lookup_status: o.status,
+            error: o.error.clone().unwrap_or_default(),
+            ..base
+        }],
+        Some(o) if o.qualifications.is_empty() => vec![base],
+        Some(o) => o
+            .qualifications
+            .iter()
+            .map(|q| ReportRow {
+                qualification: q.qualification.clone(),
+                vetting_status: q.vetting_status.clone(),
+                vetting_reason: q.vetting_reason.clone().unwrap_or_default(),
+                vetting_created_date: q.vetting_created_date.clone(),
+                days_in_review: q
+                    .vetting_created_date
+                    .as_ref()
+                    .and_then(VettingDate::instant)
+                    .filter(|_| q.vetting_status.is_in_review())
+                    .map(|at| whole_days(at, now)),
+                ..base.clone()
+            })
+            .collect(),
+    }
 }
 
 /// Where the report goes.
@@ -256,9 +283,8 @@ pub struct Destination<'a> {
 pub struct Sources<'a> {
     /// The customers, in input order.
     pub input: &'a InputFile,
-    /// The outcome of each customer meant to be looked up (`None`: never
-    /// requested).
-    pub outcomes: &'a HashMap<Uuid, Option<Outcome>>,
+    /// The outcomes of the customers meant to be looked up, by position.
+    pub outcomes: &'a Outcomes,
     /// The run's facts.
     pub meta: &'a RunMeta,
     /// The input column with the CRM's expectation (an index into
@@ -275,11 +301,10 @@ pub struct Sources<'a> {
 /// column, counted, compared with the earlier run, and handed to every
 /// file's exporter. Returns the summary and the paths written.
 pub fn write(dest: &Destination<'_>, src: &Sources<'_>) -> anyhow::Result<(Summary, Vec<PathBuf>)> {
-    let mut rows = build_rows(src.input, src.outcomes, src.meta.started_at);
     let mut tally = Tally::new(src.meta.started_at, src.meta.stale_after_days);
     let mut reconciler = src
         .expect_column
-        .map(|c| Reconciler::new(c, rows.iter().map(|r| r.qualification.as_str())));
+        .map(|c| Reconciler::new(c, src.outcomes.qualification_names()));
     let mut changes = src
         .previous
         .map(|p| ChangeLog::new(p, src.expect_column.is_some()));
@@ -291,15 +316,14 @@ pub fn write(dest: &Destination<'_>, src: &Sources<'_>) -> anyhow::Result<(Summa
         stale_cutoff: tally.stale_cutoff(),
     };
     let mut writer = ReportWriter::create(dest.out, dest.formats, &layout)?;
-    for span in customer_spans(&rows) {
-        let customer = &mut rows[span];
+    for mut customer in customers(src.input, src.outcomes, src.meta.started_at) {
         if let Some(r) = &mut reconciler {
-            r.apply(customer);
+            r.apply(&mut customer);
         }
-        tally.add_customer(customer);
-        writer.customer(customer)?;
+        tally.add_customer(&customer);
+        writer.customer(&customer)?;
         if let Some(log) = &mut changes {
-            writer.changes(&log.customer(customer))?;
+            writer.changes(&log.customer(&customer))?;
         }
     }
     let mut summary = tally.finish(src.meta, src.input);
@@ -409,7 +433,6 @@ mod tests {
     use super::*;
     use crate::input::InputRow;
     use crate::model::Qualification;
-    use std::collections::HashMap;
 
     fn input(rows: Vec<InputRow>) -> InputFile {
         InputFile {
@@ -460,10 +483,12 @@ mod tests {
             row(6, &c.to_string(), RowKind::Customer(c)),
         ]);
         let now: DateTime<Utc> = "2026-01-11T12:00:00Z".parse().unwrap();
-        let mut outcomes = HashMap::new();
-        outcomes.insert(
-            a,
-            Some(Outcome {
+        // By position among the customers looked up: a, b (never
+        // requested), c.
+        let mut outcomes = Outcomes::new(3);
+        outcomes.set(
+            0,
+            &Outcome {
                 status: LookupStatus::Ok,
                 qualifications: vec![
                     Qualification {
@@ -481,17 +506,16 @@ mod tests {
                 ],
                 error: None,
                 attempts: 1,
-            }),
+            },
         );
-        outcomes.insert(b, None);
-        outcomes.insert(
-            c,
-            Some(Outcome {
+        outcomes.set(
+            2,
+            &Outcome {
                 status: LookupStatus::Ok,
                 qualifications: vec![],
                 error: None,
                 attempts: 1,
-            }),
+            },
         );
         let rows = build_rows(&file, &outcomes, now);
         let lines: Vec<u64> = rows.iter().map(|r| r.input_line).collect();
@@ -504,5 +528,13 @@ mod tests {
         assert_eq!(rows[3].error, NOT_LOOKED_UP);
         assert_eq!(rows[4].qualification, "");
         assert_eq!(rows[4].lookup_status, LookupStatus::Ok);
+        // --limit 1: only a is in the report, with the invalid row.
+        let mut first = Outcomes::new(1);
+        first.set(0, &outcomes.get(0).unwrap());
+        let lines: Vec<u64> = build_rows(&file, &first, now)
+            .iter()
+            .map(|r| r.input_line)
+            .collect();
+        assert_eq!(lines, [2, 3, 3]);
     }
 }

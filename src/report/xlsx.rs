@@ -518,10 +518,14 @@ impl XlsxReport {
         let reconciliation = layout.reconciliation();
         let extra_columns = layout.extra_headers.len().min(room.columns);
         let f = CellFormats::new(false);
+        // Summary and Needs attention are written at the end, in memory
+        // (random access); the long sheets go to disk row by row, in
+        // constant memory. (Their text is stored in the cells then, not in
+        // the shared string table: Excel reads both.)
         let mut wb = Workbook::new();
         wb.add_worksheet();
         wb.add_worksheet();
-        wb.add_worksheet();
+        wb.add_worksheet_with_constant_memory()?;
         let customers = TableSheet::start(
             &mut wb,
             CUSTOMERS_INDEX,
@@ -532,7 +536,7 @@ impl XlsxReport {
             &f,
         )?;
         let changes = if layout.changes {
-            wb.add_worksheet();
+            wb.add_worksheet_with_constant_memory()?;
             let headers: Vec<String> = changes::column_names(reconciliation)
                 .iter()
                 .map(|c| c.to_string())
@@ -846,6 +850,20 @@ mod tests {
         .unwrap()
     }
 
+    /// Every text the workbook holds: the shared strings and the sheets
+    /// (whose cells hold their text in constant-memory mode).
+    fn texts(bytes: &[u8]) -> String {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let names: Vec<String> = (0..zip.len())
+            .map(|i| zip.by_index(i).unwrap().name().unwrap().to_string())
+            .collect();
+        names
+            .iter()
+            .filter(|n| *n == "xl/sharedStrings.xml" || n.starts_with("xl/worksheets/sheet"))
+            .map(|n| part(bytes, n))
+            .collect()
+    }
+
     fn sheet_names(bytes: &[u8]) -> Vec<String> {
         part(bytes, "xl/workbook.xml")
             .split("<sheet ")
@@ -891,7 +909,7 @@ mod tests {
         assert!(sheet.contains("<c r=\"B2\" s=\"") || sheet.contains("<c r=\"B2\"><v>2</v>"));
         assert!(sheet.contains("<v>12</v>"), "{sheet}");
         assert!(sheet.contains("<v>44168.44"), "{sheet}");
-        let strings = part(&bytes, "xl/sharedStrings.xml");
+        let strings = texts(&bytes);
         assert!(strings.contains("not a date"));
         // No CSV-style neutralisation in xlsx.
         assert!(strings.contains(">=not a formula<"), "{strings}");
@@ -927,7 +945,7 @@ mod tests {
         );
         let sheet = part(&bytes, "xl/worksheets/sheet4.xml");
         assert!(sheet.contains("<autoFilter ref=\"A1:J2\""), "{sheet}");
-        assert!(part(&bytes, "xl/sharedStrings.xml").contains(">new_customer<"));
+        assert!(texts(&bytes).contains(">new_customer<"));
     }
 
     #[test]
@@ -1003,7 +1021,7 @@ mod tests {
             },
         )
         .unwrap();
-        let strings = part(&bytes, "xl/sharedStrings.xml");
+        let strings = texts(&bytes);
         assert!(strings.contains(">b1<"), "{strings}");
         assert!(!strings.contains(">c0<"), "{strings}");
         assert!(!strings.contains(">customer-2<"), "{strings}");

@@ -1,6 +1,6 @@
-//! `--resume`: what a run takes over from the journal of an earlier one
-//! (its outcomes and where the journal goes on), and how those outcomes
-//! and this run's make one set.
+//! `--resume`: what a run takes over from the journal of an earlier one:
+//! its outcomes, for the customers this run does not answer, and where
+//! the journal goes on.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::config::{self, Config};
 use crate::journal::{self, JournalError};
 use crate::lookup::Outcome;
+use crate::report::outcomes::Outcomes;
 
 /// The earlier run a resumed run continues; nothing for a fresh run.
 pub(super) struct Resume {
@@ -100,11 +101,11 @@ impl Resume {
         self.earlier.as_ref().map(|e| e.tail)
     }
 
-    /// The customers of `ids` to ask: all but those the journal already
-    /// answered for good.
-    pub(super) fn pending(&self, ids: &[Uuid]) -> Vec<Uuid> {
+    /// The customers of `ids` to ask, by position in `ids`: all but those
+    /// the journal already answered for good.
+    pub(super) fn pending(&self, ids: &[Uuid]) -> Vec<usize> {
         let Some(earlier) = &self.earlier else {
-            return ids.to_vec();
+            return (0..ids.len()).collect();
         };
         let is_done = |id: &Uuid| {
             earlier
@@ -112,7 +113,7 @@ impl Resume {
                 .get(id)
                 .is_some_and(|o| journal::is_final(o.status))
         };
-        let pending: Vec<Uuid> = ids.iter().copied().filter(|id| !is_done(id)).collect();
+        let pending: Vec<usize> = (0..ids.len()).filter(|i| !is_done(&ids[*i])).collect();
         tracing::info!(
             "resuming run {}: {} customers already answered in its journal, {} to look up",
             earlier.run_id,
@@ -124,29 +125,24 @@ impl Resume {
 
     /// `--resume`: how many customers of `ids` the journal answered (`pending`
     /// are the others).
-    pub(super) fn resumed(&self, ids: &[Uuid], pending: &[Uuid]) -> Option<u64> {
+    pub(super) fn resumed(&self, ids: &[Uuid], pending: &[usize]) -> Option<u64> {
         self.earlier
             .as_ref()
             .map(|_| (ids.len() - pending.len()) as u64)
     }
 
-    /// Every customer's outcome: the journal's first, then this run's
-    /// (`outcomes`, aligned with `pending`). A customer this run did not
-    /// get to keeps its earlier (non-final) outcome; `None`: never asked.
-    pub(super) fn merge(
-        self,
-        ids: &[Uuid],
-        pending: &[Uuid],
-        outcomes: Vec<Option<Outcome>>,
-    ) -> HashMap<Uuid, Option<Outcome>> {
-        let mut earlier = self.earlier.map(|e| e.outcomes).unwrap_or_default();
-        let mut merged: HashMap<Uuid, Option<Outcome>> =
-            ids.iter().map(|id| (*id, earlier.remove(id))).collect();
-        for (id, outcome) in pending.iter().zip(outcomes) {
-            if outcome.is_some() {
-                merged.insert(*id, outcome);
+    /// Give every customer of `ids` this run did not get an outcome for
+    /// (`outcomes`, by position in `ids`) its journaled one, if any: a
+    /// customer this run did not get to keeps its earlier (non-final)
+    /// outcome.
+    pub(super) fn fill(self, ids: &[Uuid], outcomes: &mut Outcomes) {
+        let Some(mut earlier) = self.earlier.map(|e| e.outcomes) else {
+            return;
+        };
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(outcome) = earlier.remove(id).filter(|_| !outcomes.has(i)) {
+                outcomes.set(i, &outcome);
             }
         }
-        merged
     }
 }

@@ -9,9 +9,10 @@ use std::path::Path;
 /// One cell as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
-    /// Shared strings resolved; numbers as written (`44168.44…`).
+    /// Shared and inline strings resolved; numbers as written (`44168.44…`).
     pub text: String,
-    /// The `t` attribute: `s` for a shared string, `None` for a number.
+    /// The `t` attribute: `s` for a shared string, `inlineStr` for text
+    /// kept in the cell, `None` for a number.
     pub kind: Option<String>,
     /// The `s` attribute: index into the styles' `cellXfs`.
     pub style: Option<usize>,
@@ -45,6 +46,18 @@ fn position(reference: &str) -> (u32, u16) {
     (reference[split..].parse::<u32>().unwrap() - 1, col - 1)
 }
 
+/// The text of an inline-string cell's body (`<is><t>…</t></is>`).
+fn inline_text(body: &str) -> String {
+    let body = &body[..body.find("</c>").unwrap_or(body.len())];
+    body.split("<t")
+        .skip(1)
+        .map(|t| {
+            let text = &t[t.find('>').unwrap() + 1..];
+            unescape(&text[..text.find("</t>").unwrap_or(0)])
+        })
+        .collect()
+}
+
 impl Workbook {
     pub fn open(path: &Path) -> Workbook {
         let bytes = std::fs::read(path).expect("read the workbook");
@@ -69,6 +82,18 @@ impl Workbook {
         self.parts
             .get(name)
             .unwrap_or_else(|| panic!("no part {name}"))
+    }
+
+    /// The raw text of every part cells keep their text in: the shared
+    /// strings and the sheets.
+    pub fn texts(&self) -> String {
+        let mut names: Vec<&String> = self
+            .parts
+            .keys()
+            .filter(|n| *n == "xl/sharedStrings.xml" || n.starts_with("xl/worksheets/sheet"))
+            .collect();
+        names.sort();
+        names.iter().map(|n| self.parts[*n].as_str()).collect()
     }
 
     /// Sheet names in workbook order.
@@ -123,10 +148,11 @@ impl Workbook {
                 }
             };
             let kind = attr(&attrs, "t").map(str::to_string);
-            let text = if kind.as_deref() == Some("s") {
-                strings[value.parse::<usize>().unwrap()].clone()
-            } else {
-                value
+            let text = match kind.as_deref() {
+                Some("s") => strings[value.parse::<usize>().unwrap()].clone(),
+                // Constant-memory sheets keep their text in the cell.
+                Some("inlineStr") => inline_text(&c[end + 1..]),
+                _ => value,
             };
             cells.insert(
                 position(attr(&attrs, "r").unwrap()),
