@@ -1,12 +1,15 @@
 //! The workbook's "Needs attention" list: one item per thing someone must
 //! act on, with the action in plain words, most urgent first.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::reconcile::Reconciliation;
 use super::summary::is_stale;
 use super::{ReportRow, customer_spans};
-use crate::model::{LookupStatus, VettingStatus};
+use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// What needs attention, most urgent first (the order of the list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,25 +51,43 @@ impl Issue {
     }
 }
 
-/// One row of "Needs attention".
+/// One row of "Needs attention": what the sheet shows of the report row
+/// it is about (for a customer-wide issue, the customer's first row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     /// What kind of thing it is (its priority).
     pub issue: Issue,
-    /// The report row it is about (for a customer-wide issue, the
-    /// customer's first row).
-    pub row: ReportRow,
+    /// As in the report row.
+    pub customer_tenant_id: String,
+    /// As in the report row.
+    pub input_line: u64,
+    /// The qualification entry, for an item about one ([`Issue::is_per_entry`]).
+    pub entry: Option<ItemEntry>,
+    /// The input's other columns, as in the report row.
+    pub extra: Vec<String>,
     /// What to do, in plain words, with the reason or error.
-    pub action: String,
+    pub action: Arc<str>,
+}
+
+/// The qualification entry an item is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemEntry {
+    pub qualification: Arc<str>,
+    pub vetting_status: VettingStatus,
+    pub vetting_created_date: Option<VettingDate>,
+    pub days_in_review: Option<i64>,
 }
 
 /// The items found so far, customer by customer; `expect_column`: the
-/// input column with the CRM's expectation, for the mismatch texts.
+/// input column with the CRM's expectation, for the mismatch texts. A long
+/// run can have tens of thousands: the texts they share (actions,
+/// qualification names) are kept once.
 #[derive(Debug)]
 pub struct Items {
     stale_cutoff: DateTime<Utc>,
     expect_column: Option<usize>,
     items: Vec<Item>,
+    texts: HashSet<Arc<str>>,
 }
 
 impl Items {
@@ -76,7 +97,36 @@ impl Items {
             stale_cutoff,
             expect_column,
             items: Vec::new(),
+            texts: HashSet::new(),
         }
+    }
+
+    /// `text`, kept once.
+    fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.texts.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = text.into();
+        self.texts.insert(shared.clone());
+        shared
+    }
+
+    fn push(&mut self, issue: Issue, row: &ReportRow, action: &str) {
+        let entry = issue.is_per_entry().then(|| ItemEntry {
+            qualification: self.share(&row.qualification),
+            vetting_status: row.vetting_status.clone(),
+            vetting_created_date: row.vetting_created_date.clone(),
+            days_in_review: row.days_in_review,
+        });
+        let action = self.share(action);
+        self.items.push(Item {
+            issue,
+            customer_tenant_id: row.customer_tenant_id.clone(),
+            input_line: row.input_line,
+            entry,
+            extra: row.extra.clone(),
+            action,
+        });
     }
 
     /// The items of one customer (its rows, or one invalid input row).
@@ -84,30 +134,26 @@ impl Items {
         let Some(first) = customer.first() else {
             return;
         };
-        let items = &mut self.items;
         match first.lookup_status {
-            LookupStatus::InvalidInput => items.push(Item {
-                issue: Issue::InvalidId,
-                row: first.clone(),
-                action: format!("fix the customer id in the input: {}", first.error),
-            }),
+            LookupStatus::InvalidInput => self.push(
+                Issue::InvalidId,
+                first,
+                &format!("fix the customer id in the input: {}", first.error),
+            ),
             LookupStatus::Ok => {}
-            status => items.push(Item {
-                issue: Issue::FailedLookup,
-                row: first.clone(),
-                action: failed_action(status, &first.error),
-            }),
+            status => self.push(
+                Issue::FailedLookup,
+                first,
+                &failed_action(status, &first.error),
+            ),
         }
         if let Some(r) = first.reconciliation.filter(|r| r.is_mismatch()) {
             let expected = self
                 .expect_column
                 .and_then(|c| first.extra.get(c))
                 .map_or("", |e| e.trim());
-            items.push(Item {
-                issue: Issue::Mismatch,
-                row: first.clone(),
-                action: mismatch_action(r, expected, customer),
-            });
+            let action = mismatch_action(r, expected, customer);
+            self.push(Issue::Mismatch, first, &action);
         }
         for row in customer
             .iter()
@@ -119,23 +165,17 @@ impl Items {
                 } else {
                     &row.vetting_reason
                 };
-                items.push(Item {
-                    issue: Issue::Denied,
-                    row: row.clone(),
-                    action: format!(
-                        "{reason}: resubmit the verification or stop offering {}",
-                        pricing(&row.qualification)
-                    ),
-                });
+                let action = format!(
+                    "{reason}: resubmit the verification or stop offering {}",
+                    pricing(&row.qualification)
+                );
+                self.push(Issue::Denied, row, &action);
             } else if is_stale(row, self.stale_cutoff) {
-                items.push(Item {
-                    issue: Issue::StaleReview,
-                    row: row.clone(),
-                    action: format!(
-                        "open a support request with Microsoft; in review {} days",
-                        row.days_in_review.unwrap_or_default()
-                    ),
-                });
+                let action = format!(
+                    "open a support request with Microsoft; in review {} days",
+                    row.days_in_review.unwrap_or_default()
+                );
+                self.push(Issue::StaleReview, row, &action);
             }
         }
     }
@@ -143,7 +183,7 @@ impl Items {
     /// Every item, sorted by urgency, then customer id (then report order).
     pub fn finish(mut self) -> Vec<Item> {
         self.items.sort_by(|a, b| {
-            (a.issue, &a.row.customer_tenant_id).cmp(&(b.issue, &b.row.customer_tenant_id))
+            (a.issue, &a.customer_tenant_id).cmp(&(b.issue, &b.customer_tenant_id))
         });
         self.items
     }
@@ -253,7 +293,6 @@ fn canonical(expected: &str, customer: &[ReportRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::VettingDate;
 
     fn row(id: u128, line: u64, q: &str, status: &str, lookup: LookupStatus) -> ReportRow {
         ReportRow {
@@ -299,7 +338,7 @@ mod tests {
         let items = build(&rows, cutoff, Some(0));
         let got: Vec<(u8, &str, u64)> = items
             .iter()
-            .map(|i| (i.issue.priority(), i.issue.label(), i.row.input_line))
+            .map(|i| (i.issue.priority(), i.issue.label(), i.input_line))
             .collect();
         assert_eq!(
             got,
@@ -316,10 +355,10 @@ mod tests {
         let action = |line: u64, issue: Issue| {
             items
                 .iter()
-                .find(|i| i.row.input_line == line && i.issue == issue)
+                .find(|i| i.input_line == line && i.issue == issue)
                 .unwrap()
                 .action
-                .as_str()
+                .as_ref()
         };
         assert_eq!(
             action(2, Issue::Denied),
@@ -357,7 +396,7 @@ mod tests {
         typo.reconciliation = Some(Reconciliation::UnknownExpectation);
         let rows = [approved, nothing, typo];
         let items = build(&rows, Utc::now(), Some(0));
-        let actions: Vec<&str> = items.iter().map(|i| i.action.as_str()).collect();
+        let actions: Vec<&str> = items.iter().map(|i| &*i.action).collect();
         assert_eq!(
             actions,
             [

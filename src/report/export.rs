@@ -150,3 +150,110 @@ impl ReportWriter {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LookupStatus;
+    use crate::report::summary::{RunMeta, Tally};
+    use crate::report::test_row;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn summary(rows: &[ReportRow]) -> Summary {
+        let now = Utc::now();
+        let input = crate::input::InputFile {
+            delimiter: b',',
+            has_header: true,
+            id_header: "customer_tenant_id".into(),
+            id_column: 0,
+            extra_headers: vec![],
+            rows: vec![],
+            blank_rows: 0,
+            sha256: String::new(),
+            encoding: "utf-8",
+        };
+        let meta = RunMeta {
+            id: uuid::Uuid::nil(),
+            status: "complete",
+            started_at: now,
+            finished_at: now,
+            base_url: String::new(),
+            rate: 5.0,
+            final_rate: 5.0,
+            concurrency: 8,
+            correlation_id: uuid::Uuid::nil(),
+            limit: None,
+            input_path: String::new(),
+            stale_after_days: 30,
+            requests: 0,
+            retries: 0,
+            throttled_responses: 0,
+            resumed_from: None,
+            resumed: None,
+            retry_after_until: None,
+        };
+        let mut tally = Tally::new(now, 30);
+        tally.add_customer(rows);
+        tally.finish(&meta, &input)
+    }
+
+    #[test]
+    fn the_files_appear_together_at_the_end_and_an_unfinished_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CSV_FILE), "earlier").unwrap();
+        let rows = [test_row(1, 2, "Education", "Approved", LookupStatus::Ok)];
+        let layout = Layout {
+            extra_headers: &[],
+            expect_column: None,
+            changes: false,
+            csv_bom: false,
+            stale_cutoff: Utc::now(),
+        };
+        let all = Formats {
+            csv: true,
+            xlsx: true,
+            jsonl: true,
+        };
+
+        let mut unfinished = ReportWriter::create(dir.path(), all, &layout).unwrap();
+        unfinished.customer(&rows).unwrap();
+        drop(unfinished);
+        assert_eq!(names(dir.path()), [CSV_FILE]);
+        assert_eq!(
+            std::fs::read(dir.path().join(CSV_FILE)).unwrap(),
+            b"earlier"
+        );
+
+        let mut writer = ReportWriter::create(dir.path(), all, &layout).unwrap();
+        writer.customer(&rows).unwrap();
+        let written = writer.finish(&summary(&rows)).unwrap();
+        let written: Vec<&str> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(written, [CSV_FILE, JSONL_FILE, XLSX_FILE, SUMMARY_FILE]);
+        assert_eq!(
+            names(dir.path()),
+            [CSV_FILE, JSONL_FILE, XLSX_FILE, SUMMARY_FILE]
+        );
+        let read = |name| std::fs::read(dir.path().join(name)).unwrap();
+        assert_eq!(
+            read(CSV_FILE),
+            crate::report::csv::render(&rows, &[], false, false)
+        );
+        assert_eq!(
+            read(JSONL_FILE),
+            crate::report::jsonl::render(&rows, &[], false)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&read(SUMMARY_FILE)).unwrap();
+        assert_eq!(summary["lookups"]["ok"], 1);
+    }
+}

@@ -446,20 +446,19 @@ pub const ATTENTION_COLUMNS: [&str; 9] = [
 /// customer's name, …). Qualification, status and dates only for items
 /// about one qualification entry.
 fn attention_cells(item: &Item) -> Vec<Cell<'_>> {
-    let r = &item.row;
-    let entry = item.issue.is_per_entry();
+    let entry = item.entry.as_ref();
     let mut cells = vec![
         Cell::Number(Some(i64::from(item.issue.priority()))),
         Cell::Text(item.issue.label()),
-        Cell::Text(&r.customer_tenant_id),
-        Cell::Text(if entry { &r.qualification } else { "" }),
-        Cell::Status(if entry { &r.vetting_status } else { &NO_STATUS }),
+        Cell::Text(&item.customer_tenant_id),
+        Cell::Text(entry.map_or("", |e| &e.qualification)),
+        Cell::Status(entry.map_or(&NO_STATUS, |e| &e.vetting_status)),
         Cell::Text(&item.action),
-        Cell::Date(r.vetting_created_date.as_ref().filter(|_| entry)),
-        Cell::Number(r.days_in_review.filter(|_| entry)),
-        Cell::Number(i64::try_from(r.input_line).ok()),
+        Cell::Date(entry.and_then(|e| e.vetting_created_date.as_ref())),
+        Cell::Number(entry.and_then(|e| e.days_in_review)),
+        Cell::Number(i64::try_from(item.input_line).ok()),
     ];
-    cells.extend(r.extra.iter().map(|c| Cell::Text(c)));
+    cells.extend(item.extra.iter().map(|c| Cell::Text(c)));
     cells
 }
 
