@@ -96,30 +96,22 @@ pub struct CheckArgs {
     /// With --all-customers: list the built-in fake Partner Center's customers.
     #[arg(long)]
     pub sandbox: bool,
+
+    /// With --all-customers: where Partner Center is and how to sign in, as
+    /// for `run`.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
-#[derive(Debug, Args, Default)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    /// Output folder, created if missing.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
+/// Where Partner Center is and how to sign in: shared by `run` and
+/// `check --all-customers`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ConnectionArgs {
     /// API root: https (plain http only on a loopback host), no user info; redirects
     /// are never followed [env: PARTNER_CENTER_BASE_URL]
     /// [default: https://api.partnercenter.microsoft.com].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-
-    /// Max requests per second over the whole run, > 0 [default: 5].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub rate: Option<Rate>,
-
-    /// Max requests in flight, >= 1 [default: 8].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
-    pub concurrency: Option<u32>,
 
     /// The partner's own AAD tenant (id or domain), for OAuth2 client credentials
     /// [env: PARTNER_CENTER_TENANT].
@@ -155,6 +147,27 @@ pub struct RunArgs {
     /// Which AAD token endpoint to use [default: v2].
     #[arg(long, value_name = "VERSION")]
     pub token_endpoint: Option<TokenEndpoint>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Output folder, created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Max requests per second over the whole run, > 0 [default: 5].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub rate: Option<Rate>,
+
+    /// Max requests in flight, >= 1 [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), allow_negative_numbers = true)]
+    pub concurrency: Option<u32>,
 
     /// TOML config file with any of these options [env: QUALRECON_CONFIG].
     #[arg(long, value_name = "FILE")]

@@ -387,6 +387,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     .map_err(|e| usage(format!("config format: {e}")))?;
 
     let base_url = args
+        .connection
         .base_url
         .clone()
         .or_else(|| env("PARTNER_CENTER_BASE_URL"))
@@ -394,6 +395,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
     check_url(&base_url, "--base-url")?;
     let authority = args
+        .connection
         .authority
         .clone()
         .or_else(|| env("PARTNER_CENTER_AUTHORITY"))
@@ -401,6 +403,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
     check_url(&authority, "--authority")?;
     let endpoint = args
+        .connection
         .token_endpoint
         .or(file.token_endpoint)
         .unwrap_or_default();
@@ -410,7 +413,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     // conflict names both sides exactly as the user set them.
     let refresh_token = first_set([
         (
-            args.refresh_token_file.clone().map(RefreshTokenFrom::File),
+            args.connection
+                .refresh_token_file
+                .clone()
+                .map(RefreshTokenFrom::File),
             "--refresh-token-file",
         ),
         (
@@ -423,7 +429,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         ),
     ]);
     let certificate = first_set([
-        (args.client_certificate.clone(), "--client-certificate"),
+        (
+            args.connection.client_certificate.clone(),
+            "--client-certificate",
+        ),
         (
             env("PARTNER_CENTER_CLIENT_CERTIFICATE").map(PathBuf::from),
             "PARTNER_CENTER_CLIENT_CERTIFICATE",
@@ -435,7 +444,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
     ]);
     let secret_from = first_set([
         (
-            args.client_secret_file.as_ref().map(|_| ()),
+            args.connection.client_secret_file.as_ref().map(|_| ()),
             "--client-secret-file",
         ),
         (
@@ -470,6 +479,7 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
         }
     } else {
         let tenant = args
+            .connection
             .tenant
             .clone()
             .or_else(|| env("PARTNER_CENTER_TENANT"))
@@ -478,13 +488,19 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::
             check_tenant(tenant)?;
         }
         let client_id = args
+            .connection
             .client_id
             .clone()
             .or_else(|| env("PARTNER_CENTER_CLIENT_ID"))
             .or(file.client_id);
         let credential = match certificate {
             Some((path, _)) => Some(ClientCredential::Certificate(load_certificate(&path)?)),
-            None => match args.client_secret_file.clone().or(file.client_secret_file) {
+            None => match args
+                .connection
+                .client_secret_file
+                .clone()
+                .or(file.client_secret_file)
+            {
                 Some(path) => Some(read_secret_file(&path)?),
                 None => env("PARTNER_CENTER_CLIENT_SECRET")
                     .map(|s| SecretString::from(s.trim().to_string())),

@@ -97,14 +97,14 @@ fn check_customer_list(args: &CheckArgs) -> anyhow::Result<Exit> {
         input: args.input.clone(),
         config: args.config.clone(),
         sandbox: args.sandbox,
+        connection: args.connection.clone(),
         // `check` writes nothing, but the run settings want a folder.
         out: Some(PathBuf::from(".")),
         ..RunArgs::default()
     };
     let cfg = config::resolve(&run_args, &|k| std::env::var(k).ok()).map_err(|e| {
         if e.downcast_ref::<config::UsageError>().is_some() {
-            // `check` has no credential flags of its own.
-            e.context("qualrecon check --all-customers takes the connection settings and credentials from the environment or --config FILE")
+            e.context("qualrecon check --all-customers takes the connection settings and credentials as `run` does: flags, the environment or --config FILE")
         } else {
             e
         }

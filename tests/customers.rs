@@ -491,3 +491,21 @@ fn resume_lists_again_and_refuses_a_list_that_changed() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the input changed"));
     assert!(other.customer_requests().is_empty(), "nothing looked up");
 }
+
+#[test]
+fn check_takes_the_connection_flags_run_takes() {
+    let sb = TestSandbox::start(listing(3));
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+        .args(["check", "--all-customers", "--base-url", &sb.url()])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("listed         3"), "{text}");
+    assert_eq!(list_requests(&sb).len(), 1);
+    assert!(sb.customer_requests().is_empty(), "check looks nothing up");
+}
