@@ -1,5 +1,5 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
-//! built purely from the input and the lookup outcomes. [`write`] makes
+//! built purely from the input and the lookup outcomes. [`write()`] makes
 //! the rows customer by customer and hands them to one exporter per file
 //! ([`export`]), the values typed until a writer renders them.
 
