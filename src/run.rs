@@ -152,9 +152,10 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let mut client = Client::connect(&cfg, stop).await?;
     let (input, pages) = customers_of(&cfg, file_input, &mut client).await?;
     let expect_column = expect_column(&cfg, &input)?;
-    let resume = Resume::open(&cfg, &input.sha256)?;
     let ids = customers_to_look_up(&input, cfg.limit);
-    let pending = resume.pending(&ids);
+    let mut outcomes = Outcomes::new(ids.len());
+    let resume = Resume::open(&cfg, &input.sha256, &ids, &mut outcomes)?;
+    let pending = resume.pending(&outcomes);
     client.for_customers(&cfg, pending.len());
     // A run stopped before its token is proved writes its (empty) partial
     // report like any other, but leaves the earlier journal alone.
@@ -172,11 +173,9 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed_from: resume.run_id(),
     };
     let journal = start_writing(&cfg, proved, resume.tail(), &running)?;
-    let mut outcomes = Outcomes::new(ids.len());
     let result = look_up(&cfg, &client, (&ids, &pending), journal, &mut outcomes).await;
     let mut meta = run_meta(&cfg, &client, &result, started_at, run_id, input_path);
     (meta.resumed_from, meta.resumed) = (resume.run_id(), resume.resumed(&ids, &pending));
-    resume.fill(&ids, &mut outcomes);
     let sources = report::Sources {
         input: &input,
         outcomes: &outcomes,
@@ -270,7 +269,7 @@ fn customers_to_look_up(input: &InputFile, limit: Option<u64>) -> Vec<Uuid> {
 
 /// Look up the customers of `ids` at the positions `pending`, with the
 /// progress bar and the journal following; their outcomes go to
-/// `outcomes` (by position in `ids`).
+/// `outcomes` (by position in `ids`), in place of any journaled ones.
 async fn look_up(
     cfg: &Config,
     client: &Client,

@@ -279,7 +279,7 @@ pub fn compare(previous: &[Entry], current: &[Entry]) -> Vec<Change> {
     for (_, entries) in group(current) {
         out.extend(comparison.customer(&entries));
     }
-    out.extend(comparison.finish());
+    out.extend(comparison.removed());
     out
 }
 
@@ -350,8 +350,9 @@ impl<'p> Comparison<'p> {
         out
     }
 
-    /// The customers only the earlier run had, in its order.
-    pub fn finish(self) -> Vec<Change> {
+    /// The customers only the earlier run had, in its order (once this
+    /// run's customers are all compared).
+    pub fn removed(&self) -> Vec<Change> {
         let mut out = Vec::new();
         for ((id, entries), _) in self.prev.iter().zip(&self.matched).filter(|(_, m)| !**m) {
             let side = Side::of(entries);

@@ -1,5 +1,5 @@
 //! The report: rows of `qualifications.csv` and the `summary.json` document,
-//! built purely from the input and the lookup outcomes. [`write`] makes
+//! built purely from the input and the lookup outcomes. [`write()`] makes
 //! the rows customer by customer and hands them to one exporter per file
 //! ([`export`]), the values typed until a writer renders them.
 
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::input::{InputFile, InputRow, RowKind};
 use crate::lookup::Outcome;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
-use changes::{ChangeKind, Comparison, Entry};
+use changes::{Comparison, Entry};
 use export::{Layout, ReportWriter};
 use formats::Formats;
 use outcomes::Outcomes;
@@ -384,13 +384,8 @@ impl<'p> ChangeLog<'p> {
 
     /// The customers only the earlier run had, and what the summary says.
     fn finish(mut self) -> (Vec<changes::Change>, ChangesInfo) {
-        let removed = std::mem::replace(&mut self.comparison, Comparison::new(&[])).finish();
+        let removed = self.comparison.removed();
         self.count(&removed);
-        debug_assert!(
-            removed
-                .iter()
-                .all(|c| c.change == ChangeKind::RemovedCustomer)
-        );
         let info = ChangesInfo {
             previous_run: PreviousRunInfo {
                 path: self.previous.dir.display().to_string(),

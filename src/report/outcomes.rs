@@ -108,14 +108,15 @@ impl Outcomes {
         self.slots.is_empty()
     }
 
-    /// Whether customer `i` has an outcome.
-    pub fn has(&self, i: usize) -> bool {
-        self.slots[i].status.is_some()
+    /// How customer `i`'s lookup ended; `None`: never requested.
+    pub fn status(&self, i: usize) -> Option<LookupStatus> {
+        self.slots[i].status
     }
 
-    /// Customer `i` ended with `outcome` (it has none yet).
+    /// Customer `i` ended with `outcome`, in place of any earlier one (a
+    /// resumed run asks again only customers whose outcome was not final:
+    /// those have no entries, so none are left behind).
     pub fn set(&mut self, i: usize, outcome: &Outcome) {
-        debug_assert!(!self.has(i), "customer {i} answered twice");
         let start = u32::try_from(self.entries.len()).expect("fewer than 2^32 entries");
         for q in &outcome.qualifications {
             let entry = Entry {
@@ -249,7 +250,11 @@ mod tests {
         all.set(2, &several);
         all.set(0, &failed);
         all.set(3, &several);
-        assert!(!all.has(1) && all.get(1).is_none());
+        assert!(all.status(1).is_none() && all.get(1).is_none());
+        // A failure asked again: the new outcome replaces it.
+        all.set(0, &several);
+        assert_eq!(all.get(0).unwrap().qualifications, several.qualifications);
+        all.set(0, &failed);
         let back = all.get(2).unwrap();
         assert_eq!(back.qualifications, several.qualifications);
         assert_eq!((back.status, back.error), (LookupStatus::Ok, None));

@@ -1,8 +1,8 @@
 //! `--resume`: what a run takes over from the journal of an earlier one:
-//! its outcomes, for the customers this run does not answer, and where
-//! the journal goes on.
+//! its outcomes (this run asks again only the customers without a final
+//! one, and keeps the others' as they were), and where the journal goes
+//! on.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use crate::config::{self, Config};
 use crate::journal::{self, JournalError};
-use crate::lookup::Outcome;
 use crate::report::outcomes::Outcomes;
 
 /// The earlier run a resumed run continues; nothing for a fresh run.
@@ -18,12 +17,11 @@ pub(super) struct Resume {
     earlier: Option<Earlier>,
 }
 
-/// What `--resume` takes over from the earlier run's journal.
+/// What `--resume` takes over from the earlier run's journal, besides
+/// its outcomes.
 struct Earlier {
     /// The run that wrote the journal last.
     run_id: Uuid,
-    /// Each customer's latest journaled outcome, final or not.
-    outcomes: HashMap<Uuid, Outcome>,
     /// Where this run continues the journal.
     tail: journal::Tail,
 }
@@ -50,10 +48,16 @@ impl Resume {
     }
 
     /// The earlier run's journal (checked against the input) that a resumed
-    /// run continues; nothing for a fresh run, which only checks here that
-    /// it may replace the journal. Neither writes it yet (see
+    /// run continues, its outcomes of the customers `ids` put in
+    /// `outcomes` (by position); nothing for a fresh run, which only checks
+    /// here that it may replace the journal. Neither writes it yet (see
     /// `start_writing`).
-    pub(super) fn open(cfg: &Config, input_sha256: &str) -> anyhow::Result<Resume> {
+    pub(super) fn open(
+        cfg: &Config,
+        input_sha256: &str,
+        ids: &[Uuid],
+        outcomes: &mut Outcomes,
+    ) -> anyhow::Result<Resume> {
         if !cfg.resume {
             journal::check_replaceable(&cfg.out).context("cannot start the journal")?;
             return Ok(Resume { earlier: None });
@@ -82,11 +86,18 @@ impl Resume {
                 env!("CARGO_PKG_VERSION")
             );
         }
+        // Kept as compactly as this run's own, from here on.
+        let tail = earlier.tail();
+        let mut journaled = earlier.outcomes;
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(outcome) = journaled.remove(id) {
+                outcomes.set(i, &outcome);
+            }
+        }
         Ok(Resume {
             earlier: Some(Earlier {
                 run_id: earlier.last_run_id,
-                tail: earlier.tail(),
-                outcomes: earlier.outcomes,
+                tail,
             }),
         })
     }
@@ -101,23 +112,20 @@ impl Resume {
         self.earlier.as_ref().map(|e| e.tail)
     }
 
-    /// The customers of `ids` to ask, by position in `ids`: all but those
-    /// the journal already answered for good.
-    pub(super) fn pending(&self, ids: &[Uuid]) -> Vec<usize> {
+    /// The customers to ask, by position in `outcomes`: all but those the
+    /// journal already answered for good.
+    pub(super) fn pending(&self, outcomes: &Outcomes) -> Vec<usize> {
+        let all = 0..outcomes.len();
         let Some(earlier) = &self.earlier else {
-            return (0..ids.len()).collect();
+            return all.collect();
         };
-        let is_done = |id: &Uuid| {
-            earlier
-                .outcomes
-                .get(id)
-                .is_some_and(|o| journal::is_final(o.status))
-        };
-        let pending: Vec<usize> = (0..ids.len()).filter(|i| !is_done(&ids[*i])).collect();
+        let pending: Vec<usize> = all
+            .filter(|&i| !outcomes.status(i).is_some_and(journal::is_final))
+            .collect();
         tracing::info!(
             "resuming run {}: {} customers already answered in its journal, {} to look up",
             earlier.run_id,
-            ids.len() - pending.len(),
+            outcomes.len() - pending.len(),
             pending.len()
         );
         pending
@@ -129,20 +137,5 @@ impl Resume {
         self.earlier
             .as_ref()
             .map(|_| (ids.len() - pending.len()) as u64)
-    }
-
-    /// Give every customer of `ids` this run did not get an outcome for
-    /// (`outcomes`, by position in `ids`) its journaled one, if any: a
-    /// customer this run did not get to keeps its earlier (non-final)
-    /// outcome.
-    pub(super) fn fill(self, ids: &[Uuid], outcomes: &mut Outcomes) {
-        let Some(mut earlier) = self.earlier.map(|e| e.outcomes) else {
-            return;
-        };
-        for (i, id) in ids.iter().enumerate() {
-            if let Some(outcome) = earlier.remove(id).filter(|_| !outcomes.has(i)) {
-                outcomes.set(i, &outcome);
-            }
-        }
     }
 }
