@@ -355,3 +355,37 @@ pub fn run_command(env: &super::Env, args: &[&str]) -> std::process::Command {
         .args(args);
     cmd
 }
+
+/// The client secret the runs against a hostile server send.
+pub const SECRET: &str = "hostile-client-secret-9f2c";
+/// The static token the runs against a hostile server send.
+pub const STATIC: &str = "hostile-static-token-41d7";
+pub const MIB: u64 = 1024 * 1024;
+/// The bound on a run's peak RSS against 300 MB answers.
+pub const RSS_LIMIT: u64 = 64 * MIB;
+
+/// `n` random customer ids (a hostile server answers every id alike).
+pub fn ids(n: usize) -> Vec<uuid::Uuid> {
+    (0..n).map(|_| uuid::Uuid::new_v4()).collect()
+}
+
+/// `qualrecon run` over `n` customers with OAuth2 client credentials (the
+/// secret in the environment) at `--concurrency 2`.
+pub fn oauth_run(
+    env: &super::Env,
+    authority: &str,
+    base_url: &str,
+    n: usize,
+) -> assert_cmd::Command {
+    let input = env.write("in.csv", super::id_csv(&ids(n)));
+    let mut c = env.cmd();
+    c.env("PARTNER_CENTER_CLIENT_SECRET", SECRET)
+        .args(["run", "--input"])
+        .arg(input)
+        .arg("--out")
+        .arg(env.out())
+        .args(["--base-url", base_url, "--authority", authority])
+        .args(["--tenant", "contoso.onmicrosoft.com", "--client-id", "app"])
+        .args(["--rate", "100", "--concurrency", "2"]);
+    c
+}

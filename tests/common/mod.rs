@@ -7,11 +7,19 @@ pub mod xlsx;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use qualrecon::api::ApiClient;
+use qualrecon::auth::{Credentials, TokenProvider};
+use qualrecon::lookup::{Lookup, LookupSettings, Stop};
+use qualrecon::pacer::Pacer;
 use qualrecon::sandbox::{
-    CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT,
+    Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, RetryAfterStyle, STATIC_TOKEN, Sandbox,
+    SandboxConfig, TENANT, Throttle, ids_for,
 };
 use tempfile::TempDir;
+use uuid::Uuid;
 
 /// Environment variables a developer's shell might carry into a test.
 const INHERITED: [&str; 12] = [
@@ -359,4 +367,139 @@ pub fn exit_within(
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Ids whose default answer is a plain success, so every failure seen is
+/// the scenario's doing.
+pub fn approved(n: usize) -> Vec<Uuid> {
+    ids_for(Answer::Approved, n)
+}
+
+/// The report's rows by customer id; panics on a missing or repeated id.
+pub fn rows_by_id(env: &Env, ids: &[Uuid]) -> HashMap<Uuid, HashMap<String, String>> {
+    let rows = env.rows();
+    assert_eq!(rows.len(), ids.len(), "one row per input id");
+    let mut m = HashMap::new();
+    for r in rows {
+        let id = Uuid::parse_str(&r["customer_tenant_id"]).expect("a GUID");
+        assert!(m.insert(id, r).is_none(), "{id} has two rows");
+    }
+    for id in ids {
+        assert!(m.contains_key(id), "{id} has no row");
+    }
+    m
+}
+
+/// The summary's lookup counts agree with the rows.
+pub fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, String>>) {
+    let s = env.summary();
+    let l = &s["lookups"];
+    let ok = rows.values().filter(|r| r["lookup_status"] == "ok").count() as u64;
+    assert_eq!(l["ok"], ok);
+    assert_eq!(l["failed_lookups"], rows.len() as u64 - ok);
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for r in rows.values().filter(|r| r["lookup_status"] != "ok") {
+        *by_status.entry(r["lookup_status"].clone()).or_default() += 1;
+    }
+    let reported: BTreeMap<String, u64> = l["by_status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    assert_eq!(reported, by_status);
+    assert_eq!(s["input"]["customers"], rows.len() as u64);
+}
+
+/// Every id has exactly one row; returns the rows' `lookup_status` values.
+pub fn one_row_each(env: &Env, ids: &[Uuid]) -> Vec<(Uuid, String, String)> {
+    let rows = env.rows();
+    assert_eq!(rows.len(), ids.len(), "one row per customer");
+    let mut seen: Vec<Uuid> = rows
+        .iter()
+        .map(|r| Uuid::parse_str(&r["customer_tenant_id"]).expect("a GUID"))
+        .collect();
+    seen.sort();
+    let mut want = ids.to_vec();
+    want.sort();
+    assert_eq!(seen, want, "every customer has a row");
+    rows.iter()
+        .map(|r| {
+            (
+                Uuid::parse_str(&r["customer_tenant_id"]).unwrap(),
+                r["lookup_status"].clone(),
+                r["error"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// How many of [`one_row_each`]'s rows are customers the run never reached.
+pub fn not_reached(rows: &[(Uuid, String, String)]) -> usize {
+    rows.iter()
+        .filter(|(_, status, error)| status == "failed" && error.starts_with("not looked up"))
+        .count()
+}
+
+/// A gateway that admits `burst` requests, then (practically) nothing,
+/// answering `Retry-After: 3600` to everything beyond.
+pub fn hour_long_throttle(burst: f64) -> SandboxConfig {
+    SandboxConfig {
+        throttle: Some(Throttle {
+            rate: 1e-6,
+            burst,
+            retry_after: RetryAfterStyle::Seconds(3600),
+        }),
+        ..SandboxConfig::default()
+    }
+}
+
+/// The library's lookup machinery against `sb`, without the binary.
+pub fn in_process_lookup(
+    sb: &Sandbox,
+    credentials: Credentials,
+    settings: LookupSettings,
+    rate: f64,
+) -> Arc<Lookup> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let api = ApiClient::new(
+        http.clone(),
+        &sb.base_url(),
+        Uuid::new_v4(),
+        Duration::from_secs(10),
+    );
+    let auth = TokenProvider::new(http, credentials);
+    Arc::new(Lookup::new(
+        api,
+        auth,
+        Pacer::new(rate),
+        settings,
+        Stop::default(),
+    ))
+}
+
+/// Bytes a child printed, as text.
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Everything a child printed: stdout, then stderr.
+pub fn text(out: &std::process::Output) -> String {
+    format!("{}{}", lossy(&out.stdout), lossy(&out.stderr))
+}
+
+/// Every file in `dir`, read as text (lossy), joined (a missing folder
+/// holds nothing).
+pub fn folder_text(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if let Ok(bytes) = std::fs::read(entry.path()) {
+            all.push_str(&lossy(&bytes));
+        }
+    }
+    all
 }
