@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second, oauth_run};
+use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second};
 use qualrecon::api::ApiClient;
 use qualrecon::auth::{Credentials, TokenProvider};
 use qualrecon::lookup::{Lookup, LookupSettings, LookupStatus, Lookups, Stop, look_up_all};
 use qualrecon::pacer::Pacer;
 use qualrecon::sandbox::{
-    Answer, CLIENT_ID, CLIENT_SECRET, JournalEntry, Malformation, STATIC_TOKEN, Sandbox,
-    SandboxConfig, TENANT, TokenCheck, ids_for, tenant_faults,
+    Answer, JournalEntry, Malformation, STATIC_TOKEN, Sandbox, SandboxConfig, ids_for,
+    tenant_faults,
 };
 use uuid::Uuid;
 
@@ -64,100 +64,6 @@ fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, String>>)
 /// A 200 whose whole body was sent (a transport-truncated one is not).
 fn complete_200(e: &JournalEntry) -> bool {
     e.status == 200 && e.outcome != "truncated"
-}
-
-#[test]
-fn a_401_refreshes_the_token_once_and_retries_the_customer() {
-    let env = Env::new();
-    let sb = TestSandbox::start(SandboxConfig {
-        revoke_tokens_after: Some(30),
-        ..SandboxConfig::default()
-    });
-    let ids = approved(120);
-    let input = env.write("in.csv", id_csv(&ids));
-    oauth_run(
-        &env,
-        &sb,
-        &input,
-        CLIENT_SECRET,
-        &["--tenant", TENANT, "--client-id", CLIENT_ID],
-    )
-    .assert()
-    .success();
-
-    let journal = sb.journal();
-    let issued: Vec<&JournalEntry> = journal
-        .iter()
-        .filter(|e| e.customer.is_none() && e.outcome == "token-issued")
-        .collect();
-    // The first token before any customer, one refresh after the
-    // revocation: every customer that got a 401 shares it (no stampede).
-    assert_eq!(
-        issued.len(),
-        2,
-        "token requests: {:?}",
-        journal
-            .iter()
-            .filter(|e| e.customer.is_none())
-            .collect::<Vec<_>>()
-    );
-    let refreshed_at = issued[1].at;
-
-    let customers: Vec<&JournalEntry> = journal.iter().filter(|e| e.customer.is_some()).collect();
-    let revoked: Vec<&&JournalEntry> = customers
-        .iter()
-        .filter(|e| e.token == TokenCheck::Revoked)
-        .collect();
-    assert!(!revoked.is_empty(), "the revocation hit no request");
-    assert!(revoked.iter().all(|e| e.status == 401));
-    assert!(
-        customers
-            .iter()
-            .all(|e| matches!(e.token, TokenCheck::Valid | TokenCheck::Revoked)),
-        "{customers:?}"
-    );
-
-    let per = by_customer(&sb.customer_requests());
-    let mut retried = 0;
-    for (id, reqs) in &per {
-        let unauthorized = reqs.iter().filter(|e| e.status == 401).count();
-        let oks = reqs.iter().filter(|e| e.status == 200).count();
-        assert_eq!(oks, 1, "{id}: {reqs:?}");
-        assert_eq!(reqs.last().unwrap().status, 200, "{id}: {reqs:?}");
-        assert!(unauthorized <= 1, "{id} got 401 twice: {reqs:?}");
-        if unauthorized == 1 {
-            retried += 1;
-            assert_eq!(reqs.len(), 2, "{id}: {reqs:?}");
-            assert_eq!(reqs[0].status, 401);
-            assert_eq!(reqs[1].token, TokenCheck::Valid);
-            assert_eq!(
-                reqs[0].request_id, reqs[1].request_id,
-                "MS-RequestId changed across the retry"
-            );
-        } else {
-            assert_eq!(reqs.len(), 1, "{id}: {reqs:?}");
-        }
-    }
-    assert_eq!(retried, revoked.len());
-
-    // Once a refreshed token has worked, nobody uses a revoked one again.
-    let first_fresh_ok = customers
-        .iter()
-        .filter(|e| e.status == 200 && e.token == TokenCheck::Valid && e.at > refreshed_at)
-        .map(|e| e.at)
-        .min()
-        .expect("a 200 after the refresh");
-    let late: Vec<_> = revoked.iter().filter(|e| e.at > first_fresh_ok).collect();
-    assert!(
-        late.is_empty(),
-        "revoked tokens after the refresh: {late:?}"
-    );
-
-    let rows = rows_by_id(&env, &ids);
-    assert!(rows.values().all(|r| r["lookup_status"] == "ok"));
-    let s = env.summary();
-    assert_eq!(s["lookups"]["requests"], customers.len() as u64);
-    assert_eq!(s["lookups"]["retries"], retried as u64);
 }
 
 #[test]
@@ -382,128 +288,5 @@ async fn the_retry_budget_caps_retries_for_the_whole_run() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(retries, failures as u64);
     assert_eq!(sb.journal().len(), ids.len() + failures);
-    sb.shutdown().await;
-}
-
-#[test]
-fn a_refused_static_token_is_not_retried_and_each_customer_is_unauthorized() {
-    // A static token cannot be refreshed: a 401 is final at once, and the
-    // hint must not claim a refresh happened.
-    let env = Env::new();
-    let sb = TestSandbox::start(SandboxConfig::default());
-    let ids = approved(5);
-    let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(&sb, &input, &[])
-        .env("PARTNER_CENTER_TOKEN", "not-the-sandbox-token")
-        .assert()
-        .code(3);
-    let journal = sb.journal();
-    assert!(journal.iter().all(|e| e.customer.is_some()), "{journal:?}");
-    assert_eq!(journal.len(), ids.len(), "a 401 on a static token is final");
-    assert!(journal.iter().all(|e| e.status == 401));
-    let rows = rows_by_id(&env, &ids);
-    for r in rows.values() {
-        assert_eq!(r["lookup_status"], "unauthorized", "{r:?}");
-        assert!(r["error"].contains("HTTP 401"), "{r:?}");
-        assert!(r["error"].contains("PARTNER_CENTER_TOKEN"), "{r:?}");
-        assert!(!r["error"].contains("even after a refresh"), "{r:?}");
-    }
-    assert_counts_match(&env, &rows);
-}
-
-#[test]
-fn a_token_refused_customer_after_customer_stops_the_run_and_resume_finishes_it() {
-    // An expired static token would otherwise cost one refused request per
-    // remaining customer; after a streak of 401s the run stops (exit 1),
-    // writes everything it knows, and --resume with a good token finishes.
-    let env = Env::new();
-    let sb = TestSandbox::start(SandboxConfig::default());
-    let ids = approved(60);
-    let input = env.write("in.csv", id_csv(&ids));
-    let out = env
-        .run_against(&sb, &input, &["--concurrency", "4"])
-        .env("PARTNER_CENTER_TOKEN", "expired-static-token")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
-    let refused = sb.customer_requests().len();
-    let streak = qualrecon::lookup::UNAUTHORIZED_STREAK as usize;
-    assert!(
-        (streak..streak + 8).contains(&refused),
-        "{refused} requests"
-    );
-    let s = env.summary();
-    assert_eq!(s["run"]["status"], "interrupted");
-    let rows = env.rows();
-    assert_eq!(rows.len(), 60, "every customer has a row");
-    assert!(
-        rows.iter()
-            .all(|r| ["unauthorized", "failed"].contains(&r["lookup_status"].as_str()))
-    );
-
-    env.run_against(&sb, &input, &["--resume"])
-        .assert()
-        .success();
-    let rows = env.rows();
-    assert_eq!(rows.len(), 60);
-    assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
-    assert_eq!(sb.customer_requests().len(), refused + 60);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_token_endpoint_outage_mid_run_ends_each_customer_after_its_attempts() {
-    // No API request is sent while no token can be had, so the attempt
-    // limit must count these failures too, or the lookups would spin until
-    // the whole run's retry budget is gone.
-    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let dead_url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
-    let dead_token_endpoint = Credentials::Client(qualrecon::auth::ClientCredentials {
-        token_url: format!("{dead_url}/t/oauth2/v2.0/token"),
-        client_id: "c".into(),
-        credential: qualrecon::auth::ClientCredential::Secret(secrecy::SecretString::from(
-            "s".to_string(),
-        )),
-        endpoint: qualrecon::auth::TokenEndpoint::V2,
-        refresh_token: None,
-    });
-    let ids = approved(3);
-    let settings = LookupSettings::new(4, ids.len());
-    let max_attempts = settings.max_attempts;
-    let budget = settings.retry_budget;
-    let lookup = in_process_lookup(&sb, dead_token_endpoint, settings, 100.0);
-    let result = look_up_all(lookup, &ids, |_, _| {}).await;
-    for o in result.outcomes {
-        let o = o.expect("every customer ends");
-        assert_eq!(o.status, LookupStatus::Failed);
-        assert!(
-            o.error
-                .as_deref()
-                .unwrap()
-                .contains("could not get a token"),
-            "{o:?}"
-        );
-        assert_eq!(o.attempts, 0, "no API request without a token");
-        // Ended by its own attempt limit, not by draining the run's budget.
-        assert!(
-            o.error
-                .as_deref()
-                .unwrap()
-                .contains("gave up after the last attempt"),
-            "{o:?}"
-        );
-    }
-    assert!(sb.journal().is_empty());
-    assert!(
-        u64::from(max_attempts) * 3 < budget,
-        "the budget must not be what stops them"
-    );
     sb.shutdown().await;
 }
