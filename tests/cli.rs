@@ -3,10 +3,14 @@
 
 mod common;
 
-use common::Env;
+use chrono::DateTime;
+use common::hostile::{Answer, Hostile, SECRET, STATIC, ids};
+use common::{Env, TestSandbox, approved, folder_text, id_csv, lossy};
 use predicates::prelude::*;
+use qualrecon::sandbox::{STATIC_TOKEN, SandboxConfig};
 
 const ONE_ID: &str = "customer_tenant_id\n6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b\n";
+const PASSWORD: &str = "pw-that-must-never-print";
 
 #[test]
 fn bad_command_lines_exit_2_with_a_clear_message() {
@@ -131,24 +135,6 @@ fn check_reports_rows_duplicates_and_invalid_lines_without_network() {
 }
 
 #[test]
-fn an_unreadable_input_is_fatal_and_named() {
-    let env = Env::new();
-    env.cmd()
-        .args(["run", "--sandbox", "--input", "nope.csv", "--out", "o"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("nope.csv"));
-    let no_ids = env.write("names.csv", "name,country\nA,SE\n");
-    env.cmd()
-        .args(["run", "--sandbox", "--input"])
-        .arg(&no_ids)
-        .args(["--out", "o"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("--column"));
-}
-
-#[test]
 fn a_second_run_on_the_same_folder_exits_4_naming_the_folder() {
     let env = Env::new();
     let input = env.write("in.csv", ONE_ID);
@@ -207,4 +193,227 @@ fn the_sandbox_command_serves_until_terminated_and_prints_how_to_use_it() {
     common::send_signal(&sandbox, "-TERM");
     let status = common::exit_within(&mut sandbox, std::time::Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_broken_config_line_is_named_by_place_never_quoted() {
+    const SECRET: &str = "Wx8Q~fake.SECRET-value_123";
+    let env = Env::new();
+    let input = env.write("in.csv", id_csv(&approved(1)));
+    let cases = [
+        // An unquoted value for a known option: the key is named.
+        (
+            format!("rate = 5\ntenant = {SECRET}\n"),
+            "line 2, column 10",
+            Some("tenant"),
+        ),
+        // A pasted secret on a line of its own.
+        (
+            format!("# settings\nrate = 5\n\n{SECRET}\n"),
+            "line 4",
+            None,
+        ),
+        // A value of the wrong type: named, its text left out.
+        (
+            format!("rate = \"{SECRET}\"\n"),
+            "line 1, column 8",
+            Some("rate"),
+        ),
+    ];
+    for (text, place, key) in cases {
+        let config = env.write("q.toml", &text);
+        let out = env
+            .cmd()
+            .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+            .args(["run", "--out", "out", "--config"])
+            .arg(&config)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("q.toml") && stderr.contains(place),
+            "{text}\n{stderr}"
+        );
+        if let Some(key) = key {
+            assert!(stderr.contains(&format!("key `{key}`")), "{stderr}");
+        }
+        assert!(!stderr.contains("Wx8Q"), "the secret leaked: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Wx8Q"));
+    }
+}
+
+#[test]
+fn logs_off_a_terminal_are_plain_and_timestamped() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = approved(5);
+    let input = env.write("in.csv", id_csv(&ids));
+    for no_color in [None, Some("1")] {
+        let mut cmd = env.run_against(&sb, &input, &["--rate", "50"]);
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains('\u{1b}'), "escape codes in {stderr:?}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(!lines.is_empty(), "no log lines at all");
+        for line in lines {
+            let stamp = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                DateTime::parse_from_rfc3339(stamp).is_ok() && stamp.ends_with('Z'),
+                "no RFC 3339 UTC timestamp: {line}"
+            );
+        }
+    }
+}
+
+/// A run that must be refused: what it tries, its arguments after `--out`,
+/// its environment, and the words the error must hold.
+type Refusal<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
+#[test]
+fn unsafe_urls_and_tokens_are_usage_errors_before_any_request() {
+    let server = Hostile::start(Answer::Open, Answer::Open);
+    let url = server.url();
+    let with_user = url.replace("http://", &format!("http://alice:{PASSWORD}@"));
+    let user_only = url.replace("http://", "http://alice@");
+    let remote_user = format!("https://alice:{PASSWORD}@example.invalid");
+    let http_remote = "http://example.invalid";
+    let cases: Vec<Refusal> = vec![
+        (
+            "http base url",
+            vec!["--base-url", http_remote],
+            vec![("PARTNER_CENTER_TOKEN", STATIC)],
+            "--base-url must use https",
+        ),
+        (
+            "http base url from the environment",
+            vec![],
+            vec![
+                ("PARTNER_CENTER_TOKEN", STATIC),
+                ("PARTNER_CENTER_BASE_URL", http_remote),
+            ],
+            "--base-url must use https",
+        ),
+        (
+            "http authority",
+            vec![
+                "--base-url",
+                &url,
+                "--authority",
+                http_remote,
+                "--tenant",
+                "t",
+                "--client-id",
+                "c",
+            ],
+            vec![("PARTNER_CENTER_CLIENT_SECRET", SECRET)],
+            "--authority must use https",
+        ),
+        (
+            "user and password in the base url",
+            vec!["--base-url", &with_user],
+            vec![("PARTNER_CENTER_TOKEN", STATIC)],
+            "--base-url must not carry a user name or password",
+        ),
+        (
+            "user only in the base url",
+            vec!["--base-url", &user_only],
+            vec![("PARTNER_CENTER_TOKEN", STATIC)],
+            "--base-url must not carry a user name or password",
+        ),
+        (
+            "user and password on a remote https base url",
+            vec!["--base-url", &remote_user],
+            vec![("PARTNER_CENTER_TOKEN", STATIC)],
+            "--base-url must not carry a user name or password",
+        ),
+        (
+            "user and password in the authority",
+            vec![
+                "--base-url",
+                &url,
+                "--authority",
+                &with_user,
+                "--tenant",
+                "t",
+                "--client-id",
+                "c",
+            ],
+            vec![("PARTNER_CENTER_CLIENT_SECRET", SECRET)],
+            "--authority must not carry a user name or password",
+        ),
+        (
+            "a static token with a line break",
+            vec!["--base-url", &url],
+            vec![("PARTNER_CENTER_TOKEN", "abc\nX-Injected: yes")],
+            "PARTNER_CENTER_TOKEN cannot be sent as an HTTP header",
+        ),
+        (
+            "a static token with a control character",
+            vec!["--base-url", &url],
+            vec![("PARTNER_CENTER_TOKEN", "abc\u{1b}[31mX-Injected")],
+            "PARTNER_CENTER_TOKEN cannot be sent as an HTTP header",
+        ),
+    ];
+    for (what, args, vars, want) in cases {
+        let env = Env::new();
+        let input = env.write("in.csv", id_csv(&ids(2)));
+        let mut c = env.cmd();
+        c.args(["run", "--input"])
+            .arg(&input)
+            .arg("--out")
+            .arg(env.out())
+            .args(&args);
+        for (k, v) in &vars {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stdout = lossy(&out.stdout);
+        let stderr = lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(want), "{what}: {stderr}");
+        for secret in [PASSWORD, "X-Injected", SECRET] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{what}: {secret} printed: {stdout}{stderr}"
+            );
+            assert!(!folder_text(&env.out()).contains(secret), "{what}");
+        }
+        assert!(
+            server.journal().is_empty(),
+            "{what}: {:?}",
+            server.journal()
+        );
+    }
+
+    // The same rules for the config file's keys.
+    let env = Env::new();
+    let input = env.write("in.csv", id_csv(&ids(2)));
+    let config = env.write(
+        "q.toml",
+        format!("base-url = \"{with_user}\"\nauthority = \"{http_remote}\"\n"),
+    );
+    let out = env
+        .cmd()
+        .env("PARTNER_CENTER_TOKEN", STATIC)
+        .args(["run", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(env.out())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert!(server.journal().is_empty());
 }

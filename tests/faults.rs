@@ -1,65 +1,31 @@
-//! The harder fault paths: a 401 mid-run, the issue-3 acceptance mix of
-//! flaky, slow, malformed and dropped answers, a second Ctrl-C, the run's
-//! retry budget and the concurrency cap. Assertions come from the sandbox's
-//! request journal and the report; times only as generous upper bounds.
+//! Faults of the API and of the world between: flaky, slow, malformed,
+//! truncated and dropped answers are retried by the rules (the same
+//! MS-RequestId, a per-customer attempt limit, one retry budget for the
+//! whole run) and end as clear `failed` rows; redirects are never followed
+//! and answers of hundreds of megabytes are cut at the cap without the
+//! memory to hold them. Assertions come from the report, the servers'
+//! request journals and the child's own peak RSS; times only as generous
+//! upper bounds.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use common::{Env, TestSandbox, by_customer, id_csv, max_in_one_second};
-use qualrecon::api::ApiClient;
-use qualrecon::auth::{Credentials, TokenProvider};
-use qualrecon::lookup::{Lookup, LookupSettings, LookupStatus, Lookups, Stop, look_up_all};
-use qualrecon::pacer::Pacer;
+use common::hostile::{
+    self, Hostile, MIB, Measured, RSS_LIMIT, SECRET, STATIC, ids, run_command, run_measured,
+};
+use common::{
+    Env, TestSandbox, approved, assert_counts_match, by_customer, id_csv, in_process_lookup, lossy,
+    max_in_one_second, rows_by_id,
+};
+use qualrecon::auth::Credentials;
+use qualrecon::lookup::{LookupSettings, LookupStatus, Lookups, look_up_all};
 use qualrecon::sandbox::{
     Answer, JournalEntry, Malformation, STATIC_TOKEN, Sandbox, SandboxConfig, ids_for,
     tenant_faults,
 };
 use uuid::Uuid;
-
-fn approved(n: usize) -> Vec<Uuid> {
-    ids_for(Answer::Approved, n)
-}
-
-/// The report's rows by customer id; panics on a missing or repeated id.
-fn rows_by_id(env: &Env, ids: &[Uuid]) -> HashMap<Uuid, HashMap<String, String>> {
-    let rows = env.rows();
-    assert_eq!(rows.len(), ids.len(), "one row per input id");
-    let mut m = HashMap::new();
-    for r in rows {
-        let id = Uuid::parse_str(&r["customer_tenant_id"]).expect("a GUID");
-        assert!(m.insert(id, r).is_none(), "{id} has two rows");
-    }
-    for id in ids {
-        assert!(m.contains_key(id), "{id} has no row");
-    }
-    m
-}
-
-/// The summary's lookup counts agree with the rows.
-fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, String>>) {
-    let s = env.summary();
-    let l = &s["lookups"];
-    let ok = rows.values().filter(|r| r["lookup_status"] == "ok").count() as u64;
-    assert_eq!(l["ok"], ok);
-    assert_eq!(l["failed_lookups"], rows.len() as u64 - ok);
-    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
-    for r in rows.values().filter(|r| r["lookup_status"] != "ok") {
-        *by_status.entry(r["lookup_status"].clone()).or_default() += 1;
-    }
-    let reported: BTreeMap<String, u64> = l["by_status"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .filter(|(_, v)| *v > 0)
-        .collect();
-    assert_eq!(reported, by_status);
-    assert_eq!(s["input"]["customers"], rows.len() as u64);
-}
 
 /// A 200 whose whole body was sent (a transport-truncated one is not).
 fn complete_200(e: &JournalEntry) -> bool {
@@ -67,7 +33,7 @@ fn complete_200(e: &JournalEntry) -> bool {
 }
 
 #[test]
-fn issue_3_acceptance_flaky_slow_malformed_and_dropped_connections() {
+fn flaky_slow_malformed_and_dropped_answers_together_end_each_customer_by_the_retry_rules() {
     let env = Env::new();
     let cfg = SandboxConfig {
         flaky: true,
@@ -178,6 +144,90 @@ fn issue_3_acceptance_flaky_slow_malformed_and_dropped_connections() {
     assert!(max_in_one_second(&times) <= 150);
 }
 
+#[test]
+fn flaky_tenants_recover_with_the_same_request_id_on_every_retry() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        flaky: true,
+        drop_every: Some(50),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(200);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
+        .assert()
+        .success();
+    let journal = sb.customer_requests();
+    let per = by_customer(&journal);
+    let retried: Vec<_> = per.values().filter(|r| r.len() > 1).collect();
+    assert!(
+        retried.len() >= 10,
+        "only {} customers were retried",
+        retried.len()
+    );
+    for reqs in per.values() {
+        let request_ids: BTreeSet<_> = reqs.iter().map(|e| e.request_id.clone()).collect();
+        assert_eq!(
+            request_ids.len(),
+            1,
+            "MS-RequestId changed across retries: {reqs:?}"
+        );
+    }
+    assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+    let s = env.summary();
+    assert_eq!(s["lookups"]["retries"], (journal.len() - 200) as u64);
+}
+
+#[test]
+fn slow_tenants_time_out_and_are_retried() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        slow: true,
+        slow_delay: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(120);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(
+        &sb,
+        &input,
+        &["--request-timeout", "1s", "--concurrency", "16"],
+    )
+    .assert()
+    .success();
+    let retried = by_customer(&sb.customer_requests())
+        .values()
+        .filter(|r| r.len() > 1)
+        .count();
+    assert!(retried >= 1, "no slow tenant among 120 ids");
+    assert!(env.rows().iter().all(|r| r["lookup_status"] == "ok"));
+}
+
+#[test]
+fn broken_bodies_fail_clearly_and_the_run_goes_on() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        malformed: true,
+        ..SandboxConfig::default()
+    });
+    let ids = approved(200);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--concurrency", "16"])
+        .assert()
+        .code(3);
+    let rows = env.rows();
+    assert_eq!(rows.len(), 200);
+    let failed: Vec<_> = rows.iter().filter(|r| r["lookup_status"] != "ok").collect();
+    assert!(!failed.is_empty(), "no malformed tenant among 200 ids");
+    for r in &failed {
+        assert_eq!(r["lookup_status"], "failed");
+        assert!(!r["error"].is_empty());
+        assert_eq!(r["qualification"], "");
+    }
+    let s = env.summary();
+    assert_eq!(s["lookups"]["failed_lookups"], failed.len() as u64);
+}
+
 /// Look up `ids` in this process against `sb` with the static token.
 async fn look_up(sb: &Sandbox, ids: &[Uuid], retry_budget: u64) -> Lookups {
     let mut settings = LookupSettings::new(8, ids.len());
@@ -187,33 +237,6 @@ async fn look_up(sb: &Sandbox, ids: &[Uuid], retry_budget: u64) -> Lookups {
     let static_token = Credentials::Static(secrecy::SecretString::from(STATIC_TOKEN.to_string()));
     let lookup = in_process_lookup(sb, static_token, settings, 500.0);
     look_up_all(lookup, ids, |_, _| {}).await
-}
-
-/// The library's lookup machinery against `sb`, without the binary.
-fn in_process_lookup(
-    sb: &Sandbox,
-    credentials: Credentials,
-    settings: LookupSettings,
-    rate: f64,
-) -> Arc<Lookup> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let api = ApiClient::new(
-        http.clone(),
-        &sb.base_url(),
-        Uuid::new_v4(),
-        Duration::from_secs(10),
-    );
-    let auth = TokenProvider::new(http, credentials);
-    Arc::new(Lookup::new(
-        api,
-        auth,
-        Pacer::new(rate),
-        settings,
-        Stop::default(),
-    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,4 +312,134 @@ async fn the_retry_budget_caps_retries_for_the_whole_run() {
     assert_eq!(retries, failures as u64);
     assert_eq!(sb.journal().len(), ids.len() + failures);
     sb.shutdown().await;
+}
+
+#[test]
+fn api_redirects_are_failed_rows_and_are_never_followed() {
+    for status in [301, 302, 303, 307, 308] {
+        let elsewhere = Hostile::start_second(hostile::Answer::Open, hostile::Answer::Open);
+        let api = Hostile::start(
+            hostile::Answer::Open,
+            hostile::Answer::Redirect {
+                status,
+                to: elsewhere.url(),
+            },
+        );
+        let env = Env::new();
+        let out = hostile::oauth_run(&env, &api.url(), &api.url(), 3)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", lossy(&out.stderr));
+
+        assert!(
+            elsewhere.journal().is_empty(),
+            "{status}: the other host got {:?}",
+            elsewhere.journal()
+        );
+        let rows = env.rows();
+        assert_eq!(rows.len(), 3);
+        let want = format!("redirect to {} refused", elsewhere.host());
+        for row in &rows {
+            assert_eq!(row["lookup_status"], "failed", "{status}: {row:?}");
+            assert!(
+                row["error"].starts_with(&format!("HTTP {status} "))
+                    && row["error"].contains(&want),
+                "{row:?}"
+            );
+            // The Location's query is never echoed.
+            assert!(!row["error"].contains("leak"), "{row:?}");
+        }
+        // Not retried: one request per customer.
+        assert_eq!(api.api_requests().len(), 3, "{status}");
+        // The secret went once, to the token endpoint it was meant for.
+        let with_secret: Vec<_> = api
+            .journal()
+            .into_iter()
+            .filter(|s| s.contains(SECRET))
+            .collect();
+        assert_eq!(with_secret.len(), 1, "{status}");
+        assert!(with_secret[0].is_token());
+        assert_eq!(env.summary()["lookups"]["ok"], 0);
+    }
+}
+
+/// A static-token run against `api` at `--concurrency 2`, measured.
+fn measured_run(api: &Hostile, env: &Env, customers: usize) -> Measured {
+    let input = env.write("in.csv", id_csv(&ids(customers)));
+    let out = env.out();
+    let mut cmd = run_command(
+        env,
+        &[
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--base-url",
+            &api.url(),
+            "--rate",
+            "100",
+            "--concurrency",
+            "2",
+        ],
+    );
+    cmd.env("PARTNER_CENTER_TOKEN", STATIC);
+    run_measured(cmd, env.dir.path(), Duration::from_secs(60))
+}
+
+/// Every customer got a row of `status` naming the 4 MiB cap (`cap_words`),
+/// after one request each, and the child stayed under [`RSS_LIMIT`].
+fn assert_capped(answer: hostile::Answer, status: &str, cap_words: &str) {
+    let api = Hostile::start(hostile::Answer::Open, answer.clone());
+    let env = Env::new();
+    let run = measured_run(&api, &env, 4);
+    assert!(
+        run.peak_rss <= RSS_LIMIT,
+        "{answer:?}: peak RSS {} MiB",
+        run.peak_rss / MIB
+    );
+    assert_eq!(run.code, Some(3), "{answer:?}: {}", run.stderr);
+    let rows = env.rows();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        assert_eq!(row["lookup_status"], status, "{row:?}");
+        assert!(row["error"].contains(cap_words), "{row:?}");
+    }
+    // Deterministic, so not retried.
+    assert_eq!(api.api_requests().len(), 4, "{answer:?}");
+}
+
+#[test]
+fn a_300_mb_answer_is_refused_unread() {
+    assert_capped(
+        hostile::Answer::Huge {
+            status: 200,
+            length: 300 * 1_000_000,
+        },
+        "failed",
+        "HTTP 200 OK: response body larger than the 4 MiB limit (Content-Length 300000000); not read",
+    );
+}
+
+#[test]
+fn a_100_mb_chunked_answer_is_cut_at_the_cap() {
+    assert_capped(
+        hostile::Answer::Chunked {
+            status: 200,
+            length: Some(100 * 1_000_000),
+        },
+        "failed",
+        "HTTP 200 OK: response body larger than the 4 MiB limit; reading stopped there",
+    );
+}
+
+#[test]
+fn an_endless_error_body_is_cut_at_the_cap_and_the_status_still_counts() {
+    assert_capped(
+        hostile::Answer::Chunked {
+            status: 404,
+            length: None,
+        },
+        "not_found",
+        "HTTP 404 Not Found: response body larger than the 4 MiB limit; reading stopped there",
+    );
 }

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::{Env, TestSandbox};
+use common::{Env, TestSandbox, approved, id_csv};
 use encoding_rs::{SHIFT_JIS, WINDOWS_1250};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
+use uuid::Uuid;
 
 /// The text of the cell-bearing parts of `qualifications.xlsx`: the shared
 /// strings and the sheets (constant-memory sheets keep text in the cells).
@@ -178,4 +179,184 @@ fn an_unknown_encoding_label_is_a_usage_error_naming_it() {
         .code(2)
         .stderr(predicate::str::contains("config encoding: `cp-nowhere`"));
     assert!(!env.path("o").exists());
+}
+
+#[test]
+fn an_unreadable_input_is_fatal_and_named() {
+    let env = Env::new();
+    env.cmd()
+        .args(["run", "--sandbox", "--input", "nope.csv", "--out", "o"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope.csv"));
+    let no_ids = env.write("names.csv", "name,country\nA,SE\n");
+    env.cmd()
+        .args(["run", "--sandbox", "--input"])
+        .arg(&no_ids)
+        .args(["--out", "o"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--column"));
+}
+
+#[test]
+fn every_input_dialect_gives_the_same_customers_without_options() {
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let mut sets = Vec::new();
+    for name in [
+        "plain.csv",
+        "excel-sv.csv",
+        "tabs.tsv",
+        "partner-center-export.csv",
+        "notes.csv",
+        "headerless.csv",
+    ] {
+        let env = Env::new();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/dialects")
+            .join(name);
+        let input = env.write(name, std::fs::read(&src).unwrap());
+        env.run_against(&sb, &input, &[])
+            .assert()
+            .code(predicate::in_iter([0, 3]));
+        let rows = env.rows();
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r["customer_tenant_id"].clone())
+            .collect();
+        let mut distinct: Vec<String> = Vec::new();
+        for id in ids {
+            if !distinct.contains(&id) {
+                distinct.push(id);
+            }
+        }
+        for r in &rows {
+            assert_ne!(r["lookup_status"], "invalid_input", "{name}: {r:?}");
+        }
+        sets.push((name, distinct));
+    }
+    for (name, set) in &sets[1..] {
+        assert_eq!(set, &sets[0].1, "{name} differs from {}", sets[0].0);
+    }
+}
+
+#[test]
+fn other_columns_are_carried_and_formula_text_is_neutralised() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let a = ids_for(Answer::Approved, 1)[0];
+    let b = ids_for(Answer::NotFound, 1)[0];
+    let input = env.write(
+        "in.csv",
+        format!(
+            "\u{feff}Kund-ID;Kundnamn;Anteckning\r\n{a};\"Åre skola\";\"=HYPERLINK(\"\"http://x\"\")\"\r\n;;\r\n{b};\"Gävle, \"\"kommun\"\"\";\"rad ett\r\nrad två\"\r\nnot-a-guid;@SUM(A1);-5\r\n"
+        ),
+    );
+    env.run_against(&sb, &input, &[]).assert().code(3);
+    let text = std::fs::read_to_string(env.out().join("qualifications.csv")).unwrap();
+    assert!(text.starts_with("customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,Kundnamn,Anteckning\r\n"));
+    let rows = env.rows();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["Kundnamn"], "Åre skola");
+    assert_eq!(rows[0]["Anteckning"], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(rows[0]["input_line"], "2");
+    assert_eq!(rows[1]["Kundnamn"], "Gävle, \"kommun\"");
+    assert_eq!(rows[1]["Anteckning"], "rad ett\r\nrad två");
+    assert_eq!(rows[1]["input_line"], "4");
+    assert_eq!(rows[2]["customer_tenant_id"], "not-a-guid");
+    assert_eq!(rows[2]["lookup_status"], "invalid_input");
+    assert_eq!(rows[2]["input_line"], "6");
+    assert_eq!(rows[2]["Kundnamn"], "'@SUM(A1)");
+    assert_eq!(rows[2]["Anteckning"], "'-5");
+    let summary = env.summary();
+    assert_eq!(summary["input"]["blank_rows"], 1);
+    // The invalid id was never sent.
+    assert_eq!(sb.customer_requests().len(), 2);
+}
+
+#[test]
+fn duplicates_are_looked_up_once_and_listed_with_their_lines() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let a = ids_for(Answer::Approved, 1)[0];
+    let upper = a.to_string().to_uppercase();
+    let input = env.write(
+        "in.csv",
+        format!("customer_tenant_id\n{a}\n{{{upper}}}\n  {a}  \n"),
+    );
+    env.run_against(&sb, &input, &[]).assert().success();
+    assert_eq!(env.rows().len(), 1);
+    assert_eq!(sb.customer_requests().len(), 1);
+    let s = env.summary();
+    assert_eq!(s["input"]["rows"], 3);
+    assert_eq!(s["input"]["blank_rows"], 0);
+    assert_eq!(s["input"]["customers"], 1);
+    assert_eq!(s["input"]["duplicate_rows"], 2);
+    assert_eq!(s["input"]["duplicates"][0]["first_line"], 2);
+    assert_eq!(
+        s["input"]["duplicates"][0]["duplicate_lines"],
+        serde_json::json!([3, 4])
+    );
+}
+
+#[test]
+fn limit_looks_up_only_the_first_valid_ids() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = ids_for(Answer::Approved, 6);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--limit", "2"])
+        .assert()
+        .success();
+    let rows = env.rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["customer_tenant_id"], ids[1].to_string());
+    assert_eq!(env.summary()["input"]["skipped_by_limit"], 4);
+}
+
+#[test]
+fn input_from_stdin_and_a_nested_new_output_folder() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = ids_for(Answer::InReview, 3);
+    let nested = env.path("a/b/c");
+    env.run_against(
+        &sb,
+        std::path::Path::new("-"),
+        &["--out", nested.to_str().unwrap()],
+    )
+    .write_stdin(id_csv(&ids))
+    .assert()
+    .success();
+    let rows = common::read_csv(&nested.join("qualifications.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["vetting_status"] == "InReview"));
+}
+
+#[test]
+fn a_guid_wrapped_twice_is_invalid_input_and_never_sent() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = approved(3);
+    let input = env.write(
+        "in.csv",
+        format!(
+            "customer_tenant_id\n{{{{{}}}}}\n({{{}}})\n{{{}}}\n",
+            ids[0], ids[1], ids[2]
+        ),
+    );
+    env.run_against(&sb, &input, &[]).assert().code(3);
+    let rows = env.rows();
+    assert_eq!(rows.len(), 3);
+    for r in &rows[..2] {
+        assert_eq!(r["lookup_status"], "invalid_input", "{r:?}");
+        assert!(r["error"].contains("wrapped twice"), "{r:?}");
+    }
+    assert_eq!(rows[2]["lookup_status"], "ok");
+    let asked: Vec<Uuid> = sb
+        .customer_requests()
+        .iter()
+        .filter_map(|e| e.customer)
+        .collect();
+    assert_eq!(asked, [ids[2]]);
 }

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Env, TestSandbox, id_csv, read_csv};
+use common::{Env, TestSandbox, id_csv, oauth_run, read_csv};
 use predicates::prelude::*;
-use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
+use qualrecon::sandbox::{Answer, CLIENT_ID, SandboxConfig, TENANT, ids_for};
 use uuid::Uuid;
 
 fn ids() -> Vec<Uuid> {
@@ -217,4 +217,56 @@ fn jsonl_has_one_typed_object_per_csv_row() {
             .iter()
             .any(|o| o["customer_name"] == "=Typo" && o["lookup_status"] == "invalid_input")
     );
+}
+
+#[test]
+fn an_input_wider_than_excel_gives_every_column_in_the_csv_and_a_trimmed_xlsx() {
+    const EXTRA: usize = 20_000;
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let ids = ids_for(Answer::Approved, 2);
+    let mut text = String::from("customer_tenant_id");
+    for c in 1..=EXTRA {
+        text.push_str(&format!(",c{c}"));
+    }
+    text.push('\n');
+    for id in &ids {
+        text.push_str(&id.to_string());
+        for c in 1..=EXTRA {
+            text.push_str(&format!(",v{c}"));
+        }
+        text.push('\n');
+    }
+    let input = env.write("wide.csv", text);
+
+    // Said before any request: a run that fails to sign in says it too.
+    oauth_run(
+        &env,
+        &sb,
+        &input,
+        "wrong-secret",
+        &["--tenant", TENANT, "--client-id", CLIENT_ID],
+    )
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("left out of qualifications.xlsx"));
+    assert!(sb.customer_requests().is_empty());
+
+    let out = env.run_against(&sb, &input, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the last 3625 input columns"), "{stderr}");
+
+    let rows = env.rows();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].len(), 9 + EXTRA);
+    assert_eq!(rows[1][&format!("c{EXTRA}")], format!("v{EXTRA}"));
+    assert_eq!(env.summary()["run"]["status"], "complete");
+
+    let strings = common::xlsx::Workbook::open(&env.out().join("qualifications.xlsx")).texts();
+    // 16,384 columns: the 9 fixed ones and the first 16,375 input columns.
+    assert!(strings.contains(">c16375<") && strings.contains(">v16375<"));
+    assert!(!strings.contains(">c16376<") && !strings.contains(">v16376<"));
+    assert!(strings.contains("left out of this workbook"));
+    assert!(strings.contains("the last 3625 input columns"));
 }
