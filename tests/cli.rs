@@ -1,5 +1,7 @@
-//! The command line as a user meets it: usage errors, `check`, the lock,
-//! and secrets kept out of help and errors.
+//! The command line as a user meets it: usage errors (unsafe URLs and
+//! tokens among them), broken config files, `check`, the lock, the
+//! `sandbox` command, logs fit for cron mail, and secrets kept out of help
+//! and errors.
 
 mod common;
 

@@ -2,8 +2,7 @@
 //! disk) would: links planted at the lock, the journal and the report names
 //! are never written through; a run that fails while writing its files
 //! never leaves a `complete` summary.json beside another run's report; a
-//! failed start leaves the journal for `--resume`; an input too wide for
-//! Excel still gives every file.
+//! failed start leaves the journal for `--resume`.
 
 mod common;
 

@@ -1,6 +1,8 @@
-//! The input as partners export it: code pages named with `--encoding`
-//! (or the config file), UTF-16 found without one, and the names carried
-//! intact into every report file.
+//! The input as partners export it: every CSV dialect found without
+//! options, code pages named with `--encoding` (or the config file), UTF-16
+//! found without one, other columns carried intact (formula text
+//! neutralised) into every report file, duplicates and invalid ids, `--limit`,
+//! stdin, and an input that cannot be read.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! The report files a run writes: `--format` (csv, json, xlsx) and
-//! `--previous` (`changes.csv`).
+//! The report files a run writes: `--format` (csv, json, jsonl, xlsx),
+//! `--previous` (`changes.csv`), and every file even for an input too wide
+//! for Excel.
 
 mod common;
 
