@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use common::hostile::{self, Hostile, MIB, RSS_LIMIT, SECRET, ids, run_command, run_measured};
 use common::{
-    Env, TestSandbox, approved, assert_counts_match, by_customer, folder_text, id_csv,
+    Env, TestSandbox, app_run, approved, assert_counts_match, by_customer, folder_text, id_csv,
     in_process_lookup, lossy, oauth_run, rows_by_id, text,
 };
 use qualrecon::auth::Credentials;
@@ -41,13 +41,7 @@ fn registered(certs: &[&TestCertificate]) -> SandboxConfig {
 /// `qualrecon run` against `sb` as the sandbox's app, with no secret in
 /// the environment: `extra` supplies the credential.
 fn signed_in_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> assert_cmd::Command {
-    let id = [
-        "--tenant",
-        qualrecon::sandbox::TENANT,
-        "--client-id",
-        qualrecon::sandbox::CLIENT_ID,
-    ];
-    let mut c = oauth_run(env, sb, input, "unused", &[&id[..], extra].concat());
+    let mut c = app_run(env, sb, input, extra);
     c.env_remove("PARTNER_CENTER_CLIENT_SECRET");
     c
 }
@@ -216,24 +210,7 @@ fn a_rotated_refresh_token_is_written_back_atomically_with_the_same_permissions(
     let rt_arg = ["--refresh-token-file", file.to_str().unwrap()];
 
     // With the secret.
-    let out = oauth_run(
-        &env,
-        &sb,
-        &input,
-        CLIENT_SECRET,
-        &[
-            &rt_arg[..],
-            &[
-                "--tenant",
-                qualrecon::sandbox::TENANT,
-                "--client-id",
-                qualrecon::sandbox::CLIENT_ID,
-            ],
-        ]
-        .concat(),
-    )
-    .output()
-    .unwrap();
+    let out = app_run(&env, &sb, &input, &rt_arg).output().unwrap();
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     let tokens = token_requests(&sb);
@@ -305,19 +282,11 @@ fn a_refused_refresh_token_is_fatal_with_a_hint_and_the_file_is_left_alone() {
     });
     let file = env.write("rt", "rt-stale");
     let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 2)));
-    let out = oauth_run(
+    let out = app_run(
         &env,
         &sb,
         &input,
-        CLIENT_SECRET,
-        &[
-            "--refresh-token-file",
-            file.to_str().unwrap(),
-            "--tenant",
-            qualrecon::sandbox::TENANT,
-            "--client-id",
-            qualrecon::sandbox::CLIENT_ID,
-        ],
+        &["--refresh-token-file", file.to_str().unwrap()],
     )
     .output()
     .unwrap();
@@ -340,21 +309,10 @@ fn a_refresh_token_from_the_environment_works_and_says_it_cannot_be_kept() {
         ..SandboxConfig::default()
     });
     let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 2)));
-    let out = oauth_run(
-        &env,
-        &sb,
-        &input,
-        CLIENT_SECRET,
-        &[
-            "--tenant",
-            qualrecon::sandbox::TENANT,
-            "--client-id",
-            qualrecon::sandbox::CLIENT_ID,
-        ],
-    )
-    .env("PARTNER_CENTER_REFRESH_TOKEN", "rt-env-1")
-    .output()
-    .unwrap();
+    let out = app_run(&env, &sb, &input, &[])
+        .env("PARTNER_CENTER_REFRESH_TOKEN", "rt-env-1")
+        .output()
+        .unwrap();
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert_eq!(
@@ -467,15 +425,7 @@ fn a_401_refreshes_the_token_once_and_retries_the_customer() {
     });
     let ids = approved(120);
     let input = env.write("in.csv", id_csv(&ids));
-    oauth_run(
-        &env,
-        &sb,
-        &input,
-        CLIENT_SECRET,
-        &["--tenant", TENANT, "--client-id", CLIENT_ID],
-    )
-    .assert()
-    .success();
+    app_run(&env, &sb, &input, &[]).assert().success();
 
     let journal = sb.journal();
     let issued: Vec<&JournalEntry> = journal
@@ -685,21 +635,11 @@ fn short_lived_tokens_are_refreshed_before_they_expire_v2_and_v1() {
         });
         let ids = approved(250);
         let input = env.write("in.csv", id_csv(&ids));
-        oauth_run(
+        app_run(
             &env,
             &sb,
             &input,
-            CLIENT_SECRET,
-            &[
-                "--tenant",
-                TENANT,
-                "--client-id",
-                CLIENT_ID,
-                "--token-endpoint",
-                endpoint,
-                "--rate",
-                "80",
-            ],
+            &["--token-endpoint", endpoint, "--rate", "80"],
         )
         .assert()
         .success();
@@ -772,23 +712,10 @@ fn the_secret_appears_in_no_output_file_or_stream() {
     let env = Env::new();
     let sb = TestSandbox::start(SandboxConfig::default());
     let input = env.write("in.csv", id_csv(&ids_for(Answer::Forbidden, 2)));
-    let out = oauth_run(
-        &env,
-        &sb,
-        &input,
-        CLIENT_SECRET,
-        &[
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT_ID,
-            "--log-format",
-            "json",
-        ],
-    )
-    .env("RUST_LOG", "trace")
-    .output()
-    .unwrap();
+    let out = app_run(&env, &sb, &input, &["--log-format", "json"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     for stream in [&out.stdout, &out.stderr] {
         assert!(!String::from_utf8_lossy(stream).contains(CLIENT_SECRET));

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use common::{Env, TestSandbox, id_csv, oauth_run, read_csv};
+use common::{Env, SIGN_IN, TestSandbox, app_run, id_csv, oauth_run, read_csv};
 use predicates::prelude::*;
 use qualrecon::fsutil::LOCK_FILE;
 use qualrecon::journal::JOURNAL_FILE;
-use qualrecon::sandbox::{Answer, CLIENT_ID, CLIENT_SECRET, SandboxConfig, TENANT, ids_for};
+use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 use uuid::Uuid;
 
 const REPORTS: [&str; 4] = [
@@ -231,11 +231,8 @@ fn a_rejected_secret_leaves_the_journal_and_resume_asks_nobody_answered_twice() 
     let unanswered = ids_for(Answer::Html, 2);
     let all: Vec<Uuid> = answered.iter().chain(&unanswered).copied().collect();
     let input = env.write("in.csv", id_csv(&all));
-    let sign_in = ["--tenant", TENANT, "--client-id", CLIENT_ID];
 
-    oauth_run(&env, &sb, &input, CLIENT_SECRET, &sign_in)
-        .assert()
-        .code(3);
+    app_run(&env, &sb, &input, &[]).assert().code(3);
     let first_id = env.summary()["run"]["id"].clone();
     // The lock file says who holds it; everything else must stay as it is.
     let folder = || {
@@ -249,7 +246,7 @@ fn a_rejected_secret_leaves_the_journal_and_resume_asks_nobody_answered_twice() 
     // A fresh run, or a resumed one, with a rejected secret: exit 1, the
     // folder as it was.
     for extra in [&[][..], &["--resume"][..]] {
-        oauth_run(&env, &sb, &input, "wrong-secret-d3adb33f", &sign_in)
+        oauth_run(&env, &sb, &input, "wrong-secret-d3adb33f", &SIGN_IN)
             .args(extra)
             .assert()
             .code(1)
@@ -259,10 +256,7 @@ fn a_rejected_secret_leaves_the_journal_and_resume_asks_nobody_answered_twice() 
     assert_eq!(sb.customer_requests().len(), first_requests);
 
     // --resume with the right one continues the first run.
-    oauth_run(&env, &sb, &input, CLIENT_SECRET, &["--resume"])
-        .args(sign_in)
-        .assert()
-        .code(3);
+    app_run(&env, &sb, &input, &["--resume"]).assert().code(3);
     let s = env.summary();
     assert_eq!(s["run"]["resumed_from"], first_id);
     assert_eq!(s["lookups"]["resumed"], answered.len() as u64);

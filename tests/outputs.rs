@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{Env, TestSandbox, id_csv, oauth_run, read_csv};
+use common::{Env, SIGN_IN, TestSandbox, id_csv, oauth_run, read_csv};
 use predicates::prelude::*;
-use qualrecon::sandbox::{Answer, CLIENT_ID, SandboxConfig, TENANT, ids_for};
+use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 use uuid::Uuid;
 
 fn ids() -> Vec<Uuid> {
@@ -241,16 +241,10 @@ fn an_input_wider_than_excel_gives_every_column_in_the_csv_and_a_trimmed_xlsx() 
     let input = env.write("wide.csv", text);
 
     // Said before any request: a run that fails to sign in says it too.
-    oauth_run(
-        &env,
-        &sb,
-        &input,
-        "wrong-secret",
-        &["--tenant", TENANT, "--client-id", CLIENT_ID],
-    )
-    .assert()
-    .code(1)
-    .stderr(predicate::str::contains("left out of qualifications.xlsx"));
+    oauth_run(&env, &sb, &input, "wrong-secret", &SIGN_IN)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("left out of qualifications.xlsx"));
     assert!(sb.customer_requests().is_empty());
 
     let out = env.run_against(&sb, &input, &[]).output().unwrap();

@@ -176,9 +176,7 @@ fn sigterm_during_a_hanging_first_token_fetch_exits_143_at_once() {
     // An earlier complete run leaves a journal that a stopped start must
     // not replace: its credentials were never proved.
     let earlier = TestSandbox::start(SandboxConfig::default());
-    use qualrecon::sandbox::{CLIENT_ID, CLIENT_SECRET, TENANT};
-    let sign_in = ["--tenant", TENANT, "--client-id", CLIENT_ID];
-    common::oauth_run(&env, &earlier, &input, CLIENT_SECRET, &sign_in)
+    common::app_run(&env, &earlier, &input, &[])
         .assert()
         .code(0);
     let journal_path = env.out().join(qualrecon::journal::JOURNAL_FILE);

@@ -266,6 +266,20 @@ pub fn oauth_run(
     c
 }
 
+/// The sign-in flags of the sandbox's app: its tenant and client id.
+pub const SIGN_IN: [&str; 4] = ["--tenant", TENANT, "--client-id", CLIENT_ID];
+
+/// [`oauth_run`] as the sandbox's app ([`SIGN_IN`]) with its secret.
+pub fn app_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+    oauth_run(
+        env,
+        sb,
+        input,
+        CLIENT_SECRET,
+        &[&SIGN_IN[..], extra].concat(),
+    )
+}
+
 /// `qualrecon run` as a child process against `sb` (static token, output
 /// silenced), for tests that signal it.
 pub fn spawn_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> std::process::Child {
@@ -286,15 +300,7 @@ pub fn spawn_oauth_run(
     extra: &[&str],
 ) -> std::process::Child {
     let url = sb.url();
-    let mut args = vec![
-        "--authority",
-        &url,
-        "--tenant",
-        TENANT,
-        "--client-id",
-        CLIENT_ID,
-    ];
-    args.extend_from_slice(extra);
+    let args = [&["--authority", &url][..], &SIGN_IN, extra].concat();
     spawn_with(
         env,
         sb,
