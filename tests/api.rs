@@ -200,11 +200,7 @@ fn requests_carry_the_partner_center_headers() {
 fn the_sandbox_flag_runs_the_sample_end_to_end() {
     let env = Env::new();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tenants.csv");
-    env.cmd()
-        .args(["run", "--sandbox", "--rate", "50", "--input"])
-        .arg(&sample)
-        .arg("--out")
-        .arg(env.out())
+    env.sandbox_run(&sample, &["--rate", "50"])
         .assert()
         .code(3)
         .stdout(predicate::str::contains("qualifications.csv"))

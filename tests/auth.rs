@@ -393,16 +393,7 @@ fn run_sandbox_signs_in_with_a_generated_certificate_or_a_refresh_token_file() {
         assert_eq!(mode, 0o600, "the key file is private");
     }
     let input = env.write("in.csv", id_csv(&ids_for(Answer::Approved, 3)));
-    let sandbox_run = |extra: &[&str]| {
-        env.cmd()
-            .args(["run", "--sandbox", "--input"])
-            .arg(&input)
-            .arg("--out")
-            .arg(env.out())
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let sandbox_run = |extra: &[&str]| env.sandbox_run(&input, extra).output().unwrap();
     let out = sandbox_run(&["--client-certificate", pem.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 

@@ -18,85 +18,36 @@ const PASSWORD: &str = "pw-that-must-never-print";
 fn bad_command_lines_exit_2_with_a_clear_message() {
     let env = Env::new();
     let input = env.write("in.csv", ONE_ID);
-    let input = input.to_str().unwrap();
-    let cases: [(&[&str], &str); 6] = [
-        (
-            &[
-                "run",
-                "--input",
-                input,
-                "--out",
-                "o",
-                "--sandbox",
-                "--rate",
-                "abc",
-            ],
-            "not a number",
-        ),
-        (
-            &[
-                "run",
-                "--input",
-                input,
-                "--out",
-                "o",
-                "--sandbox",
-                "--rate",
-                "0",
-            ],
-            "greater than 0",
-        ),
-        (
-            &[
-                "run",
-                "--input",
-                input,
-                "--out",
-                "o",
-                "--sandbox",
-                "--concurrency",
-                "-3",
-            ],
-            "--concurrency",
-        ),
-        (
-            &[
-                "run",
-                "--input",
-                input,
-                "--out",
-                "o",
-                "--sandbox",
-                "--frobnicate",
-            ],
-            "--frobnicate",
-        ),
-        (&["run", "--out", "o", "--sandbox"], "missing --input"),
-        (&["run", "--input", input, "--out", "o"], "no credentials"),
+    let cases: [(&[&str], &str); 5] = [
+        (&["--rate", "abc"], "not a number"),
+        (&["--rate", "0"], "greater than 0"),
+        (&["--concurrency", "-3"], "--concurrency"),
+        (&["--frobnicate"], "--frobnicate"),
+        (&["--deadline", "soon"], "not a duration"),
     ];
     for (args, message) in cases {
-        env.cmd()
-            .args(args)
+        env.sandbox_run(&input, args)
             .assert()
             .code(2)
             .stderr(predicate::str::contains(message));
     }
+    // No input; no credentials (no --sandbox either).
     env.cmd()
-        .args([
-            "run",
-            "--input",
-            input,
-            "--out",
-            "o",
-            "--sandbox",
-            "--deadline",
-            "soon",
-        ])
+        .args(["run", "--sandbox", "--out"])
+        .arg(env.out())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("not a duration"));
+        .stderr(predicate::str::contains("missing --input"));
+    env.cmd()
+        .args(["run", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(env.out())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no credentials"));
     // Nothing was looked up, nothing written.
-    assert!(!env.path("o").exists());
+    assert!(!env.out().exists());
 }
 
 #[test]
@@ -142,11 +93,7 @@ fn a_second_run_on_the_same_folder_exits_4_naming_the_folder() {
     let input = env.write("in.csv", ONE_ID);
     std::fs::create_dir_all(env.out()).unwrap();
     let _held = qualrecon::fsutil::lock_folder(&env.out()).unwrap();
-    env.cmd()
-        .args(["run", "--sandbox", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
+    env.sandbox_run(&input, &[])
         .assert()
         .code(4)
         .stderr(predicate::str::contains(env.out().display().to_string()))

@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{Env, TestSandbox, approved, id_csv};
 use encoding_rs::{SHIFT_JIS, WINDOWS_1250};
 use predicates::prelude::*;
@@ -186,16 +188,12 @@ fn an_unknown_encoding_label_is_a_usage_error_naming_it() {
 #[test]
 fn an_unreadable_input_is_fatal_and_named() {
     let env = Env::new();
-    env.cmd()
-        .args(["run", "--sandbox", "--input", "nope.csv", "--out", "o"])
+    env.sandbox_run(Path::new("nope.csv"), &[])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("nope.csv"));
     let no_ids = env.write("names.csv", "name,country\nA,SE\n");
-    env.cmd()
-        .args(["run", "--sandbox", "--input"])
-        .arg(&no_ids)
-        .args(["--out", "o"])
+    env.sandbox_run(&no_ids, &[])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--column"));

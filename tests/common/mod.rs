@@ -97,6 +97,18 @@ impl Env {
         c
     }
 
+    /// `qualrecon run --sandbox` (the built-in sandbox, no network) over
+    /// `input`, writing to `out()`.
+    pub fn sandbox_run(&self, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.args(["run", "--sandbox", "--input"])
+            .arg(input)
+            .arg("--out")
+            .arg(self.out())
+            .args(extra);
+        c
+    }
+
     pub fn rows(&self) -> Vec<HashMap<String, String>> {
         read_csv(&self.out().join("qualifications.csv"))
     }
