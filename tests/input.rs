@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Env, TestSandbox, approved, id_csv};
+use common::{Env, TestSandbox, approved, id_csv, summary_of};
 use encoding_rs::{SHIFT_JIS, WINDOWS_1250};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
@@ -84,8 +84,7 @@ fn a_windows_1250_export_keeps_its_polish_names_in_every_report_file() {
     let rows = common::read_csv(&unnamed.join("qualifications.csv"));
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["Adres"], "ul. £ódzka 12, Kraków");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(unnamed.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&unnamed);
     assert_eq!(summary["input"]["encoding"], "windows-1252");
 }
 

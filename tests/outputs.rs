@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, SIGN_IN, TestSandbox, id_csv, oauth_run, read_csv};
+use common::{Env, SIGN_IN, TestSandbox, id_csv, oauth_run, read_csv, summary_of};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 use uuid::Uuid;
@@ -89,8 +89,7 @@ fn previous_run_gives_changes_csv() {
         changes,
         b"\xEF\xBB\xBFcustomer_tenant_id,qualification,change,previous_vetting_status,vetting_status,previous_vetting_reason,vetting_reason,previous_lookup_status,lookup_status,vetting_created_date\r\n"
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(second.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&second);
     assert_eq!(summary["changes"]["total"], 0);
     assert_eq!(summary["changes"]["previous_run"]["id"], first_id.as_str());
     assert_eq!(summary["changes"]["by_kind"]["status_changed"], 0);
@@ -125,8 +124,7 @@ fn previous_run_gives_changes_csv() {
     assert_eq!(r["previous_vetting_status"], "InReview");
     assert_eq!(r["vetting_status"], "Approved");
     assert_eq!(r["qualification"], "Education");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(third.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&third);
     assert_eq!(summary["changes"]["by_kind"]["status_changed"], 1);
     assert_eq!(summary["changes"]["total"], 1);
     assert!(summary["changes"]["previous_run"]["id"].is_null());

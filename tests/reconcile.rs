@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use common::{Env, TestSandbox, csv_header, read_csv};
+use common::{Env, TestSandbox, csv_header, read_csv, summary_of};
 use predicates::prelude::*;
 use qualrecon::sandbox::{Answer, SandboxConfig, ids_for};
 
@@ -190,8 +190,7 @@ fn previous_reports_a_changed_reconciliation_and_nothing_for_an_older_report() {
         ["previous_reconciliation", "reconciliation"]
     );
     assert!(read_csv(&changes).is_empty(), "{:?}", read_csv(&changes));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(second.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&second);
     assert_eq!(summary["changes"]["by_kind"]["reconciliation_changed"], 0);
 
     // The same run again, after the CRM changed its mind about one customer.
@@ -213,7 +212,6 @@ fn previous_reports_a_changed_reconciliation_and_nothing_for_an_older_report() {
     assert_eq!(rows[0]["change"], "reconciliation_changed");
     assert_eq!(rows[0]["previous_reconciliation"], "match");
     assert_eq!(rows[0]["reconciliation"], "unexpected");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(third.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&third);
     assert_eq!(summary["changes"]["by_kind"]["reconciliation_changed"], 1);
 }

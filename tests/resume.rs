@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::{Env, TestSandbox, id_csv};
 use predicates::prelude::*;
@@ -27,15 +26,6 @@ fn requests_per_customer(sb: &TestSandbox) -> BTreeMap<Uuid, usize> {
     m
 }
 
-/// Start a run of `input` at 40 requests/s and SIGTERM it once at least 40
-/// customers were requested; returns its exit code.
-fn run_and_terminate(env: &Env, sb: &TestSandbox, input: &std::path::Path) -> Option<i32> {
-    let mut child = common::spawn_run(env, sb, input, &["--rate", "40"]);
-    common::wait_for_requests(sb, 40);
-    common::send_signal(&child, "-TERM");
-    common::exit_within(&mut child, Duration::from_secs(10)).code()
-}
-
 #[test]
 fn an_interrupted_run_resumes_without_asking_anyone_twice() {
     let env = Env::new();
@@ -43,7 +33,10 @@ fn an_interrupted_run_resumes_without_asking_anyone_twice() {
     let ids = ids_for(Answer::Approved, 300);
     let input = env.write("in.csv", id_csv(&ids));
 
-    assert_eq!(run_and_terminate(&env, &sb, &input), Some(143));
+    assert_eq!(
+        common::signal_under_way(&env, &sb, &input, "-TERM").code(),
+        Some(143)
+    );
     let first = env.summary();
     assert_eq!(first["run"]["status"], "interrupted");
     let first_ok = first["lookups"]["ok"].as_u64().unwrap();

@@ -23,11 +23,7 @@ fn interrupt(signal: &str, want: i32) {
     let sb = TestSandbox::start(SandboxConfig::default());
     let ids = approved(400);
     let input = env.write("in.csv", id_csv(&ids));
-    let mut child = common::spawn_run(&env, &sb, &input, &["--rate", "40"]);
-    // Wait until it is well under way.
-    common::wait_for_requests(&sb, 40);
-    common::send_signal(&child, signal);
-    let status = common::exit_within(&mut child, Duration::from_secs(10));
+    let status = common::signal_under_way(&env, &sb, &input, signal);
     assert_eq!(status.code(), Some(want));
     let s = env.summary();
     assert_eq!(s["run"]["status"], "interrupted");

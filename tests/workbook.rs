@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use common::Env;
 use common::xlsx::Workbook;
+use common::{Env, summary_of};
 
 /// Expectations cycled over the sample's rows: every kind of mismatch.
 const EXPECTATIONS: [&str; 6] = [
@@ -50,10 +50,6 @@ fn sandbox_run(env: &Env, input: &Path, out: &Path, extra: &[&str]) {
         .args(extra)
         .assert()
         .code(3);
-}
-
-fn summary_of(out: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
 }
 
 /// Label (column A) → value (column B) of the Summary sheet, first

@@ -114,9 +114,14 @@ impl Env {
     }
 
     pub fn summary(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.out().join("summary.json")).expect("summary.json");
-        serde_json::from_str(&text).expect("summary is JSON")
+        summary_of(&self.out())
     }
+}
+
+/// The `summary.json` in the folder `dir`.
+pub fn summary_of(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary is JSON")
 }
 
 /// Rows of a CSV as header → value maps.
@@ -357,6 +362,21 @@ pub fn wait_for_requests(sb: &TestSandbox, n: usize) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Start a run of `input` against `sb` at 40 requests/s and send it
+/// `signal` once it is well under way (at least 40 customers requested);
+/// its exit status, which must come within 10 s.
+pub fn signal_under_way(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    signal: &str,
+) -> std::process::ExitStatus {
+    let mut child = spawn_run(env, sb, input, &["--rate", "40"]);
+    wait_for_requests(sb, 40);
+    send_signal(&child, signal);
+    exit_within(&mut child, Duration::from_secs(10))
 }
 
 /// Send a signal (`-TERM`, `-INT`) to a child.
