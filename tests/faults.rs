@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use common::hostile::{
-    self, Hostile, MIB, Measured, RSS_LIMIT, SECRET, STATIC, ids, run_command, run_measured,
+    self, Hostile, MIB, Measured, RSS_LIMIT, SECRET, STATIC, run_command, run_measured,
 };
 use common::{
     Env, TestSandbox, approved, assert_counts_match, by_customer, id_csv, in_process_lookup, lossy,
@@ -365,15 +365,10 @@ fn api_redirects_are_failed_rows_and_are_never_followed() {
 
 /// A static-token run against `api` at `--concurrency 2`, measured.
 fn measured_run(api: &Hostile, env: &Env, customers: usize) -> Measured {
-    let input = env.write("in.csv", id_csv(&ids(customers)));
-    let out = env.out();
     let mut cmd = run_command(
         env,
+        customers,
         &[
-            "--input",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
             "--base-url",
             &api.url(),
             "--rate",
