@@ -83,6 +83,8 @@ fn never_more_than_concurrency_requests_in_flight() {
     assert!(most >= 2, "{most}");
 }
 
+/// A gateway that admits bursts of 10 and 50 requests a second, answering
+/// 429 with `retry_after` beyond that.
 fn throttle(retry_after: RetryAfterStyle) -> SandboxConfig {
     SandboxConfig {
         throttle: Some(Throttle {
@@ -228,14 +230,7 @@ fn an_hour_long_retry_after_on_every_answer_stops_the_run_with_exit_3() {
 #[test]
 fn max_wait_decides_between_sitting_out_a_retry_after_and_stopping() {
     // Bursts of 10, 50 a second, `Retry-After: 2` beyond that.
-    let sb = TestSandbox::start(SandboxConfig {
-        throttle: Some(Throttle {
-            rate: 50.0,
-            burst: 10.0,
-            retry_after: RetryAfterStyle::Seconds(2),
-        }),
-        ..SandboxConfig::default()
-    });
+    let sb = TestSandbox::start(throttle(RetryAfterStyle::Seconds(2)));
     let ids = approved(60);
 
     // `max-wait = "1s"` in the config file: the first 429 stops the run.
