@@ -38,11 +38,7 @@ fn bad_command_lines_exit_2_with_a_clear_message() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("missing --input"));
-    env.cmd()
-        .args(["run", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
+    env.run(&input)
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no credentials"));
@@ -128,14 +124,10 @@ fn the_sandbox_command_serves_until_terminated_and_prints_how_to_use_it() {
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_string();
-    let ids = qualrecon::sandbox::ids_for(qualrecon::sandbox::Answer::Approved, 3);
-    let input = env.write("in.csv", common::id_csv(&ids));
-    env.cmd()
-        .env("PARTNER_CENTER_TOKEN", qualrecon::sandbox::STATIC_TOKEN)
-        .args(["run", "--base-url", &url, "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
+    let input = env.write("in.csv", id_csv(&approved(3)));
+    env.run(&input)
+        .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+        .args(["--base-url", &url])
         .assert()
         .success();
     assert_eq!(env.rows().len(), 3);
@@ -172,12 +164,10 @@ fn a_broken_config_line_is_named_by_place_never_quoted() {
     for (text, place, key) in cases {
         let config = env.write("q.toml", &text);
         let out = env
-            .cmd()
+            .run(&input)
             .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
-            .args(["run", "--out", "out", "--config"])
+            .arg("--config")
             .arg(&config)
-            .arg("--input")
-            .arg(&input)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{text}");
@@ -315,12 +305,8 @@ fn unsafe_urls_and_tokens_are_usage_errors_before_any_request() {
     for (what, args, vars, want) in cases {
         let env = Env::new();
         let input = env.write("in.csv", id_csv(&ids(2)));
-        let mut c = env.cmd();
-        c.args(["run", "--input"])
-            .arg(&input)
-            .arg("--out")
-            .arg(env.out())
-            .args(&args);
+        let mut c = env.run(&input);
+        c.args(&args);
         for (k, v) in &vars {
             c.env(k, v);
         }
@@ -351,12 +337,8 @@ fn unsafe_urls_and_tokens_are_usage_errors_before_any_request() {
         format!("base-url = \"{with_user}\"\nauthority = \"{http_remote}\"\n"),
     );
     let out = env
-        .cmd()
+        .run(&input)
         .env("PARTNER_CENTER_TOKEN", STATIC)
-        .args(["run", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(env.out())
         .arg("--config")
         .arg(&config)
         .output()

@@ -384,12 +384,8 @@ pub fn oauth_run(
     n: usize,
 ) -> assert_cmd::Command {
     let input = env.write("in.csv", super::id_csv(&ids(n)));
-    let mut c = env.cmd();
+    let mut c = env.run(&input);
     c.env("PARTNER_CENTER_CLIENT_SECRET", SECRET)
-        .args(["run", "--input"])
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
         .args(["--base-url", base_url, "--authority", authority])
         .args(["--tenant", "contoso.onmicrosoft.com", "--client-id", "app"])
         .args(["--rate", "100", "--concurrency", "2"]);

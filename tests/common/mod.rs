@@ -76,6 +76,18 @@ impl Env {
         c
     }
 
+    /// `qualrecon run` over `input`, writing to `out()`: the test adds the
+    /// server and the credentials.
+    pub fn run(&self, input: &Path) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.arg("run")
+            .arg("--input")
+            .arg(input)
+            .arg("--out")
+            .arg(self.out());
+        c
+    }
+
     /// `qualrecon run` against `sb` with the static token, writing to `out()`.
     pub fn run_against(
         &self,
@@ -83,13 +95,8 @@ impl Env {
         input: &Path,
         extra: &[&str],
     ) -> assert_cmd::Command {
-        let mut c = self.cmd();
+        let mut c = self.run(input);
         c.env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
-            .arg("run")
-            .arg("--input")
-            .arg(input)
-            .arg("--out")
-            .arg(self.out())
             .arg("--base-url")
             .arg(sb.url())
             .args(["--rate", "200", "--concurrency", "8"])
@@ -100,12 +107,8 @@ impl Env {
     /// `qualrecon run --sandbox` (the built-in sandbox, no network) over
     /// `input`, writing to `out()`.
     pub fn sandbox_run(&self, input: &Path, extra: &[&str]) -> assert_cmd::Command {
-        let mut c = self.cmd();
-        c.args(["run", "--sandbox", "--input"])
-            .arg(input)
-            .arg("--out")
-            .arg(self.out())
-            .args(extra);
+        let mut c = self.run(input);
+        c.arg("--sandbox").args(extra);
         c
     }
 
@@ -265,12 +268,8 @@ pub fn oauth_run(
     secret: &str,
     extra: &[&str],
 ) -> assert_cmd::Command {
-    let mut c = env.cmd();
+    let mut c = env.run(input);
     c.env("PARTNER_CENTER_CLIENT_SECRET", secret)
-        .args(["run", "--input"])
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
         .args([
             "--base-url",
             &sb.url(),
