@@ -101,7 +101,8 @@ fn a_second_run_on_the_same_folder_exits_4_naming_the_folder() {
 fn the_sandbox_command_serves_until_terminated_and_prints_how_to_use_it() {
     use std::io::{BufRead, BufReader};
     let env = Env::new();
-    let mut sandbox = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"))
+    let mut sandbox = env
+        .std_cmd()
         .args([
             "sandbox",
             "--port",

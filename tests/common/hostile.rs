@@ -346,19 +346,8 @@ pub fn run_measured(mut cmd: std::process::Command, dir: &Path, limit: Duration)
 /// plain child process with a clean environment.
 pub fn run_command(env: &super::Env, customers: usize, args: &[&str]) -> std::process::Command {
     let input = env.write("in.csv", super::id_csv(&ids(customers)));
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
-    for k in super::INHERITED {
-        cmd.env_remove(k);
-    }
-    cmd.env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .current_dir(env.dir.path())
-        .arg("run")
-        .arg("--input")
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
-        .args(args);
+    let mut cmd = env.std_run(&input);
+    cmd.args(args);
     cmd
 }
 

@@ -64,28 +64,38 @@ impl Env {
         self.path("out")
     }
 
-    /// The binary with a clean environment.
-    pub fn cmd(&self) -> assert_cmd::Command {
-        let mut c = assert_cmd::Command::cargo_bin("qualrecon").expect("binary");
+    /// The binary as a plain child process (for tests that signal or
+    /// measure it), with a clean environment, in the temp folder.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
         for k in INHERITED {
             c.env_remove(k);
         }
         c.env_remove("HTTPS_PROXY").env_remove("ALL_PROXY");
         c.current_dir(self.dir.path());
-        c.timeout(std::time::Duration::from_secs(240));
         c
     }
 
-    /// `qualrecon run` over `input`, writing to `out()`: the test adds the
-    /// server and the credentials.
-    pub fn run(&self, input: &Path) -> assert_cmd::Command {
-        let mut c = self.cmd();
+    /// [`Env::std_cmd`] for `qualrecon run` over `input`, writing to
+    /// `out()`: the test adds the server and the credentials.
+    pub fn std_run(&self, input: &Path) -> std::process::Command {
+        let mut c = self.std_cmd();
         c.arg("run")
             .arg("--input")
             .arg(input)
             .arg("--out")
             .arg(self.out());
         c
+    }
+
+    /// The binary with a clean environment.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        asserted(self.std_cmd())
+    }
+
+    /// [`Env::std_run`], to assert on.
+    pub fn run(&self, input: &Path) -> assert_cmd::Command {
+        asserted(self.std_run(input))
     }
 
     /// `qualrecon run` against `sb` with the static token, writing to `out()`.
@@ -125,6 +135,13 @@ impl Env {
 pub fn summary_of(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
     serde_json::from_str(&text).expect("summary is JSON")
+}
+
+/// `cmd` to assert on, given up on after 4 minutes.
+fn asserted(cmd: std::process::Command) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::from_std(cmd);
+    c.timeout(Duration::from_secs(240));
+    c
 }
 
 /// Rows of a CSV as header → value maps.
@@ -333,16 +350,8 @@ fn spawn_with(
     (key, value): (&str, &str),
     extra: &[&str],
 ) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
-    for k in INHERITED {
-        cmd.env_remove(k);
-    }
-    cmd.env(key, value)
-        .arg("run")
-        .arg("--input")
-        .arg(input)
-        .arg("--out")
-        .arg(env.out())
+    env.std_run(input)
+        .env(key, value)
         .args(["--base-url", &sb.url()])
         .args(extra)
         .stdout(std::process::Stdio::null())
