@@ -19,6 +19,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod input;
 pub mod journal;
+pub mod logging;
 pub mod lookup;
 pub mod model;
 pub mod pacer;

@@ -6,9 +6,11 @@ use std::io::Write;
 use anyhow::Context;
 use clap::ValueEnum;
 
+use super::journal::JournalEntry;
+use super::Sandbox;
+use super::config::{SandboxArgs, SandboxConfig};
+use super::identity::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, TENANT};
 use super::testcert::TestCertificate;
-use super::{CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
-use crate::cli::SandboxArgs;
 
 /// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
 /// or SIGTERM, then shut down gracefully.
