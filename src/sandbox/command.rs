@@ -6,10 +6,10 @@ use std::io::Write;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use super::journal::JournalEntry;
 use super::Sandbox;
 use super::config::{SandboxArgs, SandboxConfig};
 use super::identity::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, TENANT};
+use super::journal::JournalEntry;
 use super::testcert::TestCertificate;
 
 /// Run the `sandbox` command: bind, print how to use it, serve until SIGINT

@@ -17,11 +17,16 @@
 //! `crate::model` types and never calls the client's parsing code.
 //!
 //! Files: `answers` (what each id gets), `faults` (which tenants misbehave),
-//! `config` (scenarios), `routes` (the customer endpoint), `customers` (the
-//! paged customer list), `auth` (fake AAD), `assertion` (certificate
-//! credentials), `testcert` (self-signed test certificates), `throttle`,
-//! `transport` (resets and truncated bodies), `journal`, `command`
-//! (`qualrecon sandbox`).
+//! `config` (scenarios and the `qualrecon sandbox` flags), `identity` (the
+//! fake tenant, app and secret), `state` (what the handlers share),
+//! `routes` (the customer endpoint), `customers` (the paged customer list),
+//! `auth` (fake AAD token endpoints), `tokens` (issued, revoked and refresh
+//! tokens), `aad_answer` (AAD's bodies and refusals), `assertion`
+//! (certificate credentials), `testcert` (self-signed test certificates),
+//! `throttle`, `transport` (resets and truncated bodies), `journal`,
+//! `command` (`qualrecon sandbox`). Imports among them run one way (checked
+//! by `tests/imports.rs`); this file holds the router and the running
+//! server ([`Sandbox`]).
 
 mod aad_answer;
 mod answers;
