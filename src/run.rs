@@ -53,7 +53,10 @@ pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(sandbox::command::serve_command(args))?;
+    runtime.block_on(sandbox::command::serve_command(
+        args,
+        crate::signals::first_signal(),
+    ))?;
     Ok(Exit::Success)
 }
 

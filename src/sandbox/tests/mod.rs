@@ -58,7 +58,10 @@ fn public_futures_and_handles_are_send() {
     fn is_send<T: Send>(_: &T) {}
     fn is_send_sync<T: Send + Sync>() {}
     let args = Wrap::try_parse_from(["sandbox"]).unwrap().a;
-    is_send(&super::command::serve_command(&args));
+    is_send(&super::command::serve_command(
+        &args,
+        std::future::pending(),
+    ));
     is_send(&Sandbox::start(SandboxConfig::default()));
     is_send_sync::<Sandbox>();
 }
