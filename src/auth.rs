@@ -30,6 +30,17 @@ const REFRESH_SHARE: f64 = 0.2;
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Attempts at the token endpoint for transport errors and 5xx.
 const TOKEN_ATTEMPTS: u32 = 3;
+/// Wait before the second attempt; it doubles before each later one.
+const TOKEN_RETRY_WAIT: Duration = Duration::from_millis(500);
+/// The shortest lifetime a token is taken to have, in seconds: a nonsense
+/// `expires_in` (0, negative) must not make every request fetch a token.
+const SHORTEST_TOKEN_LIFETIME_S: f64 = 1.0;
+/// The longest, a day: a nonsense `expires_in` must neither overflow a
+/// `Duration` nor pin a token for ever.
+const LONGEST_TOKEN_LIFETIME_S: f64 = 86_400.0;
+/// The lifetime assumed when the answer states none: an hour, AAD's usual
+/// (a 401 still triggers a refresh if the guess is wrong).
+const ASSUMED_TOKEN_LIFETIME_S: f64 = 3600.0;
 
 /// Where tokens come from.
 pub enum Credentials {
@@ -292,7 +303,7 @@ impl TokenProvider {
             attempt += 1;
             match self.fetch_once(c).await {
                 Err(AuthError::Unavailable { detail, .. }) if attempt < TOKEN_ATTEMPTS => {
-                    let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+                    let wait = TOKEN_RETRY_WAIT * 2u32.pow(attempt - 1);
                     tracing::warn!("token endpoint: {detail}; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
                 }
@@ -384,8 +395,8 @@ impl TokenProvider {
                 )));
             }
             // Clamped: a nonsense lifetime must neither panic nor pin a token for ever.
-            let lifetime =
-                token_lifetime(&parsed, chrono::Utc::now().timestamp()).clamp(1.0, 86_400.0);
+            let lifetime = token_lifetime(&parsed, chrono::Utc::now().timestamp())
+                .clamp(SHORTEST_TOKEN_LIFETIME_S, LONGEST_TOKEN_LIFETIME_S);
             if let (Some(rt), Some(new)) = (&c.refresh_token, parsed.refresh_token.as_deref())
                 && !new.trim().is_empty()
             {
@@ -431,8 +442,7 @@ impl TokenProvider {
 }
 
 /// Seconds a fresh token lives: `expires_in`, else `expires_on` (epoch
-/// seconds, v1), else an hour (AAD's usual lifetime; a 401 still triggers a
-/// refresh if that guess is wrong).
+/// seconds, v1), else [`ASSUMED_TOKEN_LIFETIME_S`].
 fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
     if let Some(s) = t.expires_in.as_ref().and_then(NumberOrString::seconds) {
         return s;
@@ -441,7 +451,7 @@ fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
         return (on - now_epoch as f64).max(0.0);
     }
     tracing::warn!("the token response has no expires_in; assuming the token lives an hour");
-    3600.0
+    ASSUMED_TOKEN_LIFETIME_S
 }
 
 /// Which grant and credential a token request used, for errors and hints.
