@@ -54,9 +54,11 @@ pub enum Credentials {
 pub struct ClientCredentials {
     /// The full token endpoint URL.
     pub token_url: String,
+    /// The app registration (client) id.
     pub client_id: String,
     /// How the app proves who it is.
     pub credential: ClientCredential,
+    /// v1 or v2: decides between `resource` and `scope` in the request.
     pub endpoint: TokenEndpoint,
     /// `Some`: the refresh-token grant with this token, else client credentials.
     pub refresh_token: Option<RefreshToken>,
@@ -204,22 +206,37 @@ pub enum AuthError {
     /// tenant, scope. Fatal.
     #[error("{url} rejected the {what}: HTTP {status}, {error}: {description}\n  hint: {hint}")]
     Rejected {
+        /// The token endpoint.
         url: String,
         /// Which sign-in: `client credentials`, `certificate sign-in`, …
         what: &'static str,
+        /// The HTTP status of AAD's answer.
         status: u16,
+        /// AAD's `error` (`invalid_client`, …).
         error: String,
+        /// The first line of AAD's `error_description`.
         description: String,
+        /// What to check, from the AADSTS code.
         hint: String,
     },
     /// The endpoint could not be reached or answered nonsense.
     #[error("could not get a token from {url}: {detail}")]
-    Unavailable { url: String, detail: String },
+    Unavailable {
+        /// The token endpoint.
+        url: String,
+        /// What went wrong, in words.
+        detail: String,
+    },
     /// The endpoint answered what qualrecon will not act on: a redirect
     /// (following it would send the client secret elsewhere) or a body over
     /// [`MAX_TOKEN_BODY`]. Fatal and not retried: it would answer the same.
     #[error("token endpoint {url}: {detail}")]
-    Refused { url: String, detail: String },
+    Refused {
+        /// The token endpoint.
+        url: String,
+        /// What was refused, in words.
+        detail: String,
+    },
 }
 
 struct Cached {
@@ -236,6 +253,8 @@ pub struct TokenProvider {
 }
 
 impl TokenProvider {
+    /// A provider that fetches (or hands out) tokens for `credentials`
+    /// over `http`; nothing is fetched before the first [`Self::token`].
     pub fn new(http: reqwest::Client, credentials: Credentials) -> TokenProvider {
         TokenProvider {
             http,

@@ -23,10 +23,12 @@ use crate::sandbox::SandboxArgs;
     args_override_self = true
 )]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The three commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Look up every customer in a CSV and write qualifications.csv/.xlsx and summary.json.
@@ -83,8 +85,10 @@ pub struct InputArgs {
     pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
+/// `qualrecon check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Which input, read how.
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -150,11 +154,14 @@ pub struct ConnectionArgs {
     pub token_endpoint: Option<TokenEndpoint>,
 }
 
+/// `qualrecon run`.
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
+    /// Which input, read how.
     #[command(flatten)]
     pub input: InputArgs,
 
+    /// Where Partner Center is and how to sign in.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 

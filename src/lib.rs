@@ -9,23 +9,44 @@
 //! Partner Center that shares only `model` with the client. `journal`
 //! records outcomes for `--resume`. `run` wires the commands.
 
-pub mod api;
+// Unreachable `pub` is checked here, for the library only, not in
+// Cargo.toml's [lints]: there it would also reach the integration tests'
+// shared `tests/common` modules and the benchmark. So is an `allow`
+// without a reason (the tests and the bench carry a few).
+#![warn(unreachable_pub, clippy::allow_attributes_without_reason)]
+
 pub mod auth;
-pub mod certificate;
+pub(crate) mod certificate;
 pub mod cli;
-pub mod config;
-pub mod customers;
+pub(crate) mod customers;
 pub mod exit;
 pub mod fsutil;
-pub mod input;
 pub mod journal;
-pub mod logging;
-pub mod lookup;
-pub mod model;
-pub mod pacer;
-pub mod progress;
-pub mod report;
+pub(crate) mod logging;
+pub(crate) mod progress;
 pub mod run;
 pub mod sandbox;
-pub mod signals;
-pub mod transport;
+pub(crate) mod signals;
+pub(crate) mod transport;
+
+// Being reworked by others right now. Their `pub` items become
+// `pub(crate)`, and the public ones get docs, when that lands; each
+// expectation then fails the build until its line is removed.
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod api;
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod config;
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod input;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod lookup;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod model;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod pacer;
+// Some items are used only by its tests since the report writer was
+// rewritten, and `Outcomes::is_empty` by nothing.
+#[expect(dead_code, reason = "being reworked; the unused items go then")]
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod report;

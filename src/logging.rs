@@ -13,7 +13,7 @@ static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
 /// Hide `bar` while each log line is written (the first bar registered
 /// counts; a run has one).
-pub fn suspend_around_logs(bar: &ProgressBar) {
+pub(crate) fn suspend_around_logs(bar: &ProgressBar) {
     let _ = BAR.set(bar.clone());
 }
 
@@ -34,7 +34,7 @@ pub enum LogFormat {
 /// and log files are noise. Text lines carry an RFC 3339 UTC timestamp
 /// when stderr is not a terminal (a log file needs one; a person watching
 /// does not); JSON lines always do.
-pub fn init_logging(format: LogFormat, quiet: bool) {
+pub(crate) fn init_logging(format: LogFormat, quiet: bool) {
     let default = if quiet { "error" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = std::io::stderr().is_terminal();

@@ -14,7 +14,7 @@ use crate::lookup::{LookupStatus, Outcome};
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Counts outcomes and shows them.
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
     done: u64,
@@ -26,7 +26,7 @@ pub struct Progress {
 
 impl Progress {
     /// A bar when stderr is a terminal (and not `--quiet`), else periodic logs.
-    pub fn new(total: u64, quiet: bool) -> Progress {
+    pub(crate) fn new(total: u64, quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -52,7 +52,7 @@ impl Progress {
     }
 
     /// One customer finished.
-    pub fn record(&mut self, outcome: &Outcome) {
+    pub(crate) fn record(&mut self, outcome: &Outcome) {
         self.done += 1;
         if outcome.status != LookupStatus::Ok {
             self.not_ok += 1;
@@ -77,7 +77,7 @@ impl Progress {
     }
 
     /// Remove the bar before the final summary is printed.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

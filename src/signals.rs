@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use crate::lookup::{Stop, StopReason};
 
 /// Install the handlers and the deadline timer for this run.
-pub fn watch(stop: &Stop, deadline: Option<Duration>) -> anyhow::Result<()> {
+pub(crate) fn watch(stop: &Stop, deadline: Option<Duration>) -> anyhow::Result<()> {
     listen_for_signals(stop.clone())?;
     if let Some(deadline) = deadline {
         let stop = stop.clone();
