@@ -30,6 +30,17 @@ const REFRESH_SHARE: f64 = 0.2;
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Attempts at the token endpoint for transport errors and 5xx.
 const TOKEN_ATTEMPTS: u32 = 3;
+/// Wait before the second attempt; it doubles before each later one.
+const TOKEN_RETRY_WAIT: Duration = Duration::from_millis(500);
+/// The shortest lifetime a token is taken to have, in seconds: a nonsense
+/// `expires_in` (0, negative) must not make every request fetch a token.
+const SHORTEST_TOKEN_LIFETIME_S: f64 = 1.0;
+/// The longest, a day: a nonsense `expires_in` must neither overflow a
+/// `Duration` nor pin a token for ever.
+const LONGEST_TOKEN_LIFETIME_S: f64 = 86_400.0;
+/// The lifetime assumed when the answer states none: an hour, AAD's usual
+/// (a 401 still triggers a refresh if the guess is wrong).
+const ASSUMED_TOKEN_LIFETIME_S: f64 = 3600.0;
 
 /// Where tokens come from.
 pub enum Credentials {
@@ -43,9 +54,11 @@ pub enum Credentials {
 pub struct ClientCredentials {
     /// The full token endpoint URL.
     pub token_url: String,
+    /// The app registration (client) id.
     pub client_id: String,
     /// How the app proves who it is.
     pub credential: ClientCredential,
+    /// v1 or v2: decides between `resource` and `scope` in the request.
     pub endpoint: TokenEndpoint,
     /// `Some`: the refresh-token grant with this token, else client credentials.
     pub refresh_token: Option<RefreshToken>,
@@ -193,22 +206,37 @@ pub enum AuthError {
     /// tenant, scope. Fatal.
     #[error("{url} rejected the {what}: HTTP {status}, {error}: {description}\n  hint: {hint}")]
     Rejected {
+        /// The token endpoint.
         url: String,
         /// Which sign-in: `client credentials`, `certificate sign-in`, …
         what: &'static str,
+        /// The HTTP status of AAD's answer.
         status: u16,
+        /// AAD's `error` (`invalid_client`, …).
         error: String,
+        /// The first line of AAD's `error_description`.
         description: String,
+        /// What to check, from the AADSTS code.
         hint: String,
     },
     /// The endpoint could not be reached or answered nonsense.
     #[error("could not get a token from {url}: {detail}")]
-    Unavailable { url: String, detail: String },
+    Unavailable {
+        /// The token endpoint.
+        url: String,
+        /// What went wrong, in words.
+        detail: String,
+    },
     /// The endpoint answered what qualrecon will not act on: a redirect
     /// (following it would send the client secret elsewhere) or a body over
     /// [`MAX_TOKEN_BODY`]. Fatal and not retried: it would answer the same.
     #[error("token endpoint {url}: {detail}")]
-    Refused { url: String, detail: String },
+    Refused {
+        /// The token endpoint.
+        url: String,
+        /// What was refused, in words.
+        detail: String,
+    },
 }
 
 struct Cached {
@@ -225,6 +253,8 @@ pub struct TokenProvider {
 }
 
 impl TokenProvider {
+    /// A provider that fetches (or hands out) tokens for `credentials`
+    /// over `http`; nothing is fetched before the first [`Self::token`].
     pub fn new(http: reqwest::Client, credentials: Credentials) -> TokenProvider {
         TokenProvider {
             http,
@@ -292,7 +322,7 @@ impl TokenProvider {
             attempt += 1;
             match self.fetch_once(c).await {
                 Err(AuthError::Unavailable { detail, .. }) if attempt < TOKEN_ATTEMPTS => {
-                    let wait = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+                    let wait = TOKEN_RETRY_WAIT * 2u32.pow(attempt - 1);
                     tracing::warn!("token endpoint: {detail}; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
                 }
@@ -384,8 +414,8 @@ impl TokenProvider {
                 )));
             }
             // Clamped: a nonsense lifetime must neither panic nor pin a token for ever.
-            let lifetime =
-                token_lifetime(&parsed, chrono::Utc::now().timestamp()).clamp(1.0, 86_400.0);
+            let lifetime = token_lifetime(&parsed, chrono::Utc::now().timestamp())
+                .clamp(SHORTEST_TOKEN_LIFETIME_S, LONGEST_TOKEN_LIFETIME_S);
             if let (Some(rt), Some(new)) = (&c.refresh_token, parsed.refresh_token.as_deref())
                 && !new.trim().is_empty()
             {
@@ -431,8 +461,7 @@ impl TokenProvider {
 }
 
 /// Seconds a fresh token lives: `expires_in`, else `expires_on` (epoch
-/// seconds, v1), else an hour (AAD's usual lifetime; a 401 still triggers a
-/// refresh if that guess is wrong).
+/// seconds, v1), else [`ASSUMED_TOKEN_LIFETIME_S`].
 fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
     if let Some(s) = t.expires_in.as_ref().and_then(NumberOrString::seconds) {
         return s;
@@ -441,7 +470,7 @@ fn token_lifetime(t: &TokenResponse, now_epoch: i64) -> f64 {
         return (on - now_epoch as f64).max(0.0);
     }
     tracing::warn!("the token response has no expires_in; assuming the token lives an hour");
-    3600.0
+    ASSUMED_TOKEN_LIFETIME_S
 }
 
 /// Which grant and credential a token request used, for errors and hints.

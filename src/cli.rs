@@ -5,11 +5,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::auth::TokenEndpoint;
 use crate::config::{Delimiter, HumanDuration, Rate};
-use crate::progress::LogFormat;
+use crate::logging::LogFormat;
+use crate::sandbox::SandboxArgs;
 
 /// Look up Partner Center customer qualifications (education, nonprofit,
 /// government, state-owned) for a whole list of customers, and write a
@@ -22,10 +23,12 @@ use crate::progress::LogFormat;
     args_override_self = true
 )]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The three commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Look up every customer in a CSV and write qualifications.csv/.xlsx and summary.json.
@@ -82,8 +85,10 @@ pub struct InputArgs {
     pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
+/// `qualrecon check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Which input, read how.
     #[command(flatten)]
     pub input: InputArgs,
 
@@ -149,11 +154,14 @@ pub struct ConnectionArgs {
     pub token_endpoint: Option<TokenEndpoint>,
 }
 
+/// `qualrecon run`.
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
+    /// Which input, read how.
     #[command(flatten)]
     pub input: InputArgs,
 
+    /// Where Partner Center is and how to sign in.
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
@@ -232,94 +240,6 @@ pub struct RunArgs {
     /// No progress output, errors only.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-/// Canned behaviours of the sandbox, for demos, tests and benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ScenarioName {
-    /// Every answer derived from the id; no faults beyond those answers.
-    #[default]
-    Default,
-    /// A token bucket over all customer requests: 429 + Retry-After beyond it.
-    Throttle,
-    /// Some tenants fail 1–3 times (503, 500, reset, truncated body) before answering.
-    Flaky,
-    /// Some tenants answer only after a long delay (beyond a short request timeout).
-    Slow,
-    /// Some tenants always get a broken body (truncated JSON, HTML, empty).
-    Malformed,
-    /// Tokens live only a few seconds.
-    TokenExpiry,
-}
-
-#[derive(Debug, Args)]
-pub struct SandboxArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-
-    /// Which canned behaviour to serve.
-    #[arg(long, value_enum, default_value_t = ScenarioName::Default)]
-    pub scenario: ScenarioName,
-
-    /// Added latency per customer request in ms: `N` or a range `MIN..MAX`.
-    #[arg(long, value_name = "MS", default_value = "0")]
-    pub latency_ms: String,
-
-    /// Seed for every random choice the sandbox makes.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Requests per second the throttle scenario admits.
-    #[arg(long, default_value_t = 50.0)]
-    pub throttle_rate: f64,
-
-    /// Burst the throttle scenario admits.
-    #[arg(long, default_value_t = 10.0)]
-    pub throttle_burst: f64,
-
-    /// Lifetime of issued tokens in seconds [default: 3600, 5 in token-expiry].
-    #[arg(long)]
-    pub token_lifetime: Option<u64>,
-
-    /// How many customers GET /v1/customers lists (ids, names and domains
-    /// generated, the same on every start).
-    #[arg(long, value_name = "N", default_value_t = crate::sandbox::DEFAULT_CUSTOMERS)]
-    pub customers: u64,
-
-    /// A PEM certificate registered on the sandbox's app: client assertions
-    /// signed by its key are accepted (repeatable; a key in the file is ignored).
-    #[arg(long, value_name = "FILE")]
-    pub client_certificate_public: Vec<PathBuf>,
-
-    /// A refresh token the sandbox's AAD accepts; every redemption answers a
-    /// new one, and only the newest is accepted after that.
-    #[arg(long, value_name = "TOKEN")]
-    pub refresh_token: Option<String>,
-
-    /// Write a self-signed test certificate into DIR and exit:
-    /// qualrecon-test.pem (certificate and key, for --client-certificate) and
-    /// qualrecon-test.crt (certificate only, for --client-certificate-public).
-    #[arg(long, value_name = "DIR")]
-    pub make_test_certificate: Option<PathBuf>,
-
-    /// Make this many tenants per thousand flaky (any scenario) [default in
-    /// flaky: 100].
-    #[arg(long, value_name = "N")]
-    pub flaky_per_mille: Option<u64>,
-
-    /// A flaky tenant fails its first 1 to N attempts [default: 3].
-    #[arg(long, value_name = "N")]
-    pub flaky_failures: Option<u64>,
-
-    /// Tenants per thousand that answer every attempt with the same 500.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub broken_per_mille: u64,
-
-    /// On shutdown, write every request received as JSON lines to FILE
-    /// (arrival in seconds, customer, status, outcome), for benches.
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<std::path::PathBuf>,
 }
 
 #[cfg(test)]

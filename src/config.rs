@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::auth::{ClientCredential, TokenEndpoint};
 use crate::certificate::{CertificateError, ClientCertificate};
 use crate::cli::RunArgs;
-use crate::progress::LogFormat;
+use crate::logging::LogFormat;
 use crate::report::formats::Formats;
 
 mod values;

@@ -25,18 +25,18 @@ use crate::lookup::{Ended, Lookup, StopReason, with_retries};
 use crate::model::{BodyError, CONTINUATION_HEADER, get_ci, json_body, kind, list_field, snippet};
 
 /// Customers asked for per page: the most Partner Center hands out at once.
-pub const PAGE_SIZE: u32 = 500;
+pub(crate) const PAGE_SIZE: u32 = 500;
 
 /// More pages than this is a server paging forever (5 million customers at
 /// full pages; far beyond any CSP), not a customer list.
-pub const MAX_PAGES: u64 = 10_000;
+pub(crate) const MAX_PAGES: u64 = 10_000;
 
 /// The report columns a listed customer brings, after the fixed ones.
-pub const EXTRA_HEADERS: [&str; 2] = ["company_name", "domain"];
+pub(crate) const EXTRA_HEADERS: [&str; 2] = ["company_name", "domain"];
 
 /// One page as qualrecon needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerPage {
+pub(crate) struct CustomerPage {
     /// The customers on the page, in list order.
     pub customers: Vec<ListedCustomer>,
     /// Where the next page is; `None` on the last page.
@@ -45,7 +45,7 @@ pub struct CustomerPage {
 
 /// One listed customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedCustomer {
+pub(crate) struct ListedCustomer {
     /// `id` as sent (a number is written out; empty when missing).
     pub id: String,
     /// `companyProfile.companyName`, empty when absent.
@@ -56,7 +56,7 @@ pub struct ListedCustomer {
 
 /// The `next` link of a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NextPage {
+pub(crate) struct NextPage {
     /// `links.next.uri`, relative to `/v1` (or absolute).
     pub uri: String,
     /// The `MS-ContinuationToken` to send with it, if the answer gave one.
@@ -65,7 +65,7 @@ pub struct NextPage {
 
 /// The whole list, read.
 #[derive(Debug)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// The listed customers as input rows (`line` = position in the list).
     pub input: InputFile,
     /// Pages read.
@@ -76,7 +76,7 @@ pub struct Listing {
 
 /// Why the customer list could not be read: the run stops before any lookup.
 #[derive(Debug, thiserror::Error)]
-pub enum ListError {
+pub(crate) enum ListError {
     /// A page request failed for good.
     #[error("listing the customers failed at page {page}: {detail}")]
     Failed { page: u64, detail: String },
@@ -110,12 +110,12 @@ fn stopped_by(reason: StopReason) -> &'static str {
 
 /// `{base}/v1/customers`: where the list comes from, for messages and
 /// `input.path`.
-pub fn list_url(base_url: &str) -> String {
+pub(crate) fn list_url(base_url: &str) -> String {
     format!("{}/v1/customers", base_url.trim_end_matches('/'))
 }
 
 /// `{base}/v1/customers?size=500`.
-pub fn first_page_url(base_url: &str) -> String {
+pub(crate) fn first_page_url(base_url: &str) -> String {
     format!("{}?size={PAGE_SIZE}", list_url(base_url))
 }
 
@@ -123,7 +123,7 @@ pub fn first_page_url(base_url: &str) -> String {
 /// slash, and a leading `/v1` as in Partner Center's `self` links, are
 /// accepted). An absolute URL is followed only to the API root's own
 /// scheme, host and port: the bearer token goes with the request.
-pub fn next_page_url(base_url: &str, uri: &str) -> Result<String, String> {
+pub(crate) fn next_page_url(base_url: &str, uri: &str) -> Result<String, String> {
     let base_url = base_url.trim_end_matches('/');
     let uri = uri.trim();
     if uri.is_empty() {
@@ -158,7 +158,7 @@ pub fn next_page_url(base_url: &str, uri: &str) -> Result<String, String> {
 /// unknown fields; `links.next.headers` as a list of `{key, value}` or as an
 /// object of names to values. Anything else is a [`BodyError`]: a page we
 /// do not understand is never guessed at.
-pub fn parse_page(body: &[u8]) -> Result<CustomerPage, BodyError> {
+pub(crate) fn parse_page(body: &[u8]) -> Result<CustomerPage, BodyError> {
     let value = json_body(body)?;
     let Value::Object(page) = value else {
         return Err(BodyError::Shape(format!(
@@ -252,7 +252,7 @@ fn next_link(page: &Map<String, Value>) -> Result<Option<NextPage>, String> {
 
 /// Page through the whole list. With `limit`, paging stops after the page
 /// on which `limit` valid distinct ids have been listed.
-pub async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Listing, ListError> {
+pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Listing, ListError> {
     let base_url = l.api.base_url().to_string();
     let mut url = first_page_url(&base_url);
     let mut continuation: Option<HeaderValue> = None;
@@ -406,7 +406,7 @@ fn listing_sha256(listed: &[ListedCustomer]) -> String {
 const SHOWN: usize = 20;
 
 /// What `qualrecon check --all-customers` prints; `source` names the list.
-pub fn describe(listing: &Listing, source: &str) -> String {
+pub(crate) fn describe(listing: &Listing, source: &str) -> String {
     Description { listing, source }.to_string()
 }
 

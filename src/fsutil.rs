@@ -123,17 +123,25 @@ pub enum OpenError {
     #[error(
         "{path} is a symbolic link; qualrecon does not follow links in the output folder (remove the link, or choose another --out)"
     )]
-    Symlink { path: String },
+    Symlink {
+        /// The name the link sits at.
+        path: String,
+    },
     /// A directory, device or FIFO, or a file with a second name (a hard
     /// link): writing it could change a file outside the output folder.
     #[error(
         "{path} is not a regular file of its own (a directory, device, FIFO or hard link); remove it, or choose another --out"
     )]
-    NotPlain { path: String },
+    NotPlain {
+        /// The name it sits at.
+        path: String,
+    },
     /// Anything else.
     #[error("cannot open {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -197,26 +205,35 @@ pub const LOCK_FILE: &str = ".qualrecon.lock";
 #[derive(Debug)]
 pub struct FolderLock {
     _file: File,
+    /// The lock file.
     pub path: PathBuf,
 }
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another run holds it.
     #[error(
         "another qualrecon run is using the output folder {dir}{holder} (lock file {lock}); wait for it to finish or choose another --out"
     )]
     Held {
+        /// The output folder.
         dir: String,
+        /// ` (pid N since …)`, as the holder wrote it into the lock file, or
+        /// empty.
         holder: String,
+        /// The lock file.
         lock: String,
     },
     /// The lock file is a symlink or not a plain file.
     #[error(transparent)]
     Unsafe(OpenError),
+    /// The lock file could not be opened or locked.
     #[error("cannot lock the output folder {dir}: {source}")]
     Io {
+        /// The output folder.
         dir: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -426,6 +443,7 @@ mod tests {
         // A FIFO neither hangs the open nor is taken for a lock file.
         fs::remove_file(&lock).unwrap();
         let c = std::ffi::CString::new(lock.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert!(matches!(
             lock_folder(dir.path()).unwrap_err(),

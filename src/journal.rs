@@ -235,12 +235,18 @@ impl Journal {
 pub enum JournalError {
     /// There is no journal in the folder.
     #[error("there is no journal ({JOURNAL_FILE}) in {dir}")]
-    Missing { dir: String },
+    Missing {
+        /// The output folder.
+        dir: String,
+    },
     /// A line before the last one is not a journal line.
     #[error("the journal {path} is damaged at line {line}: {detail}")]
     Damaged {
+        /// The journal.
         path: String,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with the line.
         detail: String,
     },
     /// A symlink or something else than a plain file sits at its name.
@@ -249,7 +255,9 @@ pub enum JournalError {
     /// Reading failed.
     #[error("cannot read the journal {path}: {source}")]
     Io {
+        /// The journal.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },

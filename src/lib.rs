@@ -1,30 +1,95 @@
 //! qualrecon: look up Partner Center customer qualifications for a whole
 //! customer list and write a spreadsheet-safe report.
 //!
-//! Data flows one way: `cli` → `config` → `input` → `lookup` (with `pacer`,
-//! `api`, `auth` with `certificate`, `model`) → `report`; with
-//! `--all-customers`, `customers` pages through Partner Center's customer
-//! list in place of `input`. `transport` holds what is accepted from the
-//! network (URLs, redirects, body sizes). The `sandbox` is a fake
-//! Partner Center that shares only `model` with the client. `journal`
-//! records outcomes for `--resume`. `run` wires the commands.
+//! # How a run flows
+//!
+//! The binary parses the command line ([`cli`]) and hands it to [`run`],
+//! which wires the three commands. For `run`:
+//!
+//! 1. `config` merges the command line, the environment and a TOML file
+//!    into one checked configuration, and `logging` starts the log lines;
+//! 2. `input` reads the customer list before anything else; the output
+//!    folder is locked ([`fsutil`]) and `--previous` read (`report`);
+//!    `signals` turns SIGINT, SIGTERM and `--deadline` into a stop;
+//! 3. `run/client.rs` sets up the sandbox (with `--sandbox`), the HTTP
+//!    client and the credentials ([`auth`], with `certificate`); with
+//!    `--all-customers`, `customers` pages through Partner Center's own
+//!    list in place of `input`; `run/resume.rs` takes over the [`journal`]
+//!    of an earlier run for `--resume`, and the token is proved;
+//! 4. [`lookup`] looks every customer up, concurrently, with retries and
+//!    the stop: [`pacer`] paces the requests, [`api`] sends one and
+//!    classifies its answer, `model` is the API's JSON, and `transport`
+//!    holds what is accepted from the network (https, no redirects, body
+//!    sizes);
+//! 5. each outcome is appended to the journal, counted by `progress` and
+//!    kept compact (`report::outcomes`);
+//! 6. `report` makes the rows customer by customer and writes every
+//!    report file through one exporter per format, each replaced
+//!    atomically, `summary.json` last; [`exit`] maps how it ended to the
+//!    exit code.
+//!
+//! `check` reads the input (or the customer list) and prints what it found.
+//! The [`sandbox`] is a fake Partner Center and AAD for the quickstart,
+//! `qualrecon sandbox` and the tests; it shares only `model` with the
+//! client.
+//!
+//! # Imports run one way
+//!
+//! No file imports a file that imports it back (`tests/imports.rs` checks
+//! it; `report/` still has one cycle, listed there while it is taken
+//! apart). `run` uses what it wires. `cli` uses the modules that own the
+//! concepts of its values (`auth::TokenEndpoint`, `logging::LogFormat`,
+//! `config`'s value types, `report::formats`, `input`'s encoding labels,
+//! `sandbox::SandboxArgs`), and `config` uses `cli`. `lookup` uses `api`,
+//! `auth`, `pacer`, `model` and a default of `config`; `api` uses `auth`;
+//! both use `transport`. `model`, `transport`, `pacer`, `fsutil` and
+//! `logging` use no other module, and the sandbox uses only `model` and
+//! itself. `docs/ARCHITECTURE.md` draws this and says where a new output
+//! format, credential type or sandbox scenario goes.
+//!
+//! # Public surface
+//!
+//! `pub` modules are what the binary, the integration tests and the
+//! benchmark use; the rest is `pub(crate)`.
 
-pub mod api;
+// Unreachable `pub` is checked here, for the library only, not in
+// Cargo.toml's [lints]: there it would also reach the integration tests'
+// shared `tests/common` modules and the benchmark. So is an `allow`
+// without a reason (the tests and the bench carry a few).
+#![warn(unreachable_pub, clippy::allow_attributes_without_reason)]
+
 pub mod auth;
-pub mod certificate;
+pub(crate) mod certificate;
 pub mod cli;
-pub mod config;
-pub mod customers;
+pub(crate) mod customers;
 pub mod exit;
 pub mod fsutil;
-pub mod input;
 pub mod journal;
-pub mod lookup;
-pub mod model;
-pub mod pacer;
-pub mod progress;
-pub mod report;
+pub(crate) mod logging;
+pub(crate) mod progress;
 pub mod run;
 pub mod sandbox;
-pub mod signals;
-pub mod transport;
+pub(crate) mod signals;
+pub(crate) mod transport;
+
+// Being reworked by others right now. Their `pub` items become
+// `pub(crate)`, and the public ones get docs, when that lands; each
+// expectation then fails the build until its line is removed.
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod api;
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod config;
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod input;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod lookup;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod model;
+#[expect(missing_docs, reason = "being reworked; documented when that lands")]
+pub mod pacer;
+// Some items are used only by its tests since the report writer was
+// rewritten, and `Outcomes::is_empty` by nothing.
+#[expect(dead_code, reason = "being reworked; the unused items go then")]
+#[expect(unreachable_pub, reason = "being reworked; narrowed when that lands")]
+pub(crate) mod report;

@@ -9,21 +9,22 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::cli::{CheckArgs, RunArgs, SandboxArgs};
+use crate::cli::{CheckArgs, RunArgs};
 use crate::config::{self, Config, InputSource};
 use crate::customers;
 use crate::exit::Exit;
 use crate::fsutil::{FolderLock, lock_folder, write_atomic};
 use crate::input::{InputFile, InputOptions, read_input};
 use crate::journal::{self, Header, JournalWriter};
+use crate::logging::init_logging;
 use crate::lookup::{Finished, Stop, StopReason, look_up_each};
-use crate::progress::{Progress, init_logging};
+use crate::progress::Progress;
 use crate::report::export::{CHANGES_FILE, CSV_FILE, JSONL_FILE, SUMMARY_FILE, XLSX_FILE};
 use crate::report::outcomes::Outcomes;
 use crate::report::previous::{self, PreviousRun};
 use crate::report::summary::{self, RunMeta, Summary};
 use crate::report::{self, reconcile, screen, xlsx as report_xlsx};
-use crate::sandbox;
+use crate::sandbox::{self, SandboxArgs};
 use crate::signals;
 use client::Client;
 use resume::Resume;
@@ -44,7 +45,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 
 /// `qualrecon sandbox`.
 pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
-    init_logging(crate::progress::LogFormat::Text, false);
+    init_logging(crate::logging::LogFormat::Text, false);
     // One thread: it serves over 20,000 requests/s on its own, and leaves
     // the other cores to the client under test (a multi-threaded runtime
     // spent its time waking threads).
@@ -52,7 +53,10 @@ pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(sandbox::serve_command(args))?;
+    runtime.block_on(sandbox::command::serve_command(
+        args,
+        crate::signals::first_signal(),
+    ))?;
     Ok(Exit::Success)
 }
 

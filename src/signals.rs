@@ -1,16 +1,18 @@
 //! Signals and the deadline, turned into a [`Stop`] request: the first
 //! SIGINT/SIGTERM (or the deadline) stops dispatching so a partial report
-//! can be written; a second signal quits at once.
+//! can be written; a second signal quits at once. `qualrecon sandbox` stops
+//! on the first ([`first_signal`]).
 
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::exit::Exit;
 use crate::lookup::{Stop, StopReason};
 
 /// Install the handlers and the deadline timer for this run.
-pub fn watch(stop: &Stop, deadline: Option<Duration>) -> anyhow::Result<()> {
+pub(crate) fn watch(stop: &Stop, deadline: Option<Duration>) -> anyhow::Result<()> {
     listen_for_signals(stop.clone())?;
     if let Some(deadline) = deadline {
         let stop = stop.clone();
@@ -27,15 +29,13 @@ pub fn watch(stop: &Stop, deadline: Option<Duration>) -> anyhow::Result<()> {
 
 /// First signal: stop dispatching and write a partial report. Second: quit.
 fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut signals = Signals::install()?;
     tokio::spawn(async move {
         let mut seen = 0;
         loop {
-            let (reason, name, code) = tokio::select! {
-                _ = int.recv() => (StopReason::Interrupt, "SIGINT", Exit::Interrupted),
-                _ = term.recv() => (StopReason::Terminate, "SIGTERM", Exit::Terminated),
+            let (reason, name, code) = match signals.next().await {
+                Received::Interrupt => (StopReason::Interrupt, "SIGINT", Exit::Interrupted),
+                Received::Terminate => (StopReason::Terminate, "SIGTERM", Exit::Terminated),
             };
             seen += 1;
             if seen == 1 {
@@ -50,4 +50,41 @@ fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM: how `qualrecon sandbox` is
+/// stopped.
+pub(crate) async fn first_signal() -> anyhow::Result<()> {
+    Signals::install()?.next().await;
+    Ok(())
+}
+
+/// Which signal arrived.
+enum Received {
+    Interrupt,
+    Terminate,
+}
+
+/// SIGINT and SIGTERM, listened for from [`Signals::install`] on (their
+/// default action, ending the process, is replaced).
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// The next signal to arrive.
+    async fn next(&mut self) -> Received {
+        tokio::select! {
+            _ = self.int.recv() => Received::Interrupt,
+            _ = self.term.recv() => Received::Terminate,
+        }
+    }
 }

@@ -11,15 +11,15 @@ use reqwest::{StatusCode, Url};
 
 /// Most bytes of one API answer read (any status). Real qualification
 /// answers are a few hundred bytes; this leaves three orders of magnitude.
-pub const MAX_API_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_API_BODY: usize = 4 * 1024 * 1024;
 
 /// Most bytes of one token-endpoint answer read. An AAD token response is a
 /// few kilobytes.
-pub const MAX_TOKEN_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_TOKEN_BODY: usize = 1024 * 1024;
 
 /// Whether `url` names this machine: `localhost`, 127.0.0.0/8 or `::1`.
 /// Only there may credentials travel over plain `http`.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -36,7 +36,7 @@ pub fn is_loopback(url: &Url) -> bool {
 /// and no user info (reqwest would send it as Basic auth, and it would land
 /// in `summary.json`). The error names `option` and shows the URL with any
 /// user info replaced, never the password.
-pub fn check_endpoint_url(raw: &str, option: &str) -> Result<(), String> {
+pub(crate) fn check_endpoint_url(raw: &str, option: &str) -> Result<(), String> {
     let shown = without_userinfo(raw);
     let url = Url::parse(raw).map_err(|e| format!("{option} is not a URL ({e}): `{shown}`"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -77,7 +77,7 @@ fn without_userinfo(raw: &str) -> String {
 /// A static bearer token must be sendable as an `Authorization` header value:
 /// printable ASCII only (`HeaderValue::from_str` would also pass a tab, which
 /// no real token holds). The error says where and what, never the token.
-pub fn check_header_token(token: &str, name: &str) -> Result<(), String> {
+pub(crate) fn check_header_token(token: &str, name: &str) -> Result<(), String> {
     let Some((i, c)) = token
         .chars()
         .enumerate()
@@ -98,7 +98,7 @@ pub fn check_header_token(token: &str, name: &str) -> Result<(), String> {
 }
 
 /// `HTTP 302 Found`.
-pub fn status_line(status: StatusCode) -> String {
+pub(crate) fn status_line(status: StatusCode) -> String {
     format!(
         "HTTP {} {}",
         status.as_u16(),
@@ -111,7 +111,7 @@ pub fn status_line(status: StatusCode) -> String {
 /// A 3xx answer in words: the status and the host it pointed to (never the
 /// whole Location, whose query may carry anything). `url` is the request's,
 /// against which a relative Location resolves.
-pub fn refused_redirect(status: StatusCode, headers: &HeaderMap, url: &Url) -> String {
+pub(crate) fn refused_redirect(status: StatusCode, headers: &HeaderMap, url: &Url) -> String {
     let location = headers.get(LOCATION);
     let host = location
         .and_then(|v| v.to_str().ok())
@@ -135,7 +135,7 @@ pub fn refused_redirect(status: StatusCode, headers: &HeaderMap, url: &Url) -> S
 }
 
 /// A reqwest error in words an operator can act on, with its causes.
-pub fn describe_transport(e: &reqwest::Error) -> String {
+pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
     let what = if e.is_connect() {
         "could not connect"
     } else if e.is_timeout() {
@@ -167,7 +167,7 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
 /// A body over its cap. Deterministic: the same request would get the same
 /// answer, so it is not worth a retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TooLarge {
+pub(crate) enum TooLarge {
     /// `Content-Length` said so; nothing was read.
     #[error("response body larger than the {} limit (Content-Length {length}); not read", size(*.cap))]
     Declared { cap: usize, length: u64 },
@@ -188,7 +188,7 @@ fn size(cap: usize) -> String {
 
 /// Why a body could not be read whole.
 #[derive(Debug)]
-pub enum ReadError<E> {
+pub(crate) enum ReadError<E> {
     TooLarge(TooLarge),
     /// The chunk source failed (connection reset, timeout, …).
     Source(E),
@@ -200,7 +200,7 @@ pub enum ReadError<E> {
 /// first chunk that would take the total past the cap ends the read (it is
 /// not appended, and no further chunk is pulled). So at most `cap` bytes
 /// plus the chunk in hand are ever held, whatever the server sends.
-pub async fn read_capped<S, B, E>(
+pub(crate) async fn read_capped<S, B, E>(
     content_length: Option<u64>,
     cap: usize,
     chunks: S,
@@ -231,7 +231,7 @@ where
 
 /// [`read_capped`] over a reqwest response. Dropping the response after a
 /// refusal closes its connection, so the rest is never read.
-pub async fn read_body(
+pub(crate) async fn read_body(
     response: reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, ReadError<reqwest::Error>> {

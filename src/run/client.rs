@@ -162,15 +162,26 @@ async fn start_sandbox(auth: &Auth) -> anyhow::Result<Sandbox> {
     Ok(sb)
 }
 
+/// Longest wait for a TCP and TLS connection (shorter when
+/// `--request-timeout` is): a host that does not answer should fail fast
+/// and be retried, not eat the whole request timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle pooled connections are closed after this (reqwest's default,
+/// stated): long enough to carry over a Retry-After pause.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keepalive probes on idle connections, so a dead peer or a NAT that
+/// dropped the flow is noticed before the next request uses the socket.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// One client for the whole run (token and API requests share its pool).
 fn http_client(cfg: &Config, base_url: &str) -> anyhow::Result<reqwest::Client> {
     let mut http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
+        .connect_timeout(CONNECT_TIMEOUT.min(cfg.request_timeout))
         // The default for every request, token requests included.
         .timeout(cfg.request_timeout)
         .pool_max_idle_per_host(cfg.concurrency as usize)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_keepalive(Duration::from_secs(60))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_keepalive(TCP_KEEPALIVE)
         // A redirect would carry the bearer token or the client secret to
         // wherever it points: a 3xx is an answer (a failed row, or a fatal
         // auth error), never followed.

@@ -11,8 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use der::Decode;
 
-use super::CLIENT_ID;
-use super::auth::AadFailure;
+use super::aad_answer::AadFailure;
+use super::identity::CLIENT_ID;
 use crate::model::{AssertionClaims, AssertionHeader};
 
 /// Clock skew AAD tolerates on `nbf` and `exp`.

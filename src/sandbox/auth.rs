@@ -1,167 +1,34 @@
 //! The fake AAD: token endpoints (v1 and v2) for the client-credentials and
 //! refresh-token grants, authenticating the app by secret or by certificate
-//! assertion ([`super::assertion`]), with AAD's real error bodies; and the
-//! bearer-token check of the customer endpoint.
+//! assertion ([`super::assertion`]), with AAD's real error bodies. The
+//! tokens it issues and the refresh token it rotates are kept in
+//! [`super::tokens`].
 //!
 //! The received client secret and refresh token are compared and then
 //! forgotten: they never reach a response body, a log line or the journal.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::assertion::RegisteredKeys;
-use super::config::SandboxConfig;
+use super::aad_answer::{AadFailure, json_response};
+use super::identity::{CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};
 use super::journal::{JournalEntry, TokenCheck};
-use super::routes::AppState;
-use super::{CLIENT_ID, CLIENT_SECRET, TENANT, TENANT_ID};
-use crate::model::{
-    AadError, AssertionClaims, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse,
-};
+use super::state::AppState;
+use super::tokens::TokenStore;
+use crate::model::{AssertionClaims, CLIENT_ASSERTION_TYPE, NumberOrString, TokenResponse};
 
 /// The Partner Center resource (v1 `resource`).
 pub(crate) const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// The Partner Center scope (v2 `scope`).
 pub(crate) const SCOPE: &str = "https://api.partnercenter.microsoft.com/.default";
-
-/// One issued token: when it expires and whether it was revoked.
-#[derive(Debug, Clone, Copy)]
-struct Issued {
-    expiry: Instant,
-    revoked: bool,
-}
-
-/// The fake AAD's state: issued access tokens and their expiry, the
-/// certificates registered on the app, and the refresh token.
-#[derive(Debug, Default)]
-pub(crate) struct TokenStore {
-    issued: Mutex<HashMap<String, Issued>>,
-    keys: RegisteredKeys,
-    refresh: Arc<Mutex<RefreshTokens>>,
-}
-
-/// The one refresh token the sandbox accepts, and those it replaced.
-#[derive(Debug, Default)]
-pub(crate) struct RefreshTokens {
-    /// The newest refresh token; `None` refuses every refresh grant.
-    pub(crate) current: Option<String>,
-    /// Tokens rotated out: refused, with AAD's "revoked" error.
-    superseded: HashSet<String>,
-}
-
-impl TokenStore {
-    /// The state `cfg` asks for: its registered certificates and refresh token.
-    pub(crate) fn new(cfg: &SandboxConfig) -> TokenStore {
-        TokenStore {
-            keys: RegisteredKeys::new(&cfg.client_certificates),
-            refresh: Arc::new(Mutex::new(RefreshTokens {
-                current: cfg.refresh_token.clone(),
-                superseded: HashSet::new(),
-            })),
-            ..TokenStore::default()
-        }
-    }
-
-    /// The refresh-token state, shared with [`super::Sandbox`] for tests.
-    pub(crate) fn refresh_tokens(&self) -> Arc<Mutex<RefreshTokens>> {
-        self.refresh.clone()
-    }
-
-    /// Redeem `presented`: the current refresh token is replaced by a new
-    /// one, which is returned; any other token is refused.
-    fn rotate(&self, presented: &str) -> Result<String, AadFailure> {
-        let mut r = self.refresh.lock().unwrap_or_else(PoisonError::into_inner);
-        if r.current.as_deref() == Some(presented) {
-            let next = format!(
-                "sbx-rt.{}{}",
-                Uuid::new_v4().simple(),
-                Uuid::new_v4().simple()
-            );
-            r.superseded.insert(presented.to_string());
-            r.current = Some(next.clone());
-            return Ok(next);
-        }
-        if r.superseded.contains(presented) {
-            return Err(AadFailure::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                50173,
-                "The provided grant has expired due to it being revoked, a fresh auth token is \
-                 needed. The user might have changed or reset their password."
-                    .to_string(),
-            ));
-        }
-        Err(AadFailure::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            9002313,
-            "Invalid request. Request is malformed or invalid.".to_string(),
-        ))
-    }
-
-    /// A new random opaque token valid for `lifetime`.
-    fn issue(&self, lifetime: Duration) -> String {
-        let token = format!("sbx.{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        self.issued
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                token.clone(),
-                Issued {
-                    expiry: Instant::now() + lifetime,
-                    revoked: false,
-                },
-            );
-        token
-    }
-
-    /// Invalidate every token issued so far (as when an admin revokes the
-    /// app's sessions); tokens issued afterwards work. The static token is
-    /// not affected.
-    pub(crate) fn revoke_all(&self) {
-        for t in self
-            .issued
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values_mut()
-        {
-            t.revoked = true;
-        }
-    }
-
-    /// The verdict on the `Authorization` header of a customer request.
-    pub(crate) fn check(&self, headers: &HeaderMap, static_token: Option<&str>) -> TokenCheck {
-        let Some(token) = bearer(headers) else {
-            return TokenCheck::Missing;
-        };
-        if static_token == Some(token) {
-            return TokenCheck::Static;
-        }
-        let issued = self.issued.lock().unwrap_or_else(PoisonError::into_inner);
-        match issued.get(token) {
-            Some(t) if t.revoked => TokenCheck::Revoked,
-            Some(t) if Instant::now() < t.expiry => TokenCheck::Valid,
-            Some(_) => TokenCheck::Expired,
-            None => TokenCheck::Unknown,
-        }
-    }
-}
-
-/// The token of an `Authorization: Bearer …` header (scheme in any case).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
 
 /// Which AAD endpoint a token request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,76 +37,6 @@ enum Endpoint {
     V1,
     /// `/{tenant}/oauth2/v2.0/token`, with `scope`; numbers.
     V2,
-}
-
-/// Why AAD refuses a token request: its HTTP status, `error`, AADSTS code
-/// and the first sentence(s) of `error_description`.
-#[derive(Debug, thiserror::Error)]
-#[error("AADSTS{code}: {message}")]
-pub(crate) struct AadFailure {
-    status: StatusCode,
-    error: &'static str,
-    code: i64,
-    message: String,
-}
-
-impl AadFailure {
-    pub(crate) fn new(
-        status: StatusCode,
-        error: &'static str,
-        code: i64,
-        message: String,
-    ) -> AadFailure {
-        AadFailure {
-            status,
-            error,
-            code,
-            message,
-        }
-    }
-
-    fn missing(parameter: &str) -> AadFailure {
-        AadFailure::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            format!("The request body must contain the following parameter: '{parameter}'."),
-        )
-    }
-
-    /// AAD's body: the description ends with trace and correlation ids and
-    /// a timestamp on their own lines, as the real service writes it.
-    fn into_response(self, correlation_id: Uuid) -> Response {
-        let trace_id = Uuid::new_v4();
-        let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-        let body = AadError {
-            error: self.error.to_string(),
-            error_description: Some(format!(
-                "{self}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
-            )),
-            error_codes: vec![self.code],
-            timestamp: Some(timestamp),
-            trace_id: Some(trace_id.to_string()),
-            correlation_id: Some(correlation_id.to_string()),
-            error_uri: Some(format!(
-                "https://login.microsoftonline.com/error?code={}",
-                self.code
-            )),
-        };
-        json_response(self.status, &body)
-    }
-}
-
-fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store, no-cache"),
-        ],
-        serde_json::to_vec(body).expect("wire model types always serialise"),
-    )
-        .into_response()
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.

@@ -6,13 +6,19 @@ use std::io::Write;
 use anyhow::Context;
 use clap::ValueEnum;
 
+use super::Sandbox;
+use super::config::{SandboxArgs, SandboxConfig};
+use super::identity::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, TENANT};
+use super::journal::JournalEntry;
 use super::testcert::TestCertificate;
-use super::{CLIENT_ID, CLIENT_SECRET, JournalEntry, STATIC_TOKEN, Sandbox, SandboxConfig, TENANT};
-use crate::cli::SandboxArgs;
 
-/// Run the `sandbox` command: bind, print how to use it, serve until SIGINT
-/// or SIGTERM, then shut down gracefully.
-pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
+/// Run the `sandbox` command: bind, print how to use it, serve until
+/// `shutdown` resolves (the caller's signal handling: SIGINT or SIGTERM),
+/// then shut down gracefully.
+pub async fn serve_command(
+    args: &SandboxArgs,
+    shutdown: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
     if let Some(dir) = &args.make_test_certificate {
         return make_test_certificate(dir);
     }
@@ -59,7 +65,7 @@ pub async fn serve_command(args: &SandboxArgs) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
     }
 
-    shutdown_signal().await?;
+    shutdown.await?;
     let journal = sandbox.journal.clone();
     sandbox.shutdown().await;
     if let Some(path) = &args.journal {
@@ -104,22 +110,4 @@ fn write_journal(path: &std::path::Path, entries: &[JournalEntry]) -> std::io::R
         out.write_all(b"\n")?;
     }
     out.flush()
-}
-
-/// Resolves on SIGINT, or SIGTERM on Unix.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
 }

@@ -2,13 +2,107 @@
 //! flags, turned into one plain [`SandboxConfig`] that tests may also build
 //! field by field (the knobs combine freely).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
 
-use super::STATIC_TOKEN;
 use super::faults::FaultShares;
-use crate::cli::{SandboxArgs, ScenarioName};
+use super::identity::STATIC_TOKEN;
+
+/// Customers the sandbox lists unless told otherwise.
+pub const DEFAULT_CUSTOMERS: u64 = 250;
+
+/// Canned behaviours of the sandbox, for demos, tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ScenarioName {
+    /// Every answer derived from the id; no faults beyond those answers.
+    #[default]
+    Default,
+    /// A token bucket over all customer requests: 429 + Retry-After beyond it.
+    Throttle,
+    /// Some tenants fail 1–3 times (503, 500, reset, truncated body) before answering.
+    Flaky,
+    /// Some tenants answer only after a long delay (beyond a short request timeout).
+    Slow,
+    /// Some tenants always get a broken body (truncated JSON, HTML, empty).
+    Malformed,
+    /// Tokens live only a few seconds.
+    TokenExpiry,
+}
+
+/// The flags of `qualrecon sandbox`; [`SandboxConfig::from_args`] turns
+/// them into a configuration.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Which canned behaviour to serve.
+    #[arg(long, value_enum, default_value_t = ScenarioName::Default)]
+    pub scenario: ScenarioName,
+
+    /// Added latency per customer request in ms: `N` or a range `MIN..MAX`.
+    #[arg(long, value_name = "MS", default_value = "0")]
+    pub latency_ms: String,
+
+    /// Seed for every random choice the sandbox makes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Requests per second the throttle scenario admits.
+    #[arg(long, default_value_t = 50.0)]
+    pub throttle_rate: f64,
+
+    /// Burst the throttle scenario admits.
+    #[arg(long, default_value_t = 10.0)]
+    pub throttle_burst: f64,
+
+    /// Lifetime of issued tokens in seconds [default: 3600, 5 in token-expiry].
+    #[arg(long)]
+    pub token_lifetime: Option<u64>,
+
+    /// How many customers GET /v1/customers lists (ids, names and domains
+    /// generated, the same on every start).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CUSTOMERS)]
+    pub customers: u64,
+
+    /// A PEM certificate registered on the sandbox's app: client assertions
+    /// signed by its key are accepted (repeatable; a key in the file is ignored).
+    #[arg(long, value_name = "FILE")]
+    pub client_certificate_public: Vec<PathBuf>,
+
+    /// A refresh token the sandbox's AAD accepts; every redemption answers a
+    /// new one, and only the newest is accepted after that.
+    #[arg(long, value_name = "TOKEN")]
+    pub refresh_token: Option<String>,
+
+    /// Write a self-signed test certificate into DIR and exit:
+    /// qualrecon-test.pem (certificate and key, for --client-certificate) and
+    /// qualrecon-test.crt (certificate only, for --client-certificate-public).
+    #[arg(long, value_name = "DIR")]
+    pub make_test_certificate: Option<PathBuf>,
+
+    /// Make this many tenants per thousand flaky (any scenario) [default in
+    /// flaky: 100].
+    #[arg(long, value_name = "N")]
+    pub flaky_per_mille: Option<u64>,
+
+    /// A flaky tenant fails its first 1 to N attempts [default: 3].
+    #[arg(long, value_name = "N")]
+    pub flaky_failures: Option<u64>,
+
+    /// Tenants per thousand that answer every attempt with the same 500.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub broken_per_mille: u64,
+
+    /// On shutdown, write every request received as JSON lines to FILE
+    /// (arrival in seconds, customer, status, outcome), for benches.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
 
 /// Everything that makes one sandbox behave differently from another.
 #[derive(Debug, Clone)]
@@ -147,7 +241,7 @@ impl Default for SandboxConfig {
             token_delay: Duration::ZERO,
             static_token: Some(STATIC_TOKEN.to_string()),
             revoke_tokens_after: None,
-            customers: super::DEFAULT_CUSTOMERS,
+            customers: DEFAULT_CUSTOMERS,
             list_invalid_id_at: None,
             list_faults: Vec::new(),
             client_certificates: Vec::new(),
@@ -319,7 +413,7 @@ mod tests {
         assert_eq!(cfg.token_lifetime, Duration::from_secs(5));
         let cfg = SandboxConfig::from_args(&args(&["--token-lifetime", "9"])).unwrap();
         assert_eq!(cfg.token_lifetime, Duration::from_secs(9));
-        assert_eq!(cfg.customers, crate::sandbox::DEFAULT_CUSTOMERS);
+        assert_eq!(cfg.customers, DEFAULT_CUSTOMERS);
         let cfg = SandboxConfig::from_args(&args(&["--customers", "1234"])).unwrap();
         assert_eq!(cfg.customers, 1234);
 

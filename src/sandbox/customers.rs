@@ -23,15 +23,13 @@ use super::answers::{JSON, Reply, candidate_id, to_json};
 use super::config::RetryAfterStyle;
 use super::hash::{id_hash, mix64};
 use super::journal::TokenCheck;
-use super::routes::{AppState, EchoIds, gateway, into_response, unauthorized_reply};
+use super::routes::{EchoIds, gateway, into_response, unauthorized_reply};
+use super::state::AppState;
 use super::throttle::too_many_requests;
 use crate::model::{
     CONTINUATION_HEADER, WireAttributes, WireCompanyProfile, WireCustomer, WireCustomerList,
     WireHeader, WireLink, WireLinks,
 };
-
-/// Customers the sandbox lists unless told otherwise.
-pub const DEFAULT_CUSTOMERS: u64 = 250;
 
 /// The most customers one page holds, whatever `size` asks for.
 pub const MAX_PAGE_SIZE: u64 = 500;

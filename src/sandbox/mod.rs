@@ -17,24 +17,33 @@
 //! `crate::model` types and never calls the client's parsing code.
 //!
 //! Files: `answers` (what each id gets), `faults` (which tenants misbehave),
-//! `config` (scenarios), `routes` (the customer endpoint), `customers` (the
-//! paged customer list), `auth` (fake AAD), `assertion` (certificate
-//! credentials), `testcert` (self-signed test certificates), `throttle`,
-//! `transport` (resets and truncated bodies), `journal`, `command`
-//! (`qualrecon sandbox`).
+//! `config` (scenarios and the `qualrecon sandbox` flags), `identity` (the
+//! fake tenant, app and secret), `state` (what the handlers share),
+//! `routes` (the customer endpoint), `customers` (the paged customer list),
+//! `auth` (fake AAD token endpoints), `tokens` (issued, revoked and refresh
+//! tokens), `aad_answer` (AAD's bodies and refusals), `assertion`
+//! (certificate credentials), `testcert` (self-signed test certificates),
+//! `throttle`, `transport` (resets and truncated bodies), `journal`,
+//! `command` (`qualrecon sandbox`). Imports among them run one way (checked
+//! by `tests/imports.rs`); this file holds the router and the running
+//! server ([`Sandbox`]).
 
+mod aad_answer;
 mod answers;
 mod assertion;
 mod auth;
-mod command;
+pub mod command;
 mod config;
 mod customers;
 mod faults;
 mod hash;
+mod identity;
 mod journal;
 mod routes;
+mod state;
 pub mod testcert;
 mod throttle;
+mod tokens;
 mod transport;
 
 #[cfg(test)]
@@ -44,38 +53,46 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::Router;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use answers::{Answer, answer_for, ids_for};
-pub use command::serve_command;
-pub use config::{ListFault, RetryAfterStyle, SandboxConfig, Throttle};
-pub use customers::{DEFAULT_CUSTOMERS, MAX_PAGE_SIZE, listed_customer};
+pub use config::{
+    DEFAULT_CUSTOMERS, ListFault, RetryAfterStyle, SandboxArgs, SandboxConfig, ScenarioName,
+    Throttle,
+};
+pub use customers::{MAX_PAGE_SIZE, listed_customer};
 pub use faults::{
     Fault, FaultShares, Malformation, TenantFaults, tenant_faults, tenant_faults_with,
 };
+pub use identity::{CLIENT_ID, CLIENT_SECRET, STATIC_TOKEN, TENANT, TENANT_ID};
 pub use journal::{JournalEntry, TokenCheck};
 pub use testcert::TestCertificate;
 
-use auth::RefreshTokens;
+use auth::{token_v1, token_v2};
+use customers::customer_list;
 use journal::Journal;
-use routes::{AppState, router};
+use routes::{qualifications, unknown_path};
+use state::AppState;
+use tokens::RefreshTokens;
 use transport::{ConnSwitch, FaultListener};
-
-/// The partner's AAD tenant, by domain; [`TENANT_ID`] is accepted too.
-pub const TENANT: &str = "sandbox.onmicrosoft.com";
-/// The same tenant by id.
-pub const TENANT_ID: &str = "7b1c5e0a-3f2d-4e8b-9a61-5d0c2b7e4f19";
-/// The one registered app.
-pub const CLIENT_ID: &str = "0a5b1f3e-8c2d-4d7a-b6e9-3f4a2c1d5e60";
-/// The app's secret. Fake, so it is fine to print.
-pub const CLIENT_SECRET: &str = "sandbox-secret-value";
-/// A bearer token accepted without OAuth (unless the config removes it).
-pub const STATIC_TOKEN: &str = "sandbox-token";
 
 /// How long [`Sandbox::shutdown`] lets in-flight requests finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The whole fake: Partner Center and AAD on one router.
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/customers/{id}/qualifications", get(qualifications))
+        .route("/v1/customers", get(customer_list))
+        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
+        .route("/{tenant}/oauth2/token", post(token_v1))
+        .fallback(unknown_path)
+        .with_state(state)
+}
 
 /// A running sandbox. Dropping it also stops the server (without waiting).
 #[derive(Debug)]

@@ -2,167 +2,21 @@
 //! runs a request through the gateway (throttle), authentication, id
 //! validation and the tenant's scenario faults before answering.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use uuid::Uuid;
 
 use super::answers::{JSON, Reply, answer_for, reply_for, to_json};
-use super::auth::{TokenStore, token_v1, token_v2};
-use super::config::{RetryAfterStyle, SandboxConfig};
-use super::customers::customer_list;
 use super::faults::{Fault, Malformation, tenant_faults_with};
-use super::journal::{Journal, JournalEntry, TokenCheck};
-use super::throttle::{TokenBucket, service_unavailable, too_many_requests};
+use super::journal::TokenCheck;
+use super::state::{AppState, MS_CORRELATION_ID, MS_REQUEST_ID};
 use super::transport::{ConnSwitch, truncated};
 use crate::model::GatewayError;
-
-const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
-const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
-const MS_APPLICATION: HeaderName = HeaderName::from_static("ms-partnercenter-application");
-
-/// Everything the handlers share.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    pub(crate) cfg: SandboxConfig,
-    pub(crate) journal: Journal,
-    pub(crate) tokens: TokenStore,
-    bucket: Option<Mutex<TokenBucket>>,
-    /// Authenticated attempts per tenant, for "fails its first n attempts".
-    attempts: Mutex<HashMap<Uuid, u32>>,
-    /// Authenticated customer requests overall, for `drop_every`.
-    requests: AtomicU64,
-    /// Customer requests overall, authenticated or not, for
-    /// `revoke_tokens_after`.
-    arrivals: AtomicU64,
-    /// Authenticated customer-list requests per page offset, for `list_faults`.
-    pub(super) list_attempts: Mutex<HashMap<u64, u32>>,
-    latency: Mutex<fastrand::Rng>,
-}
-
-impl AppState {
-    pub(crate) fn new(cfg: SandboxConfig, journal: Journal) -> AppState {
-        AppState {
-            bucket: cfg
-                .throttle
-                .as_ref()
-                .map(|t| Mutex::new(TokenBucket::new(t))),
-            latency: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
-            tokens: TokenStore::new(&cfg),
-            cfg,
-            journal,
-            attempts: Mutex::default(),
-            requests: AtomicU64::new(0),
-            arrivals: AtomicU64::new(0),
-            list_attempts: Mutex::default(),
-        }
-    }
-
-    /// A journal entry for a request arriving now, outcome still open.
-    pub(crate) fn entry(
-        &self,
-        method: &str,
-        path: String,
-        headers: &HeaderMap,
-        token: TokenCheck,
-    ) -> JournalEntry {
-        let text = |name: &HeaderName| {
-            headers
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
-        JournalEntry {
-            at: self.journal.elapsed(),
-            method: method.to_string(),
-            path,
-            query: None,
-            continuation_token: None,
-            customer: None,
-            request_id: text(&MS_REQUEST_ID),
-            correlation_id: text(&MS_CORRELATION_ID),
-            application: text(&MS_APPLICATION),
-            accept: text(&header::ACCEPT),
-            token,
-            status: 0,
-            outcome: String::new(),
-            retry_after_until: None,
-            form_keys: Vec::new(),
-            grant_type: None,
-            assertion: None,
-        }
-    }
-
-    /// A seeded draw from the configured latency range.
-    pub(super) fn latency(&self) -> Duration {
-        let (lo, hi) = (self.cfg.latency_min, self.cfg.latency_max);
-        if hi <= lo {
-            return lo;
-        }
-        let mut rng = self.latency.lock().unwrap_or_else(PoisonError::into_inner);
-        let nanos = rng.u64(lo.as_nanos() as u64..=hi.as_nanos() as u64);
-        Duration::from_nanos(nanos)
-    }
-
-    /// Take a token from the bucket; `Some(style)` means "refused, answer
-    /// 429 announcing the wait this way".
-    fn refuse(&self) -> Option<RetryAfterStyle> {
-        let (bucket, throttle) = self.bucket.as_ref().zip(self.cfg.throttle.as_ref())?;
-        let admitted = bucket
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .try_take(Instant::now());
-        (!admitted).then_some(throttle.retry_after)
-    }
-
-    /// The gateway throttles before anything else and answers at once:
-    /// the 429 (with `entry` completed and journaled), or `None` to go on.
-    pub(super) fn refused(&self, entry: &mut JournalEntry) -> Option<Response> {
-        let ((response, until), outcome) = match (self.refuse(), self.cfg.maintenance) {
-            (Some(style), _) => (too_many_requests(style, entry.at), "throttled"),
-            (None, Some(seconds)) => (service_unavailable(seconds, entry.at), "maintenance"),
-            (None, None) => return None,
-        };
-        entry.status = response.status().as_u16();
-        entry.outcome = outcome.to_string();
-        entry.retry_after_until = until;
-        self.journal.push(entry.clone());
-        Some(response)
-    }
-
-    /// Count an authenticated attempt at `id`; returns (this tenant's
-    /// attempt number, the request's number overall), both from 1. Tenants
-    /// are only told apart when an answer depends on the attempt (flaky,
-    /// slow): otherwise a map entry per tenant would cost a hash per
-    /// request and memory that grows with the ids seen.
-    fn count_attempt(&self, id: Uuid) -> (u32, u64) {
-        let nth = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        if !(self.cfg.flaky || self.cfg.slow) {
-            return (1, nth);
-        }
-        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = attempts.entry(id).or_default();
-        *n += 1;
-        (*n, nth)
-    }
-}
-
-/// The whole fake: Partner Center and AAD on one router.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1/customers/{id}/qualifications", get(qualifications))
-        .route("/v1/customers", get(customer_list))
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
-        .fallback(unknown_path)
-        .with_state(state)
-}
 
 /// What the customer endpoint does with an authenticated request for a
 /// valid id.
@@ -297,7 +151,7 @@ pub(super) fn into_response(reply: Reply) -> Response {
 }
 
 /// `GET /v1/customers/{id}/qualifications`.
-async fn qualifications(
+pub(super) async fn qualifications(
     State(st): State<Arc<AppState>>,
     ConnectInfo(conn): ConnectInfo<ConnSwitch>,
     Path(raw_id): Path<String>,
@@ -395,7 +249,7 @@ impl EchoIds {
 }
 
 /// Any other path: the gateway's 404.
-async fn unknown_path(
+pub(super) async fn unknown_path(
     State(st): State<Arc<AppState>>,
     method: Method,
     uri: Uri,

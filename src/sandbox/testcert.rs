@@ -24,8 +24,11 @@ use x509_cert::time::{Time, Validity};
 const SHA256_WITH_RSA: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 
-/// File names `--make-test-certificate` writes.
+/// File `--make-test-certificate` writes with the certificate and its key
+/// (for `run --client-certificate`).
 pub const TEST_CERTIFICATE_PEM: &str = "qualrecon-test.pem";
+/// File `--make-test-certificate` writes with the certificate alone (for
+/// `sandbox --client-certificate-public`).
 pub const TEST_CERTIFICATE_PUBLIC: &str = "qualrecon-test.crt";
 
 /// RFC 5280 `TBSCertificate`, only the fields a v3 certificate must have.

@@ -53,12 +53,15 @@ fn public_futures_and_handles_are_send() {
     #[derive(Parser)]
     struct Wrap {
         #[command(flatten)]
-        a: crate::cli::SandboxArgs,
+        a: super::SandboxArgs,
     }
     fn is_send<T: Send>(_: &T) {}
     fn is_send_sync<T: Send + Sync>() {}
     let args = Wrap::try_parse_from(["sandbox"]).unwrap().a;
-    is_send(&super::serve_command(&args));
+    is_send(&super::command::serve_command(
+        &args,
+        std::future::pending(),
+    ));
     is_send(&Sandbox::start(SandboxConfig::default()));
     is_send_sync::<Sandbox>();
 }
