@@ -141,7 +141,8 @@ fn flaky_slow_malformed_and_dropped_answers_together_end_each_customer_by_the_re
     assert_eq!(s["lookups"]["retries"], (journal.len() - ids.len()) as u64);
     // Retries are paced like everything else.
     let times: Vec<Duration> = journal.iter().map(|e| e.at).collect();
-    assert!(max_in_one_second(&times) <= 150);
+    let busiest = max_in_one_second(&times);
+    assert!(busiest <= 150, "{busiest} requests arrived within one second at --rate 150");
 }
 
 #[test]
