@@ -254,7 +254,7 @@ fn run_client(mut cmd: Command) -> (Option<i32>, Duration, libc::rusage) {
     let start = Instant::now();
     // Reaped by wait4, which std's `wait` cannot replace: it drops the
     // rusage.
-    #[allow(clippy::zombie_processes)]
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4 below, not by std")]
     let child = cmd.spawn().expect("start qualrecon run");
     let (status, usage) = reap(child.id() as libc::pid_t);
     let wall = start.elapsed();

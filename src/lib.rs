@@ -52,12 +52,6 @@
 //! `pub` modules are what the binary, the integration tests and the
 //! benchmark use; the rest is `pub(crate)`.
 
-// Unreachable `pub` is checked here, for the library only, not in
-// Cargo.toml's [lints]: there it would also reach the integration tests'
-// shared `tests/common` modules and the benchmark. So is an `allow`
-// without a reason (the tests and the bench carry a few).
-#![warn(unreachable_pub, clippy::allow_attributes_without_reason)]
-
 pub mod auth;
 pub(crate) mod certificate;
 pub mod cli;

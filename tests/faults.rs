@@ -142,7 +142,10 @@ fn flaky_slow_malformed_and_dropped_answers_together_end_each_customer_by_the_re
     // Retries are paced like everything else.
     let times: Vec<Duration> = journal.iter().map(|e| e.at).collect();
     let busiest = max_in_one_second(&times);
-    assert!(busiest <= 150, "{busiest} requests arrived within one second at --rate 150");
+    assert!(
+        busiest <= 150,
+        "{busiest} requests arrived within one second at --rate 150"
+    );
 }
 
 #[test]

@@ -24,11 +24,11 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::oneshot;
 
 /// The bearer token the [`Answer::Open`] token endpoint issues.
-pub const ISSUED_TOKEN: &str = "hostile-issued-token";
+pub(crate) const ISSUED_TOKEN: &str = "hostile-issued-token";
 
 /// What one request got, as received.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     /// Path and query.
     pub path: String,
@@ -38,7 +38,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -46,7 +46,7 @@ impl Seen {
     }
 
     /// Whether this was a token-endpoint request.
-    pub fn is_token(&self) -> bool {
+    pub(crate) fn is_token(&self) -> bool {
         self.path
             .split('?')
             .next()
@@ -55,7 +55,7 @@ impl Seen {
     }
 
     /// Whether `needle` appears anywhere in the request (path, headers, body).
-    pub fn contains(&self, needle: &str) -> bool {
+    pub(crate) fn contains(&self, needle: &str) -> bool {
         self.path.contains(needle)
             || self
                 .headers
@@ -67,7 +67,7 @@ impl Seen {
 
 /// How the server answers one kind of request (token or API).
 #[derive(Debug, Clone)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// Token endpoint: a token for anyone. API: `{"qualifications":[]}`
     /// for anyone, no authentication asked.
     Open,
@@ -92,7 +92,7 @@ struct Behaviour {
 
 /// A running hostile server, on its own runtime so the test thread can
 /// block on the binary.
-pub struct Hostile {
+pub(crate) struct Hostile {
     rt: Option<tokio::runtime::Runtime>,
     addr: SocketAddr,
     journal: Arc<Mutex<Vec<Seen>>>,
@@ -101,12 +101,12 @@ pub struct Hostile {
 
 impl Hostile {
     /// Serve on 127.0.0.1, port 0.
-    pub fn start(token: Answer, api: Answer) -> Hostile {
+    pub(crate) fn start(token: Answer, api: Answer) -> Hostile {
         Hostile::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), token, api)
     }
 
     /// Serve on `ip`, port 0.
-    pub fn start_on(ip: IpAddr, token: Answer, api: Answer) -> Hostile {
+    pub(crate) fn start_on(ip: IpAddr, token: Answer, api: Answer) -> Hostile {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -141,27 +141,27 @@ impl Hostile {
     }
 
     /// A second server on another loopback address (see the module docs).
-    pub fn start_second(token: Answer, api: Answer) -> Hostile {
+    pub(crate) fn start_second(token: Answer, api: Answer) -> Hostile {
         Hostile::start_on(second_loopback(), token, api)
     }
 
     /// `http://ip:port`: the API root and the authority alike.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// `ip:port`, as an error message names the host.
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.addr.to_string()
     }
 
     /// Every request so far, in arrival order.
-    pub fn journal(&self) -> Vec<Seen> {
+    pub(crate) fn journal(&self) -> Vec<Seen> {
         self.journal.lock().expect("journal").clone()
     }
 
     /// API (non-token) requests so far.
-    pub fn api_requests(&self) -> Vec<Seen> {
+    pub(crate) fn api_requests(&self) -> Vec<Seen> {
         self.journal()
             .into_iter()
             .filter(|s| !s.is_token())
@@ -169,7 +169,7 @@ impl Hostile {
     }
 
     /// Token-endpoint requests so far.
-    pub fn token_requests(&self) -> Vec<Seen> {
+    pub(crate) fn token_requests(&self) -> Vec<Seen> {
         self.journal().into_iter().filter(Seen::is_token).collect()
     }
 }
@@ -187,7 +187,7 @@ impl Drop for Hostile {
 }
 
 /// 127.0.0.2 when it can be bound here, else 127.0.0.1.
-pub fn second_loopback() -> IpAddr {
+pub(crate) fn second_loopback() -> IpAddr {
     let second = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     if std::net::TcpListener::bind(SocketAddr::new(second, 0)).is_ok() {
         second
@@ -292,7 +292,7 @@ fn spaces(length: Option<u64>) -> Body {
 }
 
 /// How a measured child ended.
-pub struct Measured {
+pub(crate) struct Measured {
     /// The exit code (`None`: killed by a signal).
     pub code: Option<i32>,
     /// Peak resident set size of the child, in bytes (`ru_maxrss`).
@@ -305,13 +305,17 @@ pub struct Measured {
 /// within `limit`, with stdout and stderr in files under `dir`, and read its
 /// own peak RSS from `wait4` (this child's rusage only, not other children
 /// the test process may have).
-pub fn run_measured(mut cmd: std::process::Command, dir: &Path, limit: Duration) -> Measured {
+pub(crate) fn run_measured(
+    mut cmd: std::process::Command,
+    dir: &Path,
+    limit: Duration,
+) -> Measured {
     let out_path = dir.join("child.stdout");
     let err_path = dir.join("child.stderr");
     cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"))
         .stderr(std::fs::File::create(&err_path).expect("stderr file"));
     // Reaped by wait4 below, which std's `wait` cannot replace: it drops the rusage.
-    #[allow(clippy::zombie_processes)]
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4 below, not by std")]
     let child = cmd.spawn().expect("spawn qualrecon");
     let pid = child.id() as libc::pid_t;
     let start = Instant::now();
@@ -344,7 +348,11 @@ pub fn run_measured(mut cmd: std::process::Command, dir: &Path, limit: Duration)
 
 /// `qualrecon run` over `customers` random ids into `env.out()`, as a
 /// plain child process with a clean environment.
-pub fn run_command(env: &super::Env, customers: usize, args: &[&str]) -> std::process::Command {
+pub(crate) fn run_command(
+    env: &super::Env,
+    customers: usize,
+    args: &[&str],
+) -> std::process::Command {
     let input = env.write("in.csv", super::id_csv(&ids(customers)));
     let mut cmd = env.std_run(&input);
     cmd.args(args);
@@ -352,21 +360,21 @@ pub fn run_command(env: &super::Env, customers: usize, args: &[&str]) -> std::pr
 }
 
 /// The client secret the runs against a hostile server send.
-pub const SECRET: &str = "hostile-client-secret-9f2c";
+pub(crate) const SECRET: &str = "hostile-client-secret-9f2c";
 /// The static token the runs against a hostile server send.
-pub const STATIC: &str = "hostile-static-token-41d7";
-pub const MIB: u64 = 1024 * 1024;
+pub(crate) const STATIC: &str = "hostile-static-token-41d7";
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// The bound on a run's peak RSS against 300 MB answers.
-pub const RSS_LIMIT: u64 = 64 * MIB;
+pub(crate) const RSS_LIMIT: u64 = 64 * MIB;
 
 /// `n` random customer ids (a hostile server answers every id alike).
-pub fn ids(n: usize) -> Vec<uuid::Uuid> {
+pub(crate) fn ids(n: usize) -> Vec<uuid::Uuid> {
     (0..n).map(|_| uuid::Uuid::new_v4()).collect()
 }
 
 /// `qualrecon run` over `n` customers with OAuth2 client credentials (the
 /// secret in the environment) at `--concurrency 2`.
-pub fn oauth_run(
+pub(crate) fn oauth_run(
     env: &super::Env,
     authority: &str,
     base_url: &str,

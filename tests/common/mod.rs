@@ -1,9 +1,12 @@
 //! Test harness: a temp folder per test, the binary, and the sandbox started
 //! in this process on port 0 so tests can read its request journal.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the shared harness"
+)]
 
-pub mod hostile;
-pub mod xlsx;
+pub(crate) mod hostile;
+pub(crate) mod xlsx;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -38,35 +41,35 @@ const INHERITED: [&str; 12] = [
 ];
 
 /// A temp folder with an input and an output folder.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: TempDir,
 }
 
 impl Env {
-    pub fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Write a file into the temp folder.
-    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, contents).expect("write test file");
         p
     }
 
-    pub fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.path("out")
     }
 
     /// The binary as a plain child process (for tests that signal or
     /// measure it), with a clean environment, in the temp folder.
-    pub fn std_cmd(&self) -> std::process::Command {
+    pub(crate) fn std_cmd(&self) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("qualrecon"));
         for k in INHERITED {
             c.env_remove(k);
@@ -78,7 +81,7 @@ impl Env {
 
     /// [`Env::std_cmd`] for `qualrecon run` over `input`, writing to
     /// `out()`: the test adds the server and the credentials.
-    pub fn std_run(&self, input: &Path) -> std::process::Command {
+    pub(crate) fn std_run(&self, input: &Path) -> std::process::Command {
         let mut c = self.std_cmd();
         c.arg("run")
             .arg("--input")
@@ -89,17 +92,17 @@ impl Env {
     }
 
     /// The binary with a clean environment.
-    pub fn cmd(&self) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self) -> assert_cmd::Command {
         asserted(self.std_cmd())
     }
 
     /// [`Env::std_run`], to assert on.
-    pub fn run(&self, input: &Path) -> assert_cmd::Command {
+    pub(crate) fn run(&self, input: &Path) -> assert_cmd::Command {
         asserted(self.std_run(input))
     }
 
     /// `qualrecon run` against `sb` with the static token, writing to `out()`.
-    pub fn run_against(
+    pub(crate) fn run_against(
         &self,
         sb: &TestSandbox,
         input: &Path,
@@ -116,23 +119,23 @@ impl Env {
 
     /// `qualrecon run --sandbox` (the built-in sandbox, no network) over
     /// `input`, writing to `out()`.
-    pub fn sandbox_run(&self, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+    pub(crate) fn sandbox_run(&self, input: &Path, extra: &[&str]) -> assert_cmd::Command {
         let mut c = self.run(input);
         c.arg("--sandbox").args(extra);
         c
     }
 
-    pub fn rows(&self) -> Vec<HashMap<String, String>> {
+    pub(crate) fn rows(&self) -> Vec<HashMap<String, String>> {
         read_csv(&self.out().join("qualifications.csv"))
     }
 
-    pub fn summary(&self) -> serde_json::Value {
+    pub(crate) fn summary(&self) -> serde_json::Value {
         summary_of(&self.out())
     }
 }
 
 /// The `summary.json` in the folder `dir`.
-pub fn summary_of(dir: &Path) -> serde_json::Value {
+pub(crate) fn summary_of(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
     serde_json::from_str(&text).expect("summary is JSON")
 }
@@ -145,7 +148,7 @@ fn asserted(cmd: std::process::Command) -> assert_cmd::Command {
 }
 
 /// Rows of a CSV as header → value maps.
-pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+pub(crate) fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).expect("open csv");
     let headers = r.headers().expect("headers").clone();
     r.records()
@@ -161,7 +164,7 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
 }
 
 /// The header row of a CSV.
-pub fn csv_header(path: &Path) -> Vec<String> {
+pub(crate) fn csv_header(path: &Path) -> Vec<String> {
     csv::Reader::from_path(path)
         .expect("open csv")
         .headers()
@@ -172,13 +175,13 @@ pub fn csv_header(path: &Path) -> Vec<String> {
 }
 
 /// The sandbox on its own runtime, so the test thread can block on the binary.
-pub struct TestSandbox {
+pub(crate) struct TestSandbox {
     rt: tokio::runtime::Runtime,
     sb: Option<Sandbox>,
 }
 
 impl TestSandbox {
-    pub fn start(cfg: SandboxConfig) -> TestSandbox {
+    pub(crate) fn start(cfg: SandboxConfig) -> TestSandbox {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -188,21 +191,21 @@ impl TestSandbox {
         TestSandbox { rt, sb: Some(sb) }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.sb.as_ref().expect("running").base_url()
     }
 
-    pub fn journal(&self) -> Vec<JournalEntry> {
+    pub(crate) fn journal(&self) -> Vec<JournalEntry> {
         self.sb.as_ref().expect("running").journal()
     }
 
     /// The refresh token the sandbox accepts now (the newest it issued).
-    pub fn refresh_token(&self) -> Option<String> {
+    pub(crate) fn refresh_token(&self) -> Option<String> {
         self.sb.as_ref().expect("running").refresh_token()
     }
 
     /// Journal entries of customer requests only.
-    pub fn customer_requests(&self) -> Vec<JournalEntry> {
+    pub(crate) fn customer_requests(&self) -> Vec<JournalEntry> {
         self.journal()
             .into_iter()
             .filter(|e| e.customer.is_some())
@@ -219,7 +222,7 @@ impl Drop for TestSandbox {
 }
 
 /// A CSV with a `customer_tenant_id` header and the given ids.
-pub fn id_csv(ids: &[uuid::Uuid]) -> String {
+pub(crate) fn id_csv(ids: &[uuid::Uuid]) -> String {
     let mut s = String::from("customer_tenant_id\n");
     for id in ids {
         s.push_str(&id.to_string());
@@ -229,7 +232,7 @@ pub fn id_csv(ids: &[uuid::Uuid]) -> String {
 }
 
 /// Most requests in any window [t, t + 1 s) of the given arrival times.
-pub fn max_in_one_second(times: &[std::time::Duration]) -> usize {
+pub(crate) fn max_in_one_second(times: &[std::time::Duration]) -> usize {
     let mut sorted = times.to_vec();
     sorted.sort();
     let mut best = 0;
@@ -245,7 +248,7 @@ pub fn max_in_one_second(times: &[std::time::Duration]) -> usize {
 
 /// Requests that arrived inside a window announced earlier (a 429, or a
 /// 503, with Retry-After), allowing `grace` for requests already on the wire.
-pub fn inside_retry_after(
+pub(crate) fn inside_retry_after(
     journal: &[JournalEntry],
     grace: std::time::Duration,
 ) -> Vec<JournalEntry> {
@@ -265,7 +268,7 @@ pub fn inside_retry_after(
 }
 
 /// The journal's customer requests grouped by customer, in arrival order.
-pub fn by_customer(journal: &[JournalEntry]) -> BTreeMap<uuid::Uuid, Vec<JournalEntry>> {
+pub(crate) fn by_customer(journal: &[JournalEntry]) -> BTreeMap<uuid::Uuid, Vec<JournalEntry>> {
     let mut m: BTreeMap<uuid::Uuid, Vec<JournalEntry>> = BTreeMap::new();
     for e in journal {
         if let Some(c) = e.customer {
@@ -278,7 +281,7 @@ pub fn by_customer(journal: &[JournalEntry]) -> BTreeMap<uuid::Uuid, Vec<Journal
 /// `qualrecon run` against `sb` with OAuth2 client credentials (`secret` in
 /// the environment, the sandbox as the authority) at `--rate 100`; add
 /// `--tenant` and `--client-id` in `extra`.
-pub fn oauth_run(
+pub(crate) fn oauth_run(
     env: &Env,
     sb: &TestSandbox,
     input: &Path,
@@ -300,10 +303,15 @@ pub fn oauth_run(
 }
 
 /// The sign-in flags of the sandbox's app: its tenant and client id.
-pub const SIGN_IN: [&str; 4] = ["--tenant", TENANT, "--client-id", CLIENT_ID];
+pub(crate) const SIGN_IN: [&str; 4] = ["--tenant", TENANT, "--client-id", CLIENT_ID];
 
 /// [`oauth_run`] as the sandbox's app ([`SIGN_IN`]) with its secret.
-pub fn app_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> assert_cmd::Command {
+pub(crate) fn app_run(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    extra: &[&str],
+) -> assert_cmd::Command {
     oauth_run(
         env,
         sb,
@@ -315,7 +323,12 @@ pub fn app_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> ass
 
 /// `qualrecon run` as a child process against `sb` (static token, output
 /// silenced), for tests that signal it.
-pub fn spawn_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> std::process::Child {
+pub(crate) fn spawn_run(
+    env: &Env,
+    sb: &TestSandbox,
+    input: &Path,
+    extra: &[&str],
+) -> std::process::Child {
     spawn_with(
         env,
         sb,
@@ -326,7 +339,7 @@ pub fn spawn_run(env: &Env, sb: &TestSandbox, input: &Path, extra: &[&str]) -> s
 }
 
 /// [`spawn_run`] with OAuth2 client credentials, the sandbox as authority.
-pub fn spawn_oauth_run(
+pub(crate) fn spawn_oauth_run(
     env: &Env,
     sb: &TestSandbox,
     input: &Path,
@@ -361,7 +374,7 @@ fn spawn_with(
 }
 
 /// Block until the sandbox has seen `n` customer requests (at most a minute).
-pub fn wait_for_requests(sb: &TestSandbox, n: usize) {
+pub(crate) fn wait_for_requests(sb: &TestSandbox, n: usize) {
     let start = std::time::Instant::now();
     while sb.customer_requests().len() < n {
         assert!(
@@ -375,7 +388,7 @@ pub fn wait_for_requests(sb: &TestSandbox, n: usize) {
 /// Start a run of `input` against `sb` at 40 requests/s and send it
 /// `signal` once it is well under way (at least 40 customers requested);
 /// its exit status, which must come within 10 s.
-pub fn signal_under_way(
+pub(crate) fn signal_under_way(
     env: &Env,
     sb: &TestSandbox,
     input: &Path,
@@ -388,7 +401,7 @@ pub fn signal_under_way(
 }
 
 /// Send a signal (`-TERM`, `-INT`) to a child.
-pub fn send_signal(child: &std::process::Child, signal: &str) {
+pub(crate) fn send_signal(child: &std::process::Child, signal: &str) {
     // The shell's builtin `kill`: no dependency on a procps binary.
     let status = std::process::Command::new("sh")
         .args(["-c", &format!("kill {signal} {}", child.id())])
@@ -398,7 +411,7 @@ pub fn send_signal(child: &std::process::Child, signal: &str) {
 }
 
 /// The child's exit status, which must come within `limit`.
-pub fn exit_within(
+pub(crate) fn exit_within(
     child: &mut std::process::Child,
     limit: std::time::Duration,
 ) -> std::process::ExitStatus {
@@ -417,12 +430,12 @@ pub fn exit_within(
 
 /// Ids whose default answer is a plain success, so every failure seen is
 /// the scenario's doing.
-pub fn approved(n: usize) -> Vec<Uuid> {
+pub(crate) fn approved(n: usize) -> Vec<Uuid> {
     ids_for(Answer::Approved, n)
 }
 
 /// The report's rows by customer id; panics on a missing or repeated id.
-pub fn rows_by_id(env: &Env, ids: &[Uuid]) -> HashMap<Uuid, HashMap<String, String>> {
+pub(crate) fn rows_by_id(env: &Env, ids: &[Uuid]) -> HashMap<Uuid, HashMap<String, String>> {
     let rows = env.rows();
     assert_eq!(rows.len(), ids.len(), "one row per input id");
     let mut m = HashMap::new();
@@ -437,7 +450,7 @@ pub fn rows_by_id(env: &Env, ids: &[Uuid]) -> HashMap<Uuid, HashMap<String, Stri
 }
 
 /// The summary's lookup counts agree with the rows.
-pub fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, String>>) {
+pub(crate) fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, String>>) {
     let s = env.summary();
     let l = &s["lookups"];
     let ok = rows.values().filter(|r| r["lookup_status"] == "ok").count() as u64;
@@ -459,7 +472,7 @@ pub fn assert_counts_match(env: &Env, rows: &HashMap<Uuid, HashMap<String, Strin
 }
 
 /// Every id has exactly one row; returns the rows' `lookup_status` values.
-pub fn one_row_each(env: &Env, ids: &[Uuid]) -> Vec<(Uuid, String, String)> {
+pub(crate) fn one_row_each(env: &Env, ids: &[Uuid]) -> Vec<(Uuid, String, String)> {
     let rows = env.rows();
     assert_eq!(rows.len(), ids.len(), "one row per customer");
     let mut seen: Vec<Uuid> = rows
@@ -482,7 +495,7 @@ pub fn one_row_each(env: &Env, ids: &[Uuid]) -> Vec<(Uuid, String, String)> {
 }
 
 /// How many of [`one_row_each`]'s rows are customers the run never reached.
-pub fn not_reached(rows: &[(Uuid, String, String)]) -> usize {
+pub(crate) fn not_reached(rows: &[(Uuid, String, String)]) -> usize {
     rows.iter()
         .filter(|(_, status, error)| status == "failed" && error.starts_with("not looked up"))
         .count()
@@ -490,7 +503,7 @@ pub fn not_reached(rows: &[(Uuid, String, String)]) -> usize {
 
 /// A gateway that admits `burst` requests, then (practically) nothing,
 /// answering `Retry-After: 3600` to everything beyond.
-pub fn hour_long_throttle(burst: f64) -> SandboxConfig {
+pub(crate) fn hour_long_throttle(burst: f64) -> SandboxConfig {
     SandboxConfig {
         throttle: Some(Throttle {
             rate: 1e-6,
@@ -502,7 +515,7 @@ pub fn hour_long_throttle(burst: f64) -> SandboxConfig {
 }
 
 /// The library's lookup machinery against `sb`, without the binary.
-pub fn in_process_lookup(
+pub(crate) fn in_process_lookup(
     sb: &Sandbox,
     credentials: Credentials,
     settings: LookupSettings,
@@ -529,18 +542,18 @@ pub fn in_process_lookup(
 }
 
 /// Bytes a child printed, as text.
-pub fn lossy(bytes: &[u8]) -> String {
+pub(crate) fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Everything a child printed: stdout, then stderr.
-pub fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!("{}{}", lossy(&out.stdout), lossy(&out.stderr))
 }
 
 /// Every file in `dir`, read as text (lossy), joined (a missing folder
 /// holds nothing).
-pub fn folder_text(dir: &Path) -> String {
+pub(crate) fn folder_text(dir: &Path) -> String {
     let mut all = String::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if let Ok(bytes) = std::fs::read(entry.path()) {

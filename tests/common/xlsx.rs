@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// One cell as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cell {
+pub(crate) struct Cell {
     /// Shared and inline strings resolved; numbers as written (`44168.44…`).
     pub text: String,
     /// The `t` attribute: `s` for a shared string, `inlineStr` for text
@@ -19,7 +19,7 @@ pub struct Cell {
 }
 
 /// The unzipped parts of a workbook.
-pub struct Workbook {
+pub(crate) struct Workbook {
     parts: HashMap<String, String>,
 }
 
@@ -59,7 +59,7 @@ fn inline_text(body: &str) -> String {
 }
 
 impl Workbook {
-    pub fn open(path: &Path) -> Workbook {
+    pub(crate) fn open(path: &Path) -> Workbook {
         let bytes = std::fs::read(path).expect("read the workbook");
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("xlsx is a zip");
         let mut parts = HashMap::new();
@@ -74,11 +74,11 @@ impl Workbook {
         Workbook { parts }
     }
 
-    pub fn has_part(&self, name: &str) -> bool {
+    pub(crate) fn has_part(&self, name: &str) -> bool {
         self.parts.contains_key(name)
     }
 
-    pub fn part(&self, name: &str) -> &str {
+    pub(crate) fn part(&self, name: &str) -> &str {
         self.parts
             .get(name)
             .unwrap_or_else(|| panic!("no part {name}"))
@@ -86,7 +86,7 @@ impl Workbook {
 
     /// The raw text of every part cells keep their text in: the shared
     /// strings and the sheets.
-    pub fn texts(&self) -> String {
+    pub(crate) fn texts(&self) -> String {
         let mut names: Vec<&String> = self
             .parts
             .keys()
@@ -97,7 +97,7 @@ impl Workbook {
     }
 
     /// Sheet names in workbook order.
-    pub fn sheet_names(&self) -> Vec<String> {
+    pub(crate) fn sheet_names(&self) -> Vec<String> {
         self.part("xl/workbook.xml")
             .split("<sheet ")
             .skip(1)
@@ -126,7 +126,7 @@ impl Workbook {
 
     /// Every cell of the named sheet, by (row, column), 0-based. The writer
     /// names the parts `sheet1.xml`, `sheet2.xml`, … in workbook order.
-    pub fn cells(&self, sheet: &str) -> BTreeMap<(u32, u16), Cell> {
+    pub(crate) fn cells(&self, sheet: &str) -> BTreeMap<(u32, u16), Cell> {
         let index = self
             .sheet_names()
             .iter()
@@ -167,7 +167,7 @@ impl Workbook {
     }
 
     /// The sheet as rows of text (missing cells empty), from row 0.
-    pub fn rows(&self, sheet: &str) -> Vec<Vec<String>> {
+    pub(crate) fn rows(&self, sheet: &str) -> Vec<Vec<String>> {
         let cells = self.cells(sheet);
         let Some(last_row) = cells.keys().map(|(r, _)| *r).max() else {
             return Vec::new();
@@ -183,7 +183,7 @@ impl Workbook {
     }
 
     /// A table sheet (header in row 0) as header → value maps.
-    pub fn table(&self, sheet: &str) -> Vec<HashMap<String, String>> {
+    pub(crate) fn table(&self, sheet: &str) -> Vec<HashMap<String, String>> {
         let rows = self.rows(sheet);
         let Some((header, data)) = rows.split_first() else {
             return Vec::new();
@@ -194,7 +194,7 @@ impl Workbook {
     }
 
     /// The number format code of cell style `style` (`General` for none).
-    pub fn number_format(&self, style: usize) -> String {
+    pub(crate) fn number_format(&self, style: usize) -> String {
         let styles = self.part("xl/styles.xml");
         let xfs = &styles[styles.find("<cellXfs").unwrap()..];
         let xf = xfs.split("<xf ").nth(style + 1).unwrap();
