@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::reconcile::Reconciliation;
+use super::row::{Reconciliation, ReportRow, customer_spans};
 use super::summary::is_stale;
-use super::{ReportRow, customer_spans};
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// What needs attention, most urgent first (the order of the list).
@@ -302,7 +301,7 @@ mod tests {
                 format!("error of {id}")
             },
             extra: vec!["Education".into()],
-            ..crate::report::test_row(id, line, q, status, lookup)
+            ..crate::report::row::test_row(id, line, q, status, lookup)
         }
     }
 

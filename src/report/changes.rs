@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::export::{Exporter, Layout};
+use super::row::{Cell, RECONCILIATION_COLUMN, ReportRow};
 use super::summary::Summary;
-use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
 use crate::fsutil::AtomicFile;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::export::{Exporter, Layout};
+use super::row::{Cell, ReportRow, column_names};
 use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, RECONCILIATION_COLUMN, ReportRow, column_names};
 use crate::fsutil::AtomicFile;
 
 /// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
@@ -20,35 +20,6 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
         _ => cell.into(),
     }
-}
-
-/// Header names for the carried-over input columns; a name that clashes with
-/// a fixed column (`reconciliation` included when the report has it) or an
-/// earlier name gets an `input_` prefix, so no column is ambiguous and none
-/// is dropped.
-pub fn extra_column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
-    let mut fixed = FIXED_COLUMNS.to_vec();
-    if reconciliation {
-        fixed.push(RECONCILIATION_COLUMN);
-    }
-    declash(&fixed, extra_headers)
-}
-
-/// `headers` renamed where they clash with `fixed` or an earlier header:
-/// `input_` is prefixed until the name is free.
-pub fn declash(fixed: &[&str], headers: &[String]) -> Vec<String> {
-    let mut taken: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
-    headers
-        .iter()
-        .map(|h| {
-            let mut name = h.clone();
-            while taken.contains(&name) {
-                name = format!("input_{name}");
-            }
-            taken.push(name.clone());
-            name
-        })
-        .collect()
 }
 
 /// `qualifications.csv` being written: the header first, then rows as
@@ -188,31 +159,6 @@ mod tests {
         assert_eq!(neutralise("'=already"), "'=already");
     }
 
-    #[test]
-    fn clashing_input_headers_are_prefixed() {
-        let headers = [
-            "name".into(),
-            "error".into(),
-            "input_error".into(),
-            "reconciliation".into(),
-        ];
-        let names = extra_column_names(&headers, false);
-        assert_eq!(
-            names,
-            ["name", "input_error", "input_input_error", "reconciliation"]
-        );
-        let names = extra_column_names(&headers, true);
-        assert_eq!(
-            names,
-            [
-                "name",
-                "input_error",
-                "input_input_error",
-                "input_reconciliation"
-            ]
-        );
-    }
-
     fn row(error: &str, extra: Vec<String>) -> ReportRow {
         ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
@@ -245,7 +191,7 @@ mod tests {
     #[test]
     fn reconciliation_follows_error_when_the_input_has_expectations() {
         let mut r = row("", vec!["Education".into()]);
-        r.reconciliation = Some(crate::report::reconcile::Reconciliation::Match);
+        r.reconciliation = Some(crate::report::row::Reconciliation::Match);
         let text = String::from_utf8(render(&[r], &["Expected".into()], true, false)).unwrap();
         assert!(
             text.starts_with("customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,reconciliation,Expected\r\n"),

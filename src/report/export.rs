@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::ReportRow;
 use super::changes::Change;
 use super::formats::Formats;
+use super::row::ReportRow;
 use super::summary::Summary;
 use crate::fsutil::AtomicFile;
 
@@ -155,8 +155,8 @@ impl ReportWriter {
 mod tests {
     use super::*;
     use crate::model::LookupStatus;
+    use crate::report::row::test_row;
     use crate::report::summary::{RunMeta, Tally};
-    use crate::report::test_row;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)

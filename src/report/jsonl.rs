@@ -13,8 +13,8 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::export::{Exporter, Layout};
+use super::row::{Cell, ReportRow, column_names};
 use super::summary::Summary;
-use super::{Cell, ReportRow, column_names};
 use crate::fsutil::AtomicFile;
 
 /// A cell as a JSON value: absent (empty text, no status, no date, no
@@ -210,9 +210,9 @@ mod tests {
     #[test]
     fn reconciliation_is_a_key_when_the_input_has_expectations() {
         let mut a = row();
-        a.reconciliation = Some(crate::report::reconcile::Reconciliation::Pending);
+        a.reconciliation = Some(crate::report::row::Reconciliation::Pending);
         let mut b = row();
-        b.reconciliation = Some(crate::report::reconcile::Reconciliation::Blank);
+        b.reconciliation = Some(crate::report::row::Reconciliation::Blank);
         let text = String::from_utf8(render(&[a, b], &[], true)).unwrap();
         let v: Vec<Value> = text
             .lines()

@@ -67,7 +67,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     // that name may sit among the carried-over columns instead.
     let reconciliation = col("error")
         .map(|e| e + 1)
-        .filter(|&i| headers.get(i).map(str::trim) == Some(super::RECONCILIATION_COLUMN));
+        .filter(|&i| headers.get(i).map(str::trim) == Some(super::row::RECONCILIATION_COLUMN));
     let mut entries = Vec::new();
     for (n, rec) in (1u64..).zip(r.records()) {
         let rec = rec.map_err(|e| e.to_string())?;
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(entries, [Entry::from(&row)]);
         assert_eq!(entries[0].reconciliation, None);
         let row = ReportRow {
-            reconciliation: Some(crate::report::reconcile::Reconciliation::NotApproved),
+            reconciliation: Some(crate::report::row::Reconciliation::NotApproved),
             ..row
         };
         let bytes =

@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::export::Exporter;
-use super::{ReportRow, customer_spans};
+use super::row::{NOT_LOOKED_UP, ReportRow, customer_spans};
 use crate::fsutil::AtomicFile;
 use crate::input::{InputFile, RowKind};
 use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
@@ -501,7 +501,7 @@ impl LookupTally {
             LookupStatus::Ok => self.ok += 1,
             status => {
                 *self.by_status.entry(status.as_str()).or_default() += 1;
-                if first.error == super::NOT_LOOKED_UP {
+                if first.error == NOT_LOOKED_UP {
                     self.not_reached += 1;
                 }
             }
@@ -686,7 +686,7 @@ fn input_info(meta: &RunMeta, input: &InputFile, looked_up: u64) -> InputInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::test_row;
+    use crate::report::row::test_row;
 
     fn reviewed(id: u128, line: u64, q: &str, date: &str) -> ReportRow {
         ReportRow {
@@ -715,7 +715,7 @@ mod tests {
             reviewed(2, 3, "Nonprofit", "2025-12-01T00:00:00Z"),
             reviewed(3, 4, "Education", "2025-12-01T00:00:00.000Z"),
             test_row(4, 5, "", "", LookupStatus::Ok),
-            failed(5, 6, crate::report::NOT_LOOKED_UP),
+            failed(5, 6, crate::report::row::NOT_LOOKED_UP),
             failed(6, 7, "HTTP 503"),
             test_row(0, 8, "", "", LookupStatus::InvalidInput),
             test_row(7, 9, "Education", "UnderAppeal", LookupStatus::Ok),

@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 use super::attention::{self, Item};
 use super::changes::{self, Change};
 use super::export::{Exporter, Layout};
+use super::row::{
+    Cell, FIXED_COLUMNS, NO_STATUS, ReportRow, column_names, customer_spans, declash,
+};
 use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, NO_STATUS, ReportRow};
 use crate::fsutil::AtomicFile;
 use crate::model::{VettingDate, VettingStatus};
 
@@ -529,7 +531,7 @@ impl XlsxReport {
             &mut wb,
             CUSTOMERS_INDEX,
             CUSTOMERS_SHEET,
-            &super::column_names(&layout.extra_headers[..extra_columns], reconciliation),
+            &column_names(&layout.extra_headers[..extra_columns], reconciliation),
             LongText::Clip,
             room.rows - 1,
             &f,
@@ -621,7 +623,7 @@ impl XlsxReport {
 
         let mut attention_headers: Vec<String> =
             ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
-        attention_headers.extend(super::csv::declash(&ATTENTION_COLUMNS, &self.extra_headers));
+        attention_headers.extend(declash(&ATTENTION_COLUMNS, &self.extra_headers));
         // Up to two items per row: the most urgent fill the sheet if need be.
         if items.len() >= MAX_ROWS {
             tracing::warn!(
@@ -755,7 +757,7 @@ fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
         stale_cutoff: report.summary.in_review.stale_cutoff,
     };
     let mut xlsx = XlsxReport::within(&layout, room)?;
-    for span in super::customer_spans(report.rows) {
+    for span in customer_spans(report.rows) {
         xlsx.customer(&report.rows[span])?;
     }
     if let Some(changes) = report.changes {

@@ -10,7 +10,7 @@ use rust_xlsxwriter::{
 
 use super::{CellFormats, SUMMARY_SHEET, write_date, write_text};
 use crate::model::{VettingDate, VettingStatus};
-use crate::report::ReportRow;
+use crate::report::row::ReportRow;
 use crate::report::summary::{Millis, Summary};
 use chrono::{DateTime, Utc};
 
