@@ -14,6 +14,7 @@ pub mod previous;
 pub mod reconcile;
 pub mod row;
 pub mod screen;
+pub mod sink;
 pub mod summary;
 pub mod xlsx;
 

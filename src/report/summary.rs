@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::export::Exporter;
 use super::row::{NOT_LOOKED_UP, ReportRow, customer_spans};
 use crate::fsutil::AtomicFile;
-use crate::input::{InputFile, RowKind};
+use crate::input::{InputFile, RowKind, delimiter_name};
 use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
 
 /// The whole document, as the README's `summary.json` section lists it.
@@ -307,14 +306,13 @@ impl SummaryExporter {
     /// Start `path`; the document is written when the report is complete.
     pub fn create(path: &Path) -> anyhow::Result<SummaryExporter> {
         Ok(SummaryExporter {
-            file: super::export::start(path)?,
+            file: super::sink::start(path)?,
         })
     }
-}
 
-impl Exporter for SummaryExporter {
-    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
-        let SummaryExporter { mut file } = *self;
+    /// Write the document (the file is not yet in place).
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let SummaryExporter { mut file } = self;
         let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
         file.write_all(&json)
             .with_context(|| format!("cannot write {}", file.path().display()))?;
@@ -393,13 +391,6 @@ pub struct RunMeta {
     pub resumed: Option<u64>,
     /// With status `throttled`: when the server asked to be called again.
     pub retry_after_until: Option<DateTime<Utc>>,
-}
-
-fn delimiter_name(d: u8) -> String {
-    match d {
-        b'\t' => "tab".into(),
-        other => (other as char).to_string(),
-    }
 }
 
 /// Count everything: the input's rows, then the report's rows customer by

@@ -13,31 +13,27 @@
 //! by leaving out what does not fit, with a note ([`Fit`]), instead of
 //! failing the run: the CSV keeps everything.
 
+mod cells;
 mod summary_sheet;
 
 use anyhow::Context;
-use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use std::path::{Path, PathBuf};
 
 use super::attention::{self, Item};
 use super::changes::{self, Change};
-use super::export::{Exporter, Layout};
 use super::row::{
     Cell, FIXED_COLUMNS, NO_STATUS, ReportRow, column_names, customer_spans, declash,
 };
+use super::sink::Layout;
 use super::summary::Summary;
 use crate::fsutil::AtomicFile;
 use crate::model::{VettingDate, VettingStatus};
-
-/// Sheet names, in workbook order.
-pub const SUMMARY_SHEET: &str = "Summary";
-pub const ATTENTION_SHEET: &str = "Needs attention";
-pub const CUSTOMERS_SHEET: &str = "Customers";
-pub const CHANGES_SHEET: &str = "Changes";
+pub use cells::{ATTENTION_SHEET, CHANGES_SHEET, CUSTOMERS_SHEET, SUMMARY_SHEET, fit_cell};
+use cells::{CellFormats, DATETIME_FORMAT, write_date, write_text};
 
 /// Excel's limits.
-const MAX_CELL_UTF16: usize = 32_767;
 pub const MAX_ROWS: usize = 1_048_576;
 pub const MAX_COLUMNS: usize = 16_384;
 
@@ -94,135 +90,6 @@ impl Fit {
             parts.join(" and ")
         ))
     }
-}
-
-const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
-
-/// `text`, cut to fit one Excel cell (counted in UTF-16 units, as Excel
-/// does), ending in a marker that says how long it was.
-pub fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
-    let len: usize = text.encode_utf16().count();
-    if len <= MAX_CELL_UTF16 {
-        return text.into();
-    }
-    let marker = format!(" … [truncated by qualrecon: {len} UTF-16 characters in all]");
-    let budget = MAX_CELL_UTF16 - marker.encode_utf16().count();
-    let mut used = 0;
-    let mut out = String::with_capacity(budget + marker.len());
-    for c in text.chars() {
-        used += c.len_utf16();
-        if used > budget {
-            break;
-        }
-        out.push(c);
-    }
-    out.push_str(&marker);
-    out.into()
-}
-
-/// Cell formats shared by the sheets.
-struct CellFormats {
-    bold: Format,
-    /// A table's header row.
-    header: Format,
-    /// A table's header over a column of numbers or dates.
-    header_right: Format,
-    /// A section title on the Summary sheet.
-    heading: Format,
-    /// The Summary sheet's title.
-    title: Format,
-    datetime: Format,
-    /// Long text in a column that wraps instead of running on.
-    wrap: Format,
-    /// For cells without a format of their own, when the sheet needs one
-    /// (top alignment in rows that grow with wrapped text).
-    plain: Option<Format>,
-    approved: Format,
-    in_review: Format,
-    denied: Format,
-}
-
-/// Status colours (cell fill, text): Excel's own Good / Neutral / Bad cell
-/// styles.
-const APPROVED: (u32, u32) = (0xC6EFCE, 0x006100);
-const IN_REVIEW: (u32, u32) = (0xFFEB9C, 0x9C5700);
-const DENIED: (u32, u32) = (0xFFC7CE, 0x9C0006);
-
-/// Points per line of text (the default row height).
-const LINE_HEIGHT: f64 = 15.0;
-
-impl CellFormats {
-    /// `top`: every cell aligned to the top (for rows that grow).
-    fn new(top: bool) -> CellFormats {
-        let base = || {
-            if top {
-                Format::new().set_align(FormatAlign::Top)
-            } else {
-                Format::new()
-            }
-        };
-        let status = |(fill, font): (u32, u32)| {
-            base()
-                .set_background_color(Color::RGB(fill))
-                .set_font_color(Color::RGB(font))
-        };
-        let header = base()
-            .set_bold()
-            .set_background_color(Color::RGB(0xDDEBF7))
-            .set_border_bottom(FormatBorder::Thin);
-        CellFormats {
-            bold: base().set_bold(),
-            header_right: header.clone().set_align(FormatAlign::Right),
-            header,
-            heading: base()
-                .set_bold()
-                .set_font_size(12)
-                .set_border_bottom(FormatBorder::Thin),
-            title: base().set_bold().set_font_size(16),
-            datetime: base().set_num_format(DATETIME_FORMAT),
-            wrap: base().set_text_wrap(),
-            plain: top.then(base),
-            approved: status(APPROVED),
-            in_review: status(IN_REVIEW),
-            denied: status(DENIED),
-        }
-    }
-
-    /// The colour of a vetting status, if it has one.
-    fn status(&self, status: &VettingStatus) -> Option<&Format> {
-        match status {
-            VettingStatus::Approved => Some(&self.approved),
-            VettingStatus::InReview => Some(&self.in_review),
-            VettingStatus::Denied => Some(&self.denied),
-            VettingStatus::Other(_) | VettingStatus::Absent => None,
-        }
-    }
-}
-
-fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str) -> Result<(), XlsxError> {
-    if !text.is_empty() {
-        ws.write_string(row, col, fit_cell(text))?;
-    }
-    Ok(())
-}
-
-/// A date becomes a real datetime (UTC) when it was parsed and Excel can
-/// hold it; otherwise it is the report's text of it.
-fn write_date(
-    ws: &mut Worksheet,
-    row: u32,
-    col: u16,
-    date: &VettingDate,
-    f: &CellFormats,
-) -> Result<(), XlsxError> {
-    if let Some(at) = date.instant() {
-        let naive = at.naive_utc();
-        if (1900..=9999).contains(&chrono::Datelike::year(&naive)) {
-            ws.write_datetime_with_format(row, col, naive, &f.datetime)?;
-            return Ok(());
-        }
-    }
-    write_text(ws, row, col, &date.to_report_string())
 }
 
 /// Column widths (in characters) that fit what was written, capped.
@@ -342,6 +209,9 @@ fn write_cell(
         Cell::Number(None) => Shown::line(0),
     })
 }
+
+/// Points per line of text (the default row height).
+const LINE_HEIGHT: f64 = 15.0;
 
 /// A sheet that is one table: a bold header row, frozen, with an
 /// autofilter; typed cells, coloured statuses, widths that fit; printed
@@ -703,21 +573,22 @@ impl XlsxExporter {
             path: path.to_path_buf(),
         })
     }
-}
 
-impl Exporter for XlsxExporter {
-    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+    /// One customer's rows (or one invalid input row).
+    pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
         self.report.customer(rows)
     }
 
-    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+    /// Rows of the Changes sheet.
+    pub fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
         self.report.changes(changes)
     }
 
-    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
-        let XlsxExporter { report, path } = *self;
+    /// Complete the workbook (the file is not yet in place).
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let XlsxExporter { report, path } = self;
         let mut wb = report.finish(summary)?;
-        let mut file = std::io::BufWriter::new(super::export::start(&path)?);
+        let mut file = std::io::BufWriter::new(super::sink::start(&path)?);
         wb.save_to_writer(&mut file)
             .context("assembling the workbook")?;
         file.into_inner()
@@ -771,6 +642,7 @@ fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::model::LookupStatus;
+    use cells::MAX_CELL_UTF16;
     use std::io::Read;
 
     fn row(reason: &str, date: &str) -> ReportRow {
