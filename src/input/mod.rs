@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 pub use decode::parse_encoding;
 pub use guid::parse_guid;
+pub(crate) use sniff::delimiter_name;
 
 use guid::shorten;
 pub(crate) use layout::normalise_header;
