@@ -228,6 +228,9 @@ struct TableSheet {
     room: usize,
     /// Rows offered beyond `room`.
     left_out: usize,
+    /// How many rows the sheet will have, when known before the first:
+    /// its last row is then given no height (see [`TableSheet::row`]).
+    rows_known: Option<usize>,
 }
 
 impl TableSheet {
@@ -256,6 +259,7 @@ impl TableSheet {
             last_row: 0,
             room,
             left_out: 0,
+            rows_known: None,
         })
     }
 
@@ -279,7 +283,13 @@ impl TableSheet {
             self.widths.note(col, shown.width);
             lines = lines.max(shown.lines);
         }
-        if lines > 1 {
+        // rust_xlsxwriter 0.102 writes the last row of a constant-memory
+        // sheet twice when it has a height (the second time empty, which
+        // Excel reports as a damaged file), so the last row keeps the
+        // default height (Excel still fits it to the wrapped text when it
+        // opens the file; some other spreadsheets show its first line).
+        let last = self.rows_known == Some(row as usize);
+        if lines > 1 && !last {
             // Spreadsheets do not grow a row for wrapped text on their own.
             ws.set_row_height(row, LINE_HEIGHT * lines as f64)?;
         }
@@ -389,13 +399,14 @@ impl XlsxReport {
         let reconciliation = layout.reconciliation();
         let extra_columns = layout.extra_headers.len().min(room.columns);
         let f = CellFormats::new(false);
-        // Summary and Needs attention are written at the end, in memory
-        // (random access); the long sheets go to disk row by row, in
-        // constant memory. (Their text is stored in the cells then, not in
+        // Summary is written at the end, in memory (random access); the
+        // tables go to disk row by row, in constant memory: Customers and
+        // Changes as the report comes, Needs attention at the end, most
+        // urgent first. (Their text is stored in the cells then, not in
         // the shared string table: Excel reads both.)
         let mut wb = Workbook::new();
         wb.add_worksheet();
-        wb.add_worksheet();
+        wb.add_worksheet_with_constant_memory()?;
         wb.add_worksheet_with_constant_memory()?;
         let customers = TableSheet::start(
             &mut wb,
@@ -513,6 +524,7 @@ impl XlsxReport {
             &top,
         )
         .context("building the Needs attention sheet")?;
+        sheet.rows_known = Some(items.len().min(sheet.room));
         for item in &items {
             sheet
                 .row(&mut self.wb, &attention_cells(item), &top)
@@ -804,6 +816,34 @@ mod tests {
         );
         assert!(strings.contains("resubmit the verification or stop offering education pricing"));
         assert!(strings.contains("open a support request with Microsoft; in review 12 days"));
+    }
+
+    #[test]
+    fn needs_attention_rows_that_wrap_are_written_once_each_the_last_one_too() {
+        let long = "the school's registration could not be matched to a public register of schools";
+        let mut first = row(long, "2020-12-03T10:37:38.885Z");
+        first.vetting_status = VettingStatus::Denied;
+        let mut last = first.clone();
+        last.customer_tenant_id = "ffffffff-0000-0000-0000-000000000002".into();
+        last.input_line = 3;
+        let rows = [first, last];
+        let s = summary(&rows);
+        let sheet = part(&report(&rows, &s, None), "xl/worksheets/sheet2.xml");
+        let starts: Vec<&str> = sheet
+            .split("<row ")
+            .skip(1)
+            .map(|r| r.split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(starts, ["1", "2", "3"], "{sheet}");
+        // Both items wrap; the first row is taller, the last keeps the
+        // default height (a height would make it written twice).
+        assert_eq!(sheet.matches("customHeight=\"1\"").count(), 1, "{sheet}");
+        assert!(
+            sheet.contains("<row r=\"2\" ht=\"45\" customHeight=\"1\">"),
+            "{sheet}"
+        );
+        assert!(sheet.contains(long), "{sheet}");
+        assert!(sheet.contains("<autoFilter ref=\"A1:J3\""), "{sheet}");
     }
 
     #[test]
