@@ -29,7 +29,7 @@ use super::row::{
 use super::sink::Layout;
 use super::summary::Summary;
 use crate::fsutil::AtomicFile;
-use crate::model::{VettingDate, VettingStatus};
+use crate::model::VettingDate;
 pub use cells::{ATTENTION_SHEET, CHANGES_SHEET, CUSTOMERS_SHEET, SUMMARY_SHEET, fit_cell};
 use cells::{CellFormats, DATETIME_FORMAT, write_date, write_text};
 
@@ -160,6 +160,40 @@ fn write_text_in(
     Ok(())
 }
 
+/// Whether text wraps within its column (else it is one line).
+fn wraps(text: &str, long: LongText) -> bool {
+    long == LongText::Wrap && shown_width(text) > MAX_WIDTH
+}
+
+/// What a typed cell shows once written.
+fn shown(cell: Cell<'_>, long: LongText) -> Shown {
+    match cell {
+        Cell::Status(status) => Shown::line(shown_width(status.as_str())),
+        Cell::Text(t) if wraps(t, long) => Shown {
+            width: MAX_WIDTH,
+            // About MAX_WIDTH characters a line (whole words wrap).
+            lines: t
+                .lines()
+                .map(|l| l.chars().count().div_ceil(MAX_WIDTH).max(1))
+                .sum(),
+        },
+        Cell::Text(t) => Shown::line(shown_width(t)),
+        Cell::Date(None) | Cell::Number(None) => Shown::line(0),
+        Cell::Date(Some(VettingDate::Parsed { .. })) => Shown::line(DATETIME_FORMAT.len()),
+        Cell::Date(Some(VettingDate::Raw(t))) => Shown::line(shown_width(t)),
+        Cell::Number(Some(n)) => Shown::line(n.to_string().len()),
+    }
+}
+
+/// Lines of the tallest of `cells` (see [`shown`]).
+fn lines_of(cells: &[Cell<'_>], long: LongText) -> usize {
+    cells
+        .iter()
+        .map(|c| shown(*c, long).lines)
+        .max()
+        .unwrap_or(1)
+}
+
 /// Write one typed cell; returns what it shows.
 fn write_cell(
     ws: &mut Worksheet,
@@ -169,45 +203,23 @@ fn write_cell(
     long: LongText,
     f: &CellFormats,
 ) -> Result<Shown, XlsxError> {
-    Ok(match cell {
+    match cell {
         Cell::Status(status) => {
             let t = status.as_str();
             write_text_in(ws, row, col, t, f.status(status).or(f.plain.as_ref()))?;
-            Shown::line(shown_width(t))
         }
-        Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
-            write_text_in(ws, row, col, t, Some(&f.wrap))?;
-            // About MAX_WIDTH characters a line (whole words wrap).
-            let lines = t
-                .lines()
-                .map(|l| l.chars().count().div_ceil(MAX_WIDTH).max(1))
-                .sum();
-            Shown {
-                width: MAX_WIDTH,
-                lines,
-            }
-        }
-        Cell::Text(t) => {
-            write_text_in(ws, row, col, t, f.plain.as_ref())?;
-            Shown::line(shown_width(t))
-        }
-        Cell::Date(None) => Shown::line(0),
-        Cell::Date(Some(date)) => {
-            write_date(ws, row, col, date, f)?;
-            Shown::line(match date {
-                VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
-                VettingDate::Raw(t) => shown_width(t),
-            })
-        }
+        Cell::Text(t) if wraps(t, long) => write_text_in(ws, row, col, t, Some(&f.wrap))?,
+        Cell::Text(t) => write_text_in(ws, row, col, t, f.plain.as_ref())?,
+        Cell::Date(None) | Cell::Number(None) => {}
+        Cell::Date(Some(date)) => write_date(ws, row, col, date, f)?,
         Cell::Number(Some(n)) => {
             match &f.plain {
                 Some(format) => ws.write_number_with_format(row, col, n as f64, format)?,
                 None => ws.write_number(row, col, n as f64)?,
             };
-            Shown::line(n.to_string().len())
         }
-        Cell::Number(None) => Shown::line(0),
-    })
+    }
+    Ok(shown(cell, long))
 }
 
 /// Points per line of text (the default row height).
@@ -231,6 +243,9 @@ struct TableSheet {
     /// How many rows the sheet will have, when known before the first:
     /// its last row is then given no height (see [`TableSheet::row`]).
     rows_known: Option<usize>,
+    /// The sheet's default row height, in lines: rows of another height
+    /// get one of their own.
+    row_lines: usize,
 }
 
 impl TableSheet {
@@ -260,6 +275,7 @@ impl TableSheet {
             room,
             left_out: 0,
             rows_known: None,
+            row_lines: 1,
         })
     }
 
@@ -289,11 +305,25 @@ impl TableSheet {
         // default height (Excel still fits it to the wrapped text when it
         // opens the file; some other spreadsheets show its first line).
         let last = self.rows_known == Some(row as usize);
-        if lines > 1 && !last {
+        if lines != self.row_lines && !last {
             // Spreadsheets do not grow a row for wrapped text on their own.
             ws.set_row_height(row, LINE_HEIGHT * lines as f64)?;
         }
         self.last_row = row;
+        Ok(())
+    }
+
+    /// Make rows `lines` lines high unless they say otherwise: the most
+    /// common height of a sheet's rows, so that few need a height of their
+    /// own (rust_xlsxwriter keeps every row height in memory until the
+    /// workbook is saved). The header row stays one line.
+    fn set_row_lines(&mut self, wb: &mut Workbook, lines: usize) -> Result<(), XlsxError> {
+        self.row_lines = lines;
+        if lines != 1 {
+            let ws = wb.worksheet_from_index(self.index)?;
+            ws.set_default_row_height(LINE_HEIGHT * lines as f64);
+            ws.set_row_height(0, LINE_HEIGHT)?;
+        }
         Ok(())
     }
 
@@ -525,6 +555,9 @@ impl XlsxReport {
         )
         .context("building the Needs attention sheet")?;
         sheet.rows_known = Some(items.len().min(sheet.room));
+        sheet
+            .set_row_lines(&mut self.wb, most_common_lines(&items))
+            .context("building the Needs attention sheet")?;
         for item in &items {
             sheet
                 .row(&mut self.wb, &attention_cells(item), &top)
@@ -543,6 +576,27 @@ impl XlsxReport {
         }
         Ok(self.wb)
     }
+}
+
+/// The most common height (in lines) of the Needs attention rows.
+fn most_common_lines(items: &[Item]) -> usize {
+    let mut counts: Vec<usize> = Vec::new();
+    for item in items {
+        let cells = attention_cells(item);
+        let lines = lines_of(
+            &cells[..cells.len().min(ATTENTION_COLUMNS.len())],
+            LongText::Wrap,
+        );
+        if counts.len() <= lines {
+            counts.resize(lines + 1, 0);
+        }
+        counts[lines] += 1;
+    }
+    // The first of equally common heights: the smallest.
+    (1..counts.len())
+        .rev()
+        .max_by_key(|&lines| counts[lines])
+        .unwrap_or(1)
 }
 
 /// The open reviews with the oldest vetting dates, for the Summary sheet:
@@ -653,7 +707,7 @@ fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LookupStatus;
+    use crate::model::{LookupStatus, VettingStatus};
     use cells::MAX_CELL_UTF16;
     use std::io::Read;
 
@@ -823,10 +877,16 @@ mod tests {
         let long = "the school's registration could not be matched to a public register of schools";
         let mut first = row(long, "2020-12-03T10:37:38.885Z");
         first.vetting_status = VettingStatus::Denied;
-        let mut last = first.clone();
-        last.customer_tenant_id = "ffffffff-0000-0000-0000-000000000002".into();
-        last.input_line = 3;
-        let rows = [first, last];
+        let mut second = first.clone();
+        second.customer_tenant_id = "ffffffff-0000-0000-0000-000000000002".into();
+        second.input_line = 3;
+        // Sorted last (a failed lookup comes after denials), one line.
+        let mut failed = row("", "");
+        failed.customer_tenant_id = "00000000-0000-0000-0000-000000000004".into();
+        failed.input_line = 4;
+        failed.lookup_status = LookupStatus::NotFound;
+        failed.error = "HTTP 404".into();
+        let rows = [first, second, failed];
         let s = summary(&rows);
         let sheet = part(&report(&rows, &s, None), "xl/worksheets/sheet2.xml");
         let starts: Vec<&str> = sheet
@@ -834,16 +894,21 @@ mod tests {
             .skip(1)
             .map(|r| r.split('"').nth(1).unwrap())
             .collect();
-        assert_eq!(starts, ["1", "2", "3"], "{sheet}");
-        // Both items wrap; the first row is taller, the last keeps the
-        // default height (a height would make it written twice).
-        assert_eq!(sheet.matches("customHeight=\"1\"").count(), 1, "{sheet}");
+        assert_eq!(starts, ["1", "2", "3", "4"], "{sheet}");
+        // The denials wrap to three lines, the most common height: the
+        // sheet's default; the header stays one line.
+        let default = "<sheetFormatPr defaultRowHeight=\"45\" customHeight=\"1\"/>";
+        assert!(sheet.contains(default), "{sheet}");
         assert!(
-            sheet.contains("<row r=\"2\" ht=\"45\" customHeight=\"1\">"),
+            sheet.contains("<row r=\"1\" ht=\"15\" customHeight=\"1\">"),
+            "{sheet}"
+        );
+        assert!(
+            sheet.contains("<row r=\"3\" ht=\"45\" customHeight=\"1\">"),
             "{sheet}"
         );
         assert!(sheet.contains(long), "{sheet}");
-        assert!(sheet.contains("<autoFilter ref=\"A1:J3\""), "{sheet}");
+        assert!(sheet.contains("<autoFilter ref=\"A1:J4\""), "{sheet}");
     }
 
     #[test]
