@@ -473,7 +473,8 @@ impl XlsxReport {
             reconciliation,
             customers,
             changes,
-            attention: attention::Items::new(layout.stale_cutoff, layout.expect_column),
+            attention: attention::Items::new(layout.stale_cutoff, layout.expect_column)
+                .map_err(XlsxError::IoError)?,
             oldest: OldestReviews::default(),
             extra_headers: layout.extra_headers[..extra_columns].to_vec(),
         })
@@ -481,7 +482,9 @@ impl XlsxReport {
 
     /// One customer's rows (or one invalid input row).
     pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
-        self.attention.add_customer(rows);
+        self.attention
+            .add_customer(rows)
+            .context("writing the Needs attention list to a temp file")?;
         for r in rows {
             self.oldest.add(r);
             self.customers
@@ -521,7 +524,10 @@ impl XlsxReport {
         if let Some(note) = &note {
             tracing::warn!("{note}");
         }
-        let items = self.attention.finish();
+        let mut items = self
+            .attention
+            .finish()
+            .context("reading back the Needs attention list")?;
         summary_sheet::write(
             self.wb.worksheet_from_index(SUMMARY_INDEX)?,
             summary,
@@ -555,12 +561,15 @@ impl XlsxReport {
         )
         .context("building the Needs attention sheet")?;
         sheet.rows_known = Some(items.len().min(sheet.room));
+        let lines =
+            most_common_lines(items.iter()).context("reading back the Needs attention list")?;
         sheet
-            .set_row_lines(&mut self.wb, most_common_lines(&items))
+            .set_row_lines(&mut self.wb, lines)
             .context("building the Needs attention sheet")?;
-        for item in &items {
+        for item in items.iter() {
+            let item = item.context("reading back the Needs attention list")?;
             sheet
-                .row(&mut self.wb, &attention_cells(item), &top)
+                .row(&mut self.wb, &attention_cells(&item), &top)
                 .context("building the Needs attention sheet")?;
         }
         sheet
@@ -579,24 +588,20 @@ impl XlsxReport {
 }
 
 /// The most common height (in lines) of the Needs attention rows.
-fn most_common_lines(items: &[Item]) -> usize {
+fn most_common_lines(items: impl Iterator<Item = std::io::Result<Item>>) -> std::io::Result<usize> {
     let mut counts: Vec<usize> = Vec::new();
     for item in items {
-        let cells = attention_cells(item);
-        let lines = lines_of(
-            &cells[..cells.len().min(ATTENTION_COLUMNS.len())],
-            LongText::Wrap,
-        );
+        let lines = lines_of(&attention_cells(&item?), LongText::Wrap);
         if counts.len() <= lines {
             counts.resize(lines + 1, 0);
         }
         counts[lines] += 1;
     }
     // The first of equally common heights: the smallest.
-    (1..counts.len())
+    Ok((1..counts.len())
         .rev()
         .max_by_key(|&lines| counts[lines])
-        .unwrap_or(1)
+        .unwrap_or(1))
 }
 
 /// The open reviews with the oldest vetting dates, for the Summary sheet:
