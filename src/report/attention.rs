@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::row::{Reconciliation, ReportRow, customer_spans};
+use super::row::{Reconciliation, ReportRow};
 use super::summary::is_stale;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
@@ -402,7 +402,7 @@ pub fn build(
     expect_column: Option<usize>,
 ) -> Vec<Item> {
     let mut items = Items::new(stale_cutoff, expect_column).expect("a temp file");
-    for span in customer_spans(rows) {
+    for span in super::row::customer_spans(rows) {
         items
             .add_customer(&rows[span])
             .expect("writing a temp file");
