@@ -491,9 +491,13 @@ fn canonical(value: &str, known: &[&str]) -> String {
         .map_or_else(|| value.to_string(), |k| (*k).to_string())
 }
 
+/// The UTF-8 byte-order mark: some Microsoft services start a JSON body with
+/// it, and `--csv-bom` starts the report's CSVs with it (for Excel).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Strip a leading UTF-8 byte-order mark, which some Microsoft services emit.
 pub fn strip_bom(body: &[u8]) -> &[u8] {
-    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+    body.strip_prefix(UTF8_BOM).unwrap_or(body)
 }
 
 /// A short, printable start of a body for error messages: control characters

@@ -8,6 +8,8 @@
 //! Windows-1252 unless `--encoding` names the code page, because no code page
 //! can be told from another by its bytes alone.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, REPLACEMENT, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 
 /// Code units looked at to recognise UTF-16 without a BOM: enough lines of
@@ -39,19 +41,25 @@ pub fn parse_encoding(label: &str) -> Result<&'static Encoding, String> {
 /// UTF-8). Without one, `forced` decides; without that, [`guess`].
 /// Malformed sequences become U+FFFD rather than an error: the row with the
 /// broken name is still worth looking up.
-pub(super) fn decode(
-    bytes: &[u8],
+/// Valid UTF-8 is borrowed, not copied (a large input is held once).
+pub(super) fn decode<'a>(
+    bytes: &'a [u8],
     forced: Option<&'static Encoding>,
-) -> (String, &'static Encoding) {
+) -> (Cow<'a, str>, &'static Encoding) {
     let (encoding, body) = match Encoding::for_bom(bytes) {
         Some((encoding, bom_len)) => (encoding, &bytes[bom_len..]),
         None => (forced.unwrap_or_else(|| guess(bytes)), bytes),
     };
-    let mut text = encoding.decode_without_bom_handling(body).0.into_owned();
     // A BOM left at the start (a file re-saved with a second one) would be
     // swallowed by `csv` and shift the byte offsets the line numbers rely on.
-    let extra_boms = text.len() - text.trim_start_matches('\u{FEFF}').len();
-    text.drain(..extra_boms);
+    let text = match encoding.decode_without_bom_handling(body).0 {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim_start_matches('\u{FEFF}')),
+        Cow::Owned(mut text) => {
+            let extra_boms = text.len() - text.trim_start_matches('\u{FEFF}').len();
+            text.drain(..extra_boms);
+            Cow::Owned(text)
+        }
+    };
     (text, encoding)
 }
 
@@ -153,7 +161,7 @@ mod tests {
 
     fn decoded(bytes: &[u8], forced: Option<&'static Encoding>) -> (String, &'static str) {
         let (text, encoding) = decode(bytes, forced);
-        (text, encoding_name(encoding))
+        (text.into_owned(), encoding_name(encoding))
     }
 
     #[test]
@@ -332,7 +340,7 @@ mod tests {
             prop_assert!(!unmappable);
             let (back, used) = decode(&bytes, Some(encoding));
             prop_assert_eq!(used, encoding);
-            prop_assert_eq!(back, text);
+            prop_assert_eq!(&*back, text.as_str());
         }
 
         /// Without `--encoding`: UTF-8, and UTF-16 with a BOM or ids in it,
@@ -344,7 +352,7 @@ mod tests {
             bom in any::<bool>(),
         ) {
             let (back, used) = decode(text.as_bytes(), None);
-            prop_assert_eq!((back.as_str(), used), (text.as_str(), UTF_8));
+            prop_assert_eq!((&*back, used), (text.as_str(), UTF_8));
             // A line of ids makes text recognisable as UTF-16 without a BOM,
             // unless the text is full of units with a zero byte (U+1800,
             // surrogates of U+10000…): a sniff can't tell those from the
@@ -356,8 +364,9 @@ mod tests {
             prop_assume!(bom || zero_byte_units == 0);
             let line = format!("{text};97ca2b55-839e-4579-98d4-39599a228c98\r\n");
             let expected = if big_endian { UTF_16BE } else { UTF_16LE };
-            let (back, used) = decode(&utf16(&line, big_endian, bom), None);
-            prop_assert_eq!((back.as_str(), used), (line.as_str(), expected));
+            let bytes = utf16(&line, big_endian, bom);
+            let (back, used) = decode(&bytes, None);
+            prop_assert_eq!((&*back, used), (line.as_str(), expected));
         }
 
         #[test]

@@ -22,7 +22,7 @@ impl fmt::Display for Description<'_> {
         let file = self.file;
         writeln!(f, "{}", self.path)?;
         writeln!(f, "  encoding       {}", file.encoding)?;
-        writeln!(f, "  delimiter      {}", delimiter_name(file.delimiter))?;
+        writeln!(f, "  delimiter      {}", delimiter_label(file.delimiter))?;
         let header = if file.has_header {
             "yes"
         } else {
@@ -76,8 +76,9 @@ fn write_capped(
     }
 }
 
-/// How a delimiter is shown: the character, named.
-fn delimiter_name(delimiter: u8) -> String {
+/// How `check` shows a delimiter to a person: the common ones named, any
+/// other in backticks (`summary.json` records [`super::delimiter_name`]).
+fn delimiter_label(delimiter: u8) -> String {
     match delimiter {
         b',' => "`,` (comma)".to_owned(),
         b';' => "`;` (semicolon)".to_owned(),

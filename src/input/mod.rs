@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 pub use decode::parse_encoding;
 pub use guid::parse_guid;
+pub(crate) use sniff::delimiter_name;
 
 use guid::shorten;
 pub(crate) use layout::normalise_header;
@@ -190,7 +191,7 @@ pub fn parse_input(
 ) -> Result<InputFile, InputError> {
     let (text, encoding) = decode::decode(bytes, opts.encoding);
     let delimiter = sniff::choose_delimiter(&text, opts.delimiter, path_hint);
-    let (mut records, blank_rows) = records::read_records(&text, delimiter)?;
+    let (records, blank_rows) = records::read_records(&text, delimiter)?;
     if records.is_empty() {
         return Err(InputError::Empty);
     }
@@ -203,24 +204,27 @@ pub fn parse_input(
     }
 
     let id_column = layout.id_column;
-    let data = &mut records[usize::from(layout.has_header)..];
-    let mut classifier = RowClassifier::default();
-    let rows = data
-        .iter_mut()
+    // Each record is consumed as its row is made (its cells move into the
+    // row), so a large input is not held twice.
+    let mut rows: Vec<InputRow> = records
+        .into_iter()
+        .skip(usize::from(layout.has_header))
         .map(|record| {
-            let mut take = |col: usize| {
-                record
-                    .cells
-                    .get_mut(col)
-                    .map(std::mem::take)
-                    .unwrap_or_default()
+            let mut cells = record.cells.into_iter();
+            let mut raw_id = String::new();
+            let mut extra = Vec::with_capacity(width.saturating_sub(1));
+            for col in 0..width {
+                let cell = cells.next().unwrap_or_default();
+                if col == id_column {
+                    raw_id = cell;
+                } else {
+                    extra.push(cell);
+                }
+            }
+            let kind = match parse_guid(&raw_id) {
+                Ok(id) => RowKind::Customer(id),
+                Err(reason) => RowKind::Invalid { reason },
             };
-            let raw_id = take(id_column);
-            let extra = (0..width)
-                .filter(|&c| c != id_column)
-                .map(&mut take)
-                .collect();
-            let kind = classifier.classify(&raw_id, record.line);
             InputRow {
                 line: record.line,
                 raw_id,
@@ -229,6 +233,7 @@ pub fn parse_input(
             }
         })
         .collect();
+    mark_duplicates(&mut rows);
 
     let mut extra_headers = names;
     let id_header = extra_headers.remove(id_column);
@@ -243,6 +248,29 @@ pub fn parse_input(
         sha256: hex_sha256(bytes),
         encoding: decode::encoding_name(encoding),
     })
+}
+
+/// Turn every repeat of a customer id into a [`RowKind::Duplicate`] of its
+/// first row: the same as [`RowClassifier`] row by row, with one sorted list
+/// of (id, row) instead of a hash map (a third of the memory for a large
+/// input, and it is gone afterwards).
+fn mark_duplicates(rows: &mut [InputRow]) {
+    let mut ids: Vec<(Uuid, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| match row.kind {
+            RowKind::Customer(id) => Some((id, i)),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    for same in ids.chunk_by(|a, b| a.0 == b.0) {
+        let (id, first) = same[0];
+        let first_line = rows[first].line;
+        for &(_, i) in &same[1..] {
+            rows[i].kind = RowKind::Duplicate { id, first_line };
+        }
+    }
 }
 
 /// Sorts ids, row by row in input order, into customers (first occurrence
@@ -955,6 +983,31 @@ mod tests {
     }
 
     proptest! {
+        /// The sorted marking of repeats agrees with the row-by-row
+        /// classifier.
+        #[test]
+        fn duplicates_are_marked_as_the_classifier_marks_them(picks in prop::collection::vec(0u8..6, 0..60)) {
+            let mut classifier = RowClassifier::default();
+            let mut rows: Vec<InputRow> = Vec::new();
+            let mut expected = Vec::new();
+            for (n, pick) in picks.iter().enumerate() {
+                let raw_id = match pick {
+                    0 => "not a guid".to_string(),
+                    k => Uuid::from_u128(u128::from(*k)).to_string(),
+                };
+                let line = n as u64 + 2;
+                expected.push(classifier.classify(&raw_id, line));
+                let kind = match parse_guid(&raw_id) {
+                    Ok(id) => RowKind::Customer(id),
+                    Err(reason) => RowKind::Invalid { reason },
+                };
+                rows.push(InputRow { line, raw_id, extra: Vec::new(), kind });
+            }
+            mark_duplicates(&mut rows);
+            let got: Vec<RowKind> = rows.into_iter().map(|r| r.kind).collect();
+            prop_assert_eq!(got, expected);
+        }
+
         #[test]
         fn round_trip(generated in gen_file()) {
             let (bytes, expected_lines, blank) = generated.write();

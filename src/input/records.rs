@@ -66,7 +66,8 @@ pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, us
     let lines = LineIndex::new(bytes);
     let mut reader = csv_reader(text, delimiter);
     let mut record = csv::StringRecord::new();
-    let mut records = Vec::new();
+    // At most a record per line: one allocation, not a doubling series.
+    let mut records = Vec::with_capacity(usize::try_from(lines.count()).unwrap_or(0));
     let mut blank_records = 0;
     let mut covered_lines = 0;
     let mut last_covered = 0;
@@ -101,9 +102,13 @@ pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, us
         if is_blank(&record) {
             blank_records += 1;
         } else {
+            // Sized exactly: `collect` would reserve room for four cells,
+            // 72 bytes wasted per record of an id-only file.
+            let mut cells = Vec::with_capacity(record.len());
+            cells.extend(record.iter().map(str::to_owned));
             records.push(Record {
                 line: first_line,
-                cells: record.iter().map(str::to_owned).collect(),
+                cells,
             });
         }
     }
@@ -166,13 +171,16 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &[u8]) -> Self {
-        let mut starts = vec![0];
-        for (i, &b) in text.iter().enumerate() {
-            let breaks = b == b'\n' || (b == b'\r' && text.get(i + 1) != Some(&b'\n'));
-            if breaks {
-                starts.push(i + 1);
-            }
-        }
+        // A line ends after byte `i`.
+        let ends_at = |i: usize| match text[i] {
+            b'\n' => true,
+            b'\r' => text.get(i + 1) != Some(&b'\n'),
+            _ => false,
+        };
+        // Counted first, so the index is one allocation of its final size.
+        let mut starts = Vec::with_capacity((0..text.len()).filter(|&i| ends_at(i)).count() + 1);
+        starts.push(0);
+        starts.extend((0..text.len()).filter(|&i| ends_at(i)).map(|i| i + 1));
         // A final line break ends the last line; it does not open another.
         if starts.last() == Some(&text.len()) {
             starts.pop();

@@ -13,6 +13,14 @@ const CANDIDATE_DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 /// Non-blank records the sniffer looks at (the header plus this many).
 const SNIFF_RECORDS: usize = 20;
 
+/// A delimiter as `summary.json` records it: `tab`, or the character.
+pub(crate) fn delimiter_name(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "tab".into(),
+        other => (other as char).to_string(),
+    }
+}
+
 /// The delimiter to split on: `forced` (`--delimiter`) if given, tab for a
 /// `.tsv`/`.tab` path, else sniffed from the text.
 pub(super) fn choose_delimiter(text: &str, forced: Option<u8>, path_hint: Option<&Path>) -> u8 {

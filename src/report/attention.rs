@@ -1,14 +1,16 @@
 //! The workbook's "Needs attention" list: one item per thing someone must
 //! act on, with the action in plain words, most urgent first.
 
-use std::collections::HashSet;
+use std::cmp::Ordering;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::reconcile::Reconciliation;
+use super::row::{Reconciliation, ReportRow};
 use super::summary::is_stale;
-use super::{ReportRow, customer_spans};
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// What needs attention, most urgent first (the order of the list).
@@ -80,72 +82,125 @@ pub struct ItemEntry {
 
 /// The items found so far, customer by customer; `expect_column`: the
 /// input column with the CRM's expectation, for the mismatch texts. A long
-/// run can have tens of thousands: the texts they share (actions,
-/// qualification names) are kept once.
+/// run can have tens of thousands, so each goes to a temp file as it is
+/// found ([`spill`]); only what sorts them stays in memory.
 #[derive(Debug)]
 pub struct Items {
     stale_cutoff: DateTime<Utc>,
     expect_column: Option<usize>,
-    items: Vec<Item>,
-    texts: HashSet<Arc<str>>,
+    keys: Vec<Key>,
+    spill: BufWriter<File>,
+    /// Bytes written to `spill`.
+    written: u64,
+}
+
+/// What sorts an item, and where it is in the temp file.
+#[derive(Debug)]
+struct Key {
+    issue: Issue,
+    id: SortId,
+    offset: u64,
+    /// Its bytes in the file.
+    len: u32,
+}
+
+/// A customer id as the list sorts it: as text. A canonical GUID (every
+/// id but an invalid input row's) is kept as its 16 bytes, which sort as
+/// its lower-case text does.
+#[derive(Debug, PartialEq, Eq)]
+enum SortId {
+    Guid([u8; 16]),
+    Raw(Box<str>),
+}
+
+impl SortId {
+    fn new(id: &str) -> SortId {
+        match uuid::Uuid::try_parse(id) {
+            Ok(guid) if guid.to_string() == id => SortId::Guid(*guid.as_bytes()),
+            _ => SortId::Raw(id.into()),
+        }
+    }
+
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            SortId::Guid(bytes) => uuid::Uuid::from_bytes(*bytes).to_string().into(),
+            SortId::Raw(text) => (&**text).into(),
+        }
+    }
+}
+
+impl Ord for SortId {
+    fn cmp(&self, other: &SortId) -> Ordering {
+        match (self, other) {
+            (SortId::Guid(a), SortId::Guid(b)) => a.cmp(b),
+            _ => self.text().cmp(&other.text()),
+        }
+    }
+}
+
+impl PartialOrd for SortId {
+    fn partial_cmp(&self, other: &SortId) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Items {
     /// Reviews vetted before `stale_cutoff` are stale.
-    pub fn new(stale_cutoff: DateTime<Utc>, expect_column: Option<usize>) -> Items {
-        Items {
+    pub fn new(stale_cutoff: DateTime<Utc>, expect_column: Option<usize>) -> io::Result<Items> {
+        Ok(Items {
             stale_cutoff,
             expect_column,
-            items: Vec::new(),
-            texts: HashSet::new(),
-        }
+            keys: Vec::new(),
+            spill: BufWriter::new(tempfile::tempfile()?),
+            written: 0,
+        })
     }
 
-    /// `text`, kept once.
-    fn share(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.texts.get(text) {
-            return shared.clone();
-        }
-        let shared: Arc<str> = text.into();
-        self.texts.insert(shared.clone());
-        shared
-    }
-
-    fn push(&mut self, issue: Issue, row: &ReportRow, action: &str) {
-        let entry = issue.is_per_entry().then(|| ItemEntry {
-            qualification: self.share(&row.qualification),
-            vetting_status: row.vetting_status.clone(),
-            vetting_created_date: row.vetting_created_date.clone(),
-            days_in_review: row.days_in_review,
-        });
-        let action = self.share(action);
-        self.items.push(Item {
+    fn push(&mut self, issue: Issue, row: &ReportRow, action: &str) -> io::Result<()> {
+        let item = Item {
             issue,
             customer_tenant_id: row.customer_tenant_id.clone(),
             input_line: row.input_line,
-            entry,
+            entry: issue.is_per_entry().then(|| ItemEntry {
+                qualification: row.qualification.as_str().into(),
+                vetting_status: row.vetting_status.clone(),
+                vetting_created_date: row.vetting_created_date.clone(),
+                days_in_review: row.days_in_review,
+            }),
             extra: row.extra.clone(),
-            action,
+            action: action.into(),
+        };
+        let mut bytes = Vec::with_capacity(256);
+        spill::put(&mut bytes, &item);
+        self.spill.write_all(&bytes)?;
+        self.keys.push(Key {
+            issue,
+            id: SortId::new(&row.customer_tenant_id),
+            offset: self.written,
+            len: u32::try_from(bytes.len())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
         });
+        self.written += bytes.len() as u64;
+        Ok(())
     }
 
     /// The items of one customer (its rows, or one invalid input row).
-    pub fn add_customer(&mut self, customer: &[ReportRow]) {
+    pub fn add_customer(&mut self, customer: &[ReportRow]) -> io::Result<()> {
         let Some(first) = customer.first() else {
-            return;
+            return Ok(());
         };
         match first.lookup_status {
             LookupStatus::InvalidInput => self.push(
                 Issue::InvalidId,
                 first,
                 &format!("fix the customer id in the input: {}", first.error),
-            ),
+            )?,
             LookupStatus::Ok => {}
             status => self.push(
                 Issue::FailedLookup,
                 first,
                 &failed_action(status, &first.error),
-            ),
+            )?,
         }
         if let Some(r) = first.reconciliation.filter(|r| r.is_mismatch()) {
             let expected = self
@@ -153,7 +208,7 @@ impl Items {
                 .and_then(|c| first.extra.get(c))
                 .map_or("", |e| e.trim());
             let action = mismatch_action(r, expected, customer);
-            self.push(Issue::Mismatch, first, &action);
+            self.push(Issue::Mismatch, first, &action)?;
         }
         for row in customer
             .iter()
@@ -169,26 +224,186 @@ impl Items {
                     "{reason}: resubmit the verification or stop offering {}",
                     pricing(&row.qualification)
                 );
-                self.push(Issue::Denied, row, &action);
+                self.push(Issue::Denied, row, &action)?;
             } else if is_stale(row, self.stale_cutoff) {
                 let action = format!(
                     "open a support request with Microsoft; in review {} days",
                     row.days_in_review.unwrap_or_default()
                 );
-                self.push(Issue::StaleReview, row, &action);
+                self.push(Issue::StaleReview, row, &action)?;
             }
         }
+        Ok(())
     }
 
-    /// Every item, sorted by urgency, then customer id (then report order).
-    pub fn finish(mut self) -> Vec<Item> {
-        self.items.sort_by(|a, b| {
-            (a.issue, &a.customer_tenant_id).cmp(&(b.issue, &b.customer_tenant_id))
-        });
-        self.items
+    /// Every item, sorted by urgency, then customer id (then report
+    /// order), to be read back from the temp file.
+    pub fn finish(mut self) -> io::Result<Sorted> {
+        self.keys
+            .sort_by(|a, b| (a.issue, &a.id).cmp(&(b.issue, &b.id)));
+        let file = self.spill.into_inner().map_err(|e| e.into_error())?;
+        Ok(Sorted {
+            keys: self.keys,
+            file,
+            buffer: Vec::new(),
+        })
     }
 }
 
+/// The items in their order, read from the temp file one at a time.
+#[derive(Debug)]
+pub struct Sorted {
+    keys: Vec<Key>,
+    file: File,
+    /// The item being read.
+    buffer: Vec<u8>,
+}
+
+impl Sorted {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Each item in order (again from the first on every call).
+    pub fn iter(&mut self) -> impl Iterator<Item = io::Result<Item>> + '_ {
+        let Sorted { keys, file, buffer } = self;
+        keys.iter().map(move |k| {
+            // One positioned read of exactly the item: a buffered reader
+            // would refill 8 KB after every seek.
+            buffer.resize(k.len as usize, 0);
+            file.read_exact_at(buffer, k.offset)?;
+            spill::get(&mut buffer.as_slice())
+        })
+    }
+}
+
+/// How an item is written to the temp file and read back: its fields in
+/// order, numbers little-endian, text as a length and UTF-8 bytes.
+mod spill {
+    use super::*;
+
+    pub(super) fn put(out: &mut Vec<u8>, item: &Item) {
+        out.push(item.issue as u8);
+        out.extend_from_slice(&item.input_line.to_le_bytes());
+        put_str(out, &item.customer_tenant_id);
+        match &item.entry {
+            None => out.push(0),
+            Some(e) => {
+                out.push(1);
+                put_str(out, &e.qualification);
+                put_str(out, e.vetting_status.as_str());
+                match &e.vetting_created_date {
+                    None => out.push(0),
+                    Some(VettingDate::Parsed {
+                        at,
+                        fraction_digits,
+                    }) => {
+                        out.push(1);
+                        out.extend_from_slice(&at.timestamp().to_le_bytes());
+                        out.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+                        out.push(*fraction_digits);
+                    }
+                    Some(VettingDate::Raw(text)) => {
+                        out.push(2);
+                        put_str(out, text);
+                    }
+                }
+                match e.days_in_review {
+                    None => out.push(0),
+                    Some(days) => {
+                        out.push(1);
+                        out.extend_from_slice(&days.to_le_bytes());
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(&(item.extra.len() as u64).to_le_bytes());
+        for cell in &item.extra {
+            put_str(out, cell);
+        }
+        put_str(out, &item.action);
+    }
+
+    fn put_str(out: &mut Vec<u8>, text: &str) {
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+
+    pub(super) fn get(r: &mut impl Read) -> io::Result<Item> {
+        let issue = match byte(r)? {
+            0 => Issue::Mismatch,
+            1 => Issue::Denied,
+            2 => Issue::StaleReview,
+            3 => Issue::FailedLookup,
+            _ => Issue::InvalidId,
+        };
+        let input_line = u64::from_le_bytes(array(r)?);
+        let customer_tenant_id = get_str(r)?;
+        let entry = match byte(r)? {
+            0 => None,
+            _ => Some(ItemEntry {
+                qualification: get_str(r)?.into(),
+                vetting_status: VettingStatus::from_report(&get_str(r)?),
+                vetting_created_date: match byte(r)? {
+                    0 => None,
+                    1 => {
+                        let secs = i64::from_le_bytes(array(r)?);
+                        let nanos = u32::from_le_bytes(array(r)?);
+                        let at = DateTime::from_timestamp(secs, nanos).ok_or_else(|| {
+                            io::Error::new(io::ErrorKind::InvalidData, "a date out of range")
+                        })?;
+                        Some(VettingDate::Parsed {
+                            at,
+                            fraction_digits: byte(r)?,
+                        })
+                    }
+                    _ => Some(VettingDate::Raw(get_str(r)?)),
+                },
+                days_in_review: match byte(r)? {
+                    0 => None,
+                    _ => Some(i64::from_le_bytes(array(r)?)),
+                },
+            }),
+        };
+        let cells = u64::from_le_bytes(array(r)?);
+        let extra = (0..cells).map(|_| get_str(r)).collect::<io::Result<_>>()?;
+        let action = get_str(r)?.into();
+        Ok(Item {
+            issue,
+            customer_tenant_id,
+            input_line,
+            entry,
+            extra,
+            action,
+        })
+    }
+
+    fn byte(r: &mut impl Read) -> io::Result<u8> {
+        Ok(array::<1>(r)?[0])
+    }
+
+    fn array<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
+        let mut bytes = [0; N];
+        r.read_exact(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn get_str(r: &mut impl Read) -> io::Result<String> {
+        let len = usize::try_from(u64::from_le_bytes(array(r)?))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut bytes = vec![0; len];
+        r.read_exact(&mut bytes)?;
+        String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+#[cfg(test)]
 /// Every item of `rows`, sorted by urgency, then customer id (then report
 /// order). `expect_column`: the input column with the CRM's expectation,
 /// for the mismatch texts.
@@ -197,11 +412,17 @@ pub fn build(
     stale_cutoff: DateTime<Utc>,
     expect_column: Option<usize>,
 ) -> Vec<Item> {
-    let mut items = Items::new(stale_cutoff, expect_column);
-    for span in customer_spans(rows) {
-        items.add_customer(&rows[span]);
+    let mut items = Items::new(stale_cutoff, expect_column).expect("a temp file");
+    for span in super::row::customer_spans(rows) {
+        items
+            .add_customer(&rows[span])
+            .expect("writing a temp file");
     }
-    items.finish()
+    let mut sorted = items.finish().expect("reading a temp file");
+    sorted
+        .iter()
+        .collect::<io::Result<_>>()
+        .expect("reading a temp file")
 }
 
 /// What a campaign would sell on the strength of `qualification`.
@@ -294,6 +515,62 @@ fn canonical(expected: &str, customer: &[ReportRow]) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_item_comes_back_from_the_temp_file_as_it_went_in() {
+        let items = [
+            Item {
+                issue: Issue::StaleReview,
+                customer_tenant_id: "97ca2b55-839e-4579-98d4-39599a228c98".into(),
+                input_line: 7,
+                entry: Some(ItemEntry {
+                    qualification: "Education".into(),
+                    vetting_status: VettingStatus::Other("UnderAppeal".into()),
+                    vetting_created_date: Some(VettingDate::parse("2020-12-03T10:37:38.885Z")),
+                    days_in_review: Some(-3),
+                }),
+                extra: vec!["Åre skola".into(), String::new()],
+                action: "open a support request".into(),
+            },
+            Item {
+                issue: Issue::InvalidId,
+                customer_tenant_id: "not a guid".into(),
+                input_line: 9,
+                entry: Some(ItemEntry {
+                    qualification: "".into(),
+                    vetting_status: VettingStatus::Absent,
+                    vetting_created_date: Some(VettingDate::Raw("soon".into())),
+                    days_in_review: None,
+                }),
+                extra: Vec::new(),
+                action: "fix it".into(),
+            },
+        ];
+        for item in &items {
+            let mut bytes = Vec::new();
+            spill::put(&mut bytes, item);
+            assert_eq!(&spill::get(&mut bytes.as_slice()).unwrap(), item);
+        }
+    }
+
+    #[test]
+    fn ids_sort_as_their_text() {
+        let ids = [
+            "00000000-0000-0000-0000-00000000000a",
+            "97ca2b55-839e-4579-98d4-39599a228c98",
+            "97CA2B55-839E-4579-98D4-39599A228C98",
+            "a0000000-0000-0000-0000-000000000000",
+            "f",
+            " 97ca2b55",
+        ];
+        let mut by_key: Vec<&str> = ids.to_vec();
+        by_key.sort_by(|a, b| SortId::new(a).cmp(&SortId::new(b)));
+        let mut by_text = ids.to_vec();
+        by_text.sort();
+        assert_eq!(by_key, by_text);
+        assert!(matches!(SortId::new(ids[1]), SortId::Guid(_)));
+        assert!(matches!(SortId::new(ids[2]), SortId::Raw(_)));
+    }
+
     fn row(id: u128, line: u64, q: &str, status: &str, lookup: LookupStatus) -> ReportRow {
         ReportRow {
             error: if lookup == LookupStatus::Ok {
@@ -302,7 +579,7 @@ mod tests {
                 format!("error of {id}")
             },
             extra: vec!["Education".into()],
-            ..crate::report::test_row(id, line, q, status, lookup)
+            ..crate::report::row::test_row(id, line, q, status, lookup)
         }
     }
 

@@ -4,14 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
-use super::export::{Exporter, Layout};
-use super::summary::Summary;
-use super::{Cell, RECONCILIATION_COLUMN, ReportRow};
-use crate::fsutil::AtomicFile;
+use super::row::{Cell, RECONCILIATION_COLUMN, ReportRow};
+use super::sink::RowSink;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
 /// Columns of `changes.csv`, in order.
@@ -472,29 +467,25 @@ pub struct ChangesRows<W: Write> {
 
 impl<W: Write> ChangesRows<W> {
     /// Start the file in `out`: the BOM if asked for, then the header.
-    pub fn new(mut out: W, reconciliation: bool, bom: bool) -> csv::Result<ChangesRows<W>> {
-        if bom {
-            out.write_all(b"\xEF\xBB\xBF")?;
-        }
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
+    pub fn new(out: W, reconciliation: bool, bom: bool) -> csv::Result<ChangesRows<W>> {
+        let mut w = super::csv::writer(out, bom)?;
         w.write_record(column_names(reconciliation))?;
         Ok(ChangesRows { w, reconciliation })
     }
+}
 
-    /// One change.
-    pub fn row(&mut self, c: &Change) -> csv::Result<()> {
-        let record: Vec<_> = c
-            .cells(self.reconciliation)
-            .into_iter()
-            .map(super::csv::text_of)
-            .collect();
-        self.w.write_record(record.iter().map(|c| c.as_bytes()))
+impl<W: Write> RowSink for ChangesRows<W> {
+    type Row = Change;
+    type Out = W;
+
+    fn row(&mut self, c: &Change) -> anyhow::Result<()> {
+        Ok(super::csv::write_cells(
+            &mut self.w,
+            &c.cells(self.reconciliation),
+        )?)
     }
 
-    /// Everything written: flush, and hand back the output.
-    pub fn finish(self) -> anyhow::Result<W> {
+    fn finish(self) -> anyhow::Result<W> {
         self.w.into_inner().map_err(|e| e.into_error().into())
     }
 }
@@ -507,43 +498,6 @@ pub fn render(changes: &[Change], reconciliation: bool, bom: bool) -> Vec<u8> {
         rows.row(c).expect("writing to memory");
     }
     rows.finish().expect("flushing to memory")
-}
-
-/// The `changes.csv` exporter.
-pub struct ChangesExporter {
-    rows: ChangesRows<AtomicFile>,
-    path: PathBuf,
-}
-
-impl ChangesExporter {
-    /// Start `path` (the header is written at once).
-    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<ChangesExporter> {
-        let file = super::export::start(path)?;
-        let rows = ChangesRows::new(file, layout.reconciliation(), layout.csv_bom)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(ChangesExporter {
-            rows,
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Exporter for ChangesExporter {
-    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
-        for c in changes {
-            self.rows
-                .row(c)
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
-        let path = self.path;
-        self.rows
-            .finish()
-            .with_context(|| format!("cannot write {}", path.display()))
-    }
 }
 
 #[cfg(test)]

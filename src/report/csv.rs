@@ -2,53 +2,43 @@
 //! to open in a spreadsheet.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use super::row::{Cell, ReportRow, column_names};
+use super::sink::RowSink;
+use crate::model::UTF8_BOM;
 
-use super::export::{Exporter, Layout};
-use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, RECONCILIATION_COLUMN, ReportRow, column_names};
-use crate::fsutil::AtomicFile;
+/// First characters that make a spreadsheet read a cell as a formula, and
+/// TAB and CR, which some importers strip before looking.
+pub const FORMULA_TRIGGERS: [u8; 6] = *b"=+-@\t\r";
 
-/// OWASP CSV-injection defence: a text cell that a spreadsheet would read as
-/// a formula (or that starts with TAB/CR, which some importers strip before
-/// looking) gets a leading `'`. Everything else is kept exactly. Idempotent,
-/// because the result starts with `'`, which is not a trigger.
+/// OWASP CSV-injection defence: a text cell that starts with one of the
+/// [`FORMULA_TRIGGERS`] gets a leading `'`. Everything else is kept exactly.
+/// Idempotent, because the result starts with `'`, which is not a trigger.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        Some(b) if FORMULA_TRIGGERS.contains(b) => format!("'{cell}").into(),
         _ => cell.into(),
     }
 }
 
-/// Header names for the carried-over input columns; a name that clashes with
-/// a fixed column (`reconciliation` included when the report has it) or an
-/// earlier name gets an `input_` prefix, so no column is ambiguous and none
-/// is dropped.
-pub fn extra_column_names(extra_headers: &[String], reconciliation: bool) -> Vec<String> {
-    let mut fixed = FIXED_COLUMNS.to_vec();
-    if reconciliation {
-        fixed.push(RECONCILIATION_COLUMN);
+/// A CSV writer with the report's conventions (`qualifications.csv`,
+/// `changes.csv`): RFC 4180 quoting, CRLF line ends, and a UTF-8 BOM first
+/// when `bom` (`--csv-bom`).
+pub fn writer<W: Write>(mut out: W, bom: bool) -> std::io::Result<csv::Writer<W>> {
+    if bom {
+        out.write_all(UTF8_BOM)?;
     }
-    declash(&fixed, extra_headers)
+    Ok(csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out))
 }
 
-/// `headers` renamed where they clash with `fixed` or an earlier header:
-/// `input_` is prefixed until the name is free.
-pub fn declash(fixed: &[&str], headers: &[String]) -> Vec<String> {
-    let mut taken: Vec<String> = fixed.iter().map(|c| c.to_string()).collect();
-    headers
-        .iter()
-        .map(|h| {
-            let mut name = h.clone();
-            while taken.contains(&name) {
-                name = format!("input_{name}");
-            }
-            taken.push(name.clone());
-            name
-        })
-        .collect()
+/// Write one record of typed cells, each as [`text_of`].
+pub fn write_cells<W: Write>(w: &mut csv::Writer<W>, cells: &[Cell<'_>]) -> csv::Result<()> {
+    for cell in cells {
+        w.write_field(text_of(*cell).as_bytes())?;
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 /// `qualifications.csv` being written: the header first, then rows as
@@ -61,34 +51,27 @@ pub struct CsvRows<W: Write> {
 impl<W: Write> CsvRows<W> {
     /// Start the file in `out`: the BOM if asked for, then the header.
     pub fn new(
-        mut out: W,
+        out: W,
         extra_headers: &[String],
         reconciliation: bool,
         bom: bool,
     ) -> csv::Result<CsvRows<W>> {
-        if bom {
-            out.write_all(b"\xEF\xBB\xBF")?;
-        }
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
+        let mut w = writer(out, bom)?;
         let header = column_names(extra_headers, reconciliation);
         w.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
         Ok(CsvRows { w, reconciliation })
     }
+}
 
-    /// One report row.
-    pub fn row(&mut self, r: &ReportRow) -> csv::Result<()> {
-        let record: Vec<_> = r
-            .cells(self.reconciliation)
-            .into_iter()
-            .map(text_of)
-            .collect();
-        self.w.write_record(record.iter().map(|c| c.as_bytes()))
+impl<W: Write> RowSink for CsvRows<W> {
+    type Row = ReportRow;
+    type Out = W;
+
+    fn row(&mut self, r: &ReportRow) -> anyhow::Result<()> {
+        Ok(write_cells(&mut self.w, &r.cells(self.reconciliation))?)
     }
 
-    /// Everything written: flush, and hand back the output.
-    pub fn finish(self) -> anyhow::Result<W> {
+    fn finish(self) -> anyhow::Result<W> {
         self.w.into_inner().map_err(|e| e.into_error().into())
     }
 }
@@ -107,48 +90,6 @@ pub fn render(
         csv.row(r).expect("writing to memory");
     }
     csv.finish().expect("flushing to memory")
-}
-
-/// The `qualifications.csv` exporter.
-pub struct CsvExporter {
-    rows: CsvRows<AtomicFile>,
-    path: PathBuf,
-}
-
-impl CsvExporter {
-    /// Start `path` (the header is written at once).
-    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<CsvExporter> {
-        let file = super::export::start(path)?;
-        let rows = CsvRows::new(
-            file,
-            layout.extra_headers,
-            layout.reconciliation(),
-            layout.csv_bom,
-        )
-        .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(CsvExporter {
-            rows,
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Exporter for CsvExporter {
-    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
-        for r in rows {
-            self.rows
-                .row(r)
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
-        let path = self.path;
-        self.rows
-            .finish()
-            .with_context(|| format!("cannot write {}", path.display()))
-    }
 }
 
 /// A cell as CSV text: numbers in decimal, dates as RFC 3339, text
@@ -188,31 +129,6 @@ mod tests {
         assert_eq!(neutralise("'=already"), "'=already");
     }
 
-    #[test]
-    fn clashing_input_headers_are_prefixed() {
-        let headers = [
-            "name".into(),
-            "error".into(),
-            "input_error".into(),
-            "reconciliation".into(),
-        ];
-        let names = extra_column_names(&headers, false);
-        assert_eq!(
-            names,
-            ["name", "input_error", "input_input_error", "reconciliation"]
-        );
-        let names = extra_column_names(&headers, true);
-        assert_eq!(
-            names,
-            [
-                "name",
-                "input_error",
-                "input_input_error",
-                "input_reconciliation"
-            ]
-        );
-    }
-
     fn row(error: &str, extra: Vec<String>) -> ReportRow {
         ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
@@ -245,7 +161,7 @@ mod tests {
     #[test]
     fn reconciliation_follows_error_when_the_input_has_expectations() {
         let mut r = row("", vec!["Education".into()]);
-        r.reconciliation = Some(crate::report::reconcile::Reconciliation::Match);
+        r.reconciliation = Some(crate::report::row::Reconciliation::Match);
         let text = String::from_utf8(render(&[r], &["Expected".into()], true, false)).unwrap();
         assert!(
             text.starts_with("customer_tenant_id,input_line,qualification,vetting_status,vetting_reason,vetting_created_date,days_in_review,lookup_status,error,reconciliation,Expected\r\n"),

@@ -2,7 +2,8 @@
 //! order — each customer's rows, the rows of `changes.csv`, then the
 //! summary — and a [`ReportWriter`] that drives them and puts the files in
 //! place, `summary.json` last. A new output format is one more exporter
-//! (and a name in `--format`).
+//! (and a name in `--format`): a [`RowSink`] when the file is written row
+//! by row, else an `impl Exporter` here.
 //!
 //! Every file is written into a temp file beside its target and renamed
 //! over it only when all of them are complete ([`AtomicFile`]): a failed
@@ -11,12 +12,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 
-use super::ReportRow;
-use super::changes::Change;
+use super::changes::{Change, ChangesRows};
+use super::csv::CsvRows;
 use super::formats::Formats;
-use super::summary::Summary;
+use super::jsonl::JsonlRows;
+use super::row::ReportRow;
+pub use super::sink::Layout;
+use super::sink::{RowFile, RowSink};
+use super::summary::{Summary, SummaryExporter};
+use super::xlsx::XlsxExporter;
 use crate::fsutil::AtomicFile;
 
 /// Report file names.
@@ -42,32 +47,68 @@ pub trait Exporter {
     fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile>;
 }
 
-/// What the exporters need to know before the first row.
-#[derive(Debug, Clone, Copy)]
-pub struct Layout<'a> {
-    /// The input's other columns, carried into the report.
-    pub extra_headers: &'a [String],
-    /// The input column with the CRM's expectation (an index into
-    /// `extra_headers`); the report then has a `reconciliation` column.
-    pub expect_column: Option<usize>,
-    /// `--previous`: there is a `changes.csv` (and a Changes sheet).
-    pub changes: bool,
-    /// `--csv-bom`.
-    pub csv_bom: bool,
-    /// Open reviews vetted before this are stale (Needs attention).
-    pub stale_cutoff: DateTime<Utc>,
-}
+/// Which part of the report a row-by-row file is made of: report rows or
+/// changes.
+pub trait Feed: Sized {
+    /// Its rows among one customer's report rows.
+    fn of_customer(_rows: &[ReportRow]) -> &[Self] {
+        &[]
+    }
 
-impl Layout<'_> {
-    /// Whether the report has a `reconciliation` column.
-    pub fn reconciliation(&self) -> bool {
-        self.expect_column.is_some()
+    /// Its rows among the changes.
+    fn of_changes(_changes: &[Change]) -> &[Self] {
+        &[]
     }
 }
 
-/// Start the file that will replace `path`.
-pub(super) fn start(path: &Path) -> anyhow::Result<AtomicFile> {
-    AtomicFile::create(path).with_context(|| format!("cannot write {}", path.display()))
+impl Feed for ReportRow {
+    fn of_customer(rows: &[ReportRow]) -> &[ReportRow] {
+        rows
+    }
+}
+
+impl Feed for Change {
+    fn of_changes(changes: &[Change]) -> &[Change] {
+        changes
+    }
+}
+
+impl<S> Exporter for RowFile<S>
+where
+    S: RowSink<Out = AtomicFile>,
+    S::Row: Feed,
+{
+    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        self.rows(S::Row::of_customer(rows))
+    }
+
+    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        self.rows(S::Row::of_changes(changes))
+    }
+
+    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
+        RowFile::finish(*self)
+    }
+}
+
+impl Exporter for XlsxExporter {
+    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+        XlsxExporter::customer(self, rows)
+    }
+
+    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+        XlsxExporter::changes(self, changes)
+    }
+
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        XlsxExporter::finish(*self, summary)
+    }
+}
+
+impl Exporter for SummaryExporter {
+    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        SummaryExporter::finish(*self, summary)
+    }
 }
 
 /// The report files of one run, being written.
@@ -85,35 +126,28 @@ impl ReportWriter {
         layout: &Layout<'_>,
     ) -> anyhow::Result<ReportWriter> {
         let path = |name: &str| out.join(name);
+        let reconciliation = layout.reconciliation();
         let mut exporters: Vec<Box<dyn Exporter>> = Vec::new();
         if formats.csv {
-            exporters.push(Box::new(super::csv::CsvExporter::create(
-                &path(CSV_FILE),
-                layout,
-            )?));
+            exporters.push(Box::new(RowFile::create(&path(CSV_FILE), |file| {
+                CsvRows::new(file, layout.extra_headers, reconciliation, layout.csv_bom)
+            })?));
         }
         if formats.jsonl {
-            exporters.push(Box::new(super::jsonl::JsonlExporter::create(
-                &path(JSONL_FILE),
-                layout,
-            )?));
+            exporters.push(Box::new(RowFile::create(&path(JSONL_FILE), |file| {
+                anyhow::Ok(JsonlRows::new(file, layout.extra_headers, reconciliation))
+            })?));
         }
         if formats.xlsx {
-            exporters.push(Box::new(super::xlsx::XlsxExporter::create(
-                &path(XLSX_FILE),
-                layout,
-            )?));
+            exporters.push(Box::new(XlsxExporter::create(&path(XLSX_FILE), layout)?));
         }
         if layout.changes {
-            exporters.push(Box::new(super::changes::ChangesExporter::create(
-                &path(CHANGES_FILE),
-                layout,
-            )?));
+            exporters.push(Box::new(RowFile::create(&path(CHANGES_FILE), |file| {
+                ChangesRows::new(file, reconciliation, layout.csv_bom)
+            })?));
         }
         // Last: its presence with status "complete" marks a finished run.
-        exporters.push(Box::new(super::summary::SummaryExporter::create(&path(
-            SUMMARY_FILE,
-        ))?));
+        exporters.push(Box::new(SummaryExporter::create(&path(SUMMARY_FILE))?));
         Ok(ReportWriter { exporters })
     }
 
@@ -155,8 +189,9 @@ impl ReportWriter {
 mod tests {
     use super::*;
     use crate::model::LookupStatus;
+    use crate::report::row::test_row;
     use crate::report::summary::{RunMeta, Tally};
-    use crate::report::test_row;
+    use chrono::Utc;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)

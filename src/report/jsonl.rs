@@ -7,15 +7,11 @@
 //! formula injection is a spreadsheet concern, not a JSON one.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde_json::Value;
 
-use super::export::{Exporter, Layout};
-use super::summary::Summary;
-use super::{Cell, ReportRow, column_names};
-use crate::fsutil::AtomicFile;
+use super::row::{Cell, ReportRow, column_names};
+use super::sink::RowSink;
 
 /// A cell as a JSON value: absent (empty text, no status, no date, no
 /// number) is `null`.
@@ -39,7 +35,9 @@ fn value_of(cell: Cell<'_>) -> Value {
 /// UTF-8, each line ending in `\n`; `reconciliation`: the input has an
 /// expectation column.
 pub struct JsonlRows<W: Write> {
-    out: W,
+    out: BufWriter<W>,
+    /// The line being built (kept to spare an allocation per row).
+    line: Vec<u8>,
     /// The keys, JSON-quoted, in the CSV's column order.
     keys: Vec<String>,
     reconciliation: bool,
@@ -55,15 +53,21 @@ impl<W: Write> JsonlRows<W> {
             .map(|k| Value::from(k.as_str()).to_string())
             .collect();
         JsonlRows {
-            out,
+            out: BufWriter::new(out),
+            line: Vec::with_capacity(256),
             keys,
             reconciliation,
         }
     }
+}
 
-    /// One report row.
-    pub fn row(&mut self, r: &ReportRow) -> std::io::Result<()> {
-        let mut line = Vec::with_capacity(256);
+impl<W: Write> RowSink for JsonlRows<W> {
+    type Row = ReportRow;
+    type Out = W;
+
+    fn row(&mut self, r: &ReportRow) -> anyhow::Result<()> {
+        let line = &mut self.line;
+        line.clear();
         line.push(b'{');
         for (i, (key, cell)) in self
             .keys
@@ -76,15 +80,14 @@ impl<W: Write> JsonlRows<W> {
             }
             line.extend_from_slice(key.as_bytes());
             line.push(b':');
-            serde_json::to_writer(&mut line, &value_of(cell))?;
+            serde_json::to_writer(&mut *line, &value_of(cell))?;
         }
         line.extend_from_slice(b"}\n");
-        self.out.write_all(&line)
+        Ok(self.out.write_all(line)?)
     }
 
-    /// Everything written: hand back the output.
-    pub fn finish(self) -> W {
-        self.out
+    fn finish(self) -> anyhow::Result<W> {
+        self.out.into_inner().map_err(|e| e.into_error().into())
     }
 }
 
@@ -99,44 +102,7 @@ pub fn render(rows: &[ReportRow], extra_headers: &[String], reconciliation: bool
     for r in rows {
         out.row(r).expect("writing to memory");
     }
-    out.finish()
-}
-
-/// The `qualifications.jsonl` exporter.
-pub struct JsonlExporter {
-    rows: JsonlRows<BufWriter<AtomicFile>>,
-    path: PathBuf,
-}
-
-impl JsonlExporter {
-    /// Start `path`.
-    pub fn create(path: &Path, layout: &Layout<'_>) -> anyhow::Result<JsonlExporter> {
-        let file = BufWriter::new(super::export::start(path)?);
-        Ok(JsonlExporter {
-            rows: JsonlRows::new(file, layout.extra_headers, layout.reconciliation()),
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Exporter for JsonlExporter {
-    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
-        for r in rows {
-            self.rows
-                .row(r)
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>, _: &Summary) -> anyhow::Result<AtomicFile> {
-        let path = self.path;
-        self.rows
-            .finish()
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", path.display()))
-    }
+    out.finish().expect("flushing to memory")
 }
 
 #[cfg(test)]
@@ -210,9 +176,9 @@ mod tests {
     #[test]
     fn reconciliation_is_a_key_when_the_input_has_expectations() {
         let mut a = row();
-        a.reconciliation = Some(crate::report::reconcile::Reconciliation::Pending);
+        a.reconciliation = Some(crate::report::row::Reconciliation::Pending);
         let mut b = row();
-        b.reconciliation = Some(crate::report::reconcile::Reconciliation::Blank);
+        b.reconciliation = Some(crate::report::row::Reconciliation::Blank);
         let text = String::from_utf8(render(&[a, b], &[], true)).unwrap();
         let v: Vec<Value> = text
             .lines()

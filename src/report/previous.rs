@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::changes::Entry;
+use super::csv::FORMULA_TRIGGERS;
 use super::screen::printable;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
@@ -23,10 +24,11 @@ pub struct PreviousRun {
 }
 
 /// Undo the CSV-injection prefix: `'` followed by a trigger character was
-/// added by the writer (see `csv::neutralise`); anything else is verbatim.
+/// added by the writer (see [`super::csv::neutralise`]); anything else is
+/// verbatim.
 pub fn unneutralise(cell: &str) -> &str {
     match cell.as_bytes() {
-        [b'\'', b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r', ..] => &cell[1..],
+        [b'\'', b, ..] if FORMULA_TRIGGERS.contains(b) => &cell[1..],
         _ => cell,
     }
 }
@@ -45,7 +47,7 @@ const REQUIRED: [&str; 5] = [
 /// Ids are canonicalised; a `lookup_status` qualrecon never writes makes
 /// it not a report.
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = crate::model::strip_bom(bytes);
     let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = r.headers().map_err(|e| e.to_string())?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
@@ -67,7 +69,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     // that name may sit among the carried-over columns instead.
     let reconciliation = col("error")
         .map(|e| e + 1)
-        .filter(|&i| headers.get(i).map(str::trim) == Some(super::RECONCILIATION_COLUMN));
+        .filter(|&i| headers.get(i).map(str::trim) == Some(super::row::RECONCILIATION_COLUMN));
     let mut entries = Vec::new();
     for (n, rec) in (1u64..).zip(r.records()) {
         let rec = rec.map_err(|e| e.to_string())?;
@@ -213,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_report_written_by_this_crate_reads_back_unchanged() {
-        use crate::report::ReportRow;
+        use crate::report::row::ReportRow;
         let row = ReportRow {
             customer_tenant_id: "00000000-0000-0000-0000-000000000001".into(),
             input_line: 2,
@@ -233,7 +235,7 @@ mod tests {
         assert_eq!(entries, [Entry::from(&row)]);
         assert_eq!(entries[0].reconciliation, None);
         let row = ReportRow {
-            reconciliation: Some(crate::report::reconcile::Reconciliation::NotApproved),
+            reconciliation: Some(crate::report::row::Reconciliation::NotApproved),
             ..row
         };
         let bytes =

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::ReportRow;
+use super::row::{Reconciliation, ReportRow};
 use super::screen::printable;
 use crate::input::{InputFile, normalise_header};
 use crate::model::{LookupStatus, VettingStatus};
@@ -25,63 +25,6 @@ pub const KNOWN_QUALIFICATIONS: [&str; 4] = [
 
 /// The expectation that says "no qualification at all".
 const NONE: &str = "none";
-
-/// One `reconciliation` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Reconciliation {
-    /// No expectation given, or an `invalid_input` row: empty.
-    Blank,
-    /// Microsoft agrees with the expectation.
-    Match,
-    /// Expected a qualification the customer has, but it is not approved
-    /// (denied, another status, or no such entry at all).
-    NotApproved,
-    /// Expected a qualification that is still in review.
-    Pending,
-    /// Expected none, but the customer holds an approved qualification.
-    Unexpected,
-    /// The lookup did not end `ok`: Microsoft's answer is not known.
-    Unknown,
-    /// The expectation is not a qualification name.
-    UnknownExpectation,
-}
-
-impl Reconciliation {
-    /// Every non-empty value, in the order the summary lists them.
-    pub const LABELLED: [Reconciliation; 6] = [
-        Reconciliation::Match,
-        Reconciliation::NotApproved,
-        Reconciliation::Pending,
-        Reconciliation::Unexpected,
-        Reconciliation::Unknown,
-        Reconciliation::UnknownExpectation,
-    ];
-
-    /// The text of the `reconciliation` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reconciliation::Blank => "",
-            Reconciliation::Match => "match",
-            Reconciliation::NotApproved => "not_approved",
-            Reconciliation::Pending => "pending",
-            Reconciliation::Unexpected => "unexpected",
-            Reconciliation::Unknown => "unknown",
-            Reconciliation::UnknownExpectation => "unknown_expectation",
-        }
-    }
-
-    /// Whether the CRM and Microsoft disagree in a way someone must act on
-    /// (`unknown` is not: the failed lookup is the thing to act on).
-    pub fn is_mismatch(self) -> bool {
-        matches!(
-            self,
-            Reconciliation::NotApproved
-                | Reconciliation::Pending
-                | Reconciliation::Unexpected
-                | Reconciliation::UnknownExpectation
-        )
-    }
-}
 
 /// The expectation column, as an index into `input.extra_headers`:
 /// `--expect-column NAME` (resolved like `--column`: exact header, 1-based
@@ -261,7 +204,7 @@ impl Reconciler {
 pub fn apply(rows: &mut [ReportRow], column: usize) -> Vec<String> {
     let returned: Vec<String> = rows.iter().map(|r| r.qualification.clone()).collect();
     let mut reconciler = Reconciler::new(column, returned.iter().map(String::as_str));
-    for span in super::customer_spans(rows) {
+    for span in super::row::customer_spans(rows) {
         reconciler.apply(&mut rows[span]);
     }
     reconciler.unrecognised
@@ -396,7 +339,7 @@ mod tests {
     ) -> ReportRow {
         ReportRow {
             extra: vec!["name".into(), expect.into()],
-            ..crate::report::test_row(id, line, q, status, lookup)
+            ..crate::report::row::test_row(id, line, q, status, lookup)
         }
     }
 

@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::export::Exporter;
-use super::{ReportRow, customer_spans};
+use super::row::{NOT_LOOKED_UP, ReportRow, customer_spans};
 use crate::fsutil::AtomicFile;
-use crate::input::{InputFile, RowKind};
+use crate::input::{InputFile, RowKind, delimiter_name};
 use crate::model::{LookupStatus, VettingDate, VettingStatus, format_utc};
 
 /// The whole document, as the README's `summary.json` section lists it.
@@ -307,14 +306,13 @@ impl SummaryExporter {
     /// Start `path`; the document is written when the report is complete.
     pub fn create(path: &Path) -> anyhow::Result<SummaryExporter> {
         Ok(SummaryExporter {
-            file: super::export::start(path)?,
+            file: super::sink::start(path)?,
         })
     }
-}
 
-impl Exporter for SummaryExporter {
-    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
-        let SummaryExporter { mut file } = *self;
+    /// Write the document (the file is not yet in place).
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let SummaryExporter { mut file } = self;
         let json = serde_json::to_vec_pretty(summary).context("serialising the summary")?;
         file.write_all(&json)
             .with_context(|| format!("cannot write {}", file.path().display()))?;
@@ -393,13 +391,6 @@ pub struct RunMeta {
     pub resumed: Option<u64>,
     /// With status `throttled`: when the server asked to be called again.
     pub retry_after_until: Option<DateTime<Utc>>,
-}
-
-fn delimiter_name(d: u8) -> String {
-    match d {
-        b'\t' => "tab".into(),
-        other => (other as char).to_string(),
-    }
 }
 
 /// Count everything: the input's rows, then the report's rows customer by
@@ -501,7 +492,7 @@ impl LookupTally {
             LookupStatus::Ok => self.ok += 1,
             status => {
                 *self.by_status.entry(status.as_str()).or_default() += 1;
-                if first.error == super::NOT_LOOKED_UP {
+                if first.error == NOT_LOOKED_UP {
                     self.not_reached += 1;
                 }
             }
@@ -686,7 +677,7 @@ fn input_info(meta: &RunMeta, input: &InputFile, looked_up: u64) -> InputInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::test_row;
+    use crate::report::row::test_row;
 
     fn reviewed(id: u128, line: u64, q: &str, date: &str) -> ReportRow {
         ReportRow {
@@ -715,7 +706,7 @@ mod tests {
             reviewed(2, 3, "Nonprofit", "2025-12-01T00:00:00Z"),
             reviewed(3, 4, "Education", "2025-12-01T00:00:00.000Z"),
             test_row(4, 5, "", "", LookupStatus::Ok),
-            failed(5, 6, crate::report::NOT_LOOKED_UP),
+            failed(5, 6, crate::report::row::NOT_LOOKED_UP),
             failed(6, 7, "HTTP 503"),
             test_row(0, 8, "", "", LookupStatus::InvalidInput),
             test_row(7, 9, "Education", "UnderAppeal", LookupStatus::Ok),

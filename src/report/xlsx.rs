@@ -13,29 +13,27 @@
 //! by leaving out what does not fit, with a note ([`Fit`]), instead of
 //! failing the run: the CSV keeps everything.
 
+mod cells;
 mod summary_sheet;
 
 use anyhow::Context;
-use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use std::path::{Path, PathBuf};
 
 use super::attention::{self, Item};
 use super::changes::{self, Change};
-use super::export::{Exporter, Layout};
+use super::row::{
+    Cell, FIXED_COLUMNS, NO_STATUS, ReportRow, column_names, customer_spans, declash,
+};
+use super::sink::Layout;
 use super::summary::Summary;
-use super::{Cell, FIXED_COLUMNS, NO_STATUS, ReportRow};
 use crate::fsutil::AtomicFile;
-use crate::model::{VettingDate, VettingStatus};
-
-/// Sheet names, in workbook order.
-pub const SUMMARY_SHEET: &str = "Summary";
-pub const ATTENTION_SHEET: &str = "Needs attention";
-pub const CUSTOMERS_SHEET: &str = "Customers";
-pub const CHANGES_SHEET: &str = "Changes";
+use crate::model::VettingDate;
+pub use cells::{ATTENTION_SHEET, CHANGES_SHEET, CUSTOMERS_SHEET, SUMMARY_SHEET, fit_cell};
+use cells::{CellFormats, DATETIME_FORMAT, write_date, write_text};
 
 /// Excel's limits.
-const MAX_CELL_UTF16: usize = 32_767;
 pub const MAX_ROWS: usize = 1_048_576;
 pub const MAX_COLUMNS: usize = 16_384;
 
@@ -92,135 +90,6 @@ impl Fit {
             parts.join(" and ")
         ))
     }
-}
-
-const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
-
-/// `text`, cut to fit one Excel cell (counted in UTF-16 units, as Excel
-/// does), ending in a marker that says how long it was.
-pub fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
-    let len: usize = text.encode_utf16().count();
-    if len <= MAX_CELL_UTF16 {
-        return text.into();
-    }
-    let marker = format!(" … [truncated by qualrecon: {len} UTF-16 characters in all]");
-    let budget = MAX_CELL_UTF16 - marker.encode_utf16().count();
-    let mut used = 0;
-    let mut out = String::with_capacity(budget + marker.len());
-    for c in text.chars() {
-        used += c.len_utf16();
-        if used > budget {
-            break;
-        }
-        out.push(c);
-    }
-    out.push_str(&marker);
-    out.into()
-}
-
-/// Cell formats shared by the sheets.
-struct CellFormats {
-    bold: Format,
-    /// A table's header row.
-    header: Format,
-    /// A table's header over a column of numbers or dates.
-    header_right: Format,
-    /// A section title on the Summary sheet.
-    heading: Format,
-    /// The Summary sheet's title.
-    title: Format,
-    datetime: Format,
-    /// Long text in a column that wraps instead of running on.
-    wrap: Format,
-    /// For cells without a format of their own, when the sheet needs one
-    /// (top alignment in rows that grow with wrapped text).
-    plain: Option<Format>,
-    approved: Format,
-    in_review: Format,
-    denied: Format,
-}
-
-/// Status colours (cell fill, text): Excel's own Good / Neutral / Bad cell
-/// styles.
-const APPROVED: (u32, u32) = (0xC6EFCE, 0x006100);
-const IN_REVIEW: (u32, u32) = (0xFFEB9C, 0x9C5700);
-const DENIED: (u32, u32) = (0xFFC7CE, 0x9C0006);
-
-/// Points per line of text (the default row height).
-const LINE_HEIGHT: f64 = 15.0;
-
-impl CellFormats {
-    /// `top`: every cell aligned to the top (for rows that grow).
-    fn new(top: bool) -> CellFormats {
-        let base = || {
-            if top {
-                Format::new().set_align(FormatAlign::Top)
-            } else {
-                Format::new()
-            }
-        };
-        let status = |(fill, font): (u32, u32)| {
-            base()
-                .set_background_color(Color::RGB(fill))
-                .set_font_color(Color::RGB(font))
-        };
-        let header = base()
-            .set_bold()
-            .set_background_color(Color::RGB(0xDDEBF7))
-            .set_border_bottom(FormatBorder::Thin);
-        CellFormats {
-            bold: base().set_bold(),
-            header_right: header.clone().set_align(FormatAlign::Right),
-            header,
-            heading: base()
-                .set_bold()
-                .set_font_size(12)
-                .set_border_bottom(FormatBorder::Thin),
-            title: base().set_bold().set_font_size(16),
-            datetime: base().set_num_format(DATETIME_FORMAT),
-            wrap: base().set_text_wrap(),
-            plain: top.then(base),
-            approved: status(APPROVED),
-            in_review: status(IN_REVIEW),
-            denied: status(DENIED),
-        }
-    }
-
-    /// The colour of a vetting status, if it has one.
-    fn status(&self, status: &VettingStatus) -> Option<&Format> {
-        match status {
-            VettingStatus::Approved => Some(&self.approved),
-            VettingStatus::InReview => Some(&self.in_review),
-            VettingStatus::Denied => Some(&self.denied),
-            VettingStatus::Other(_) | VettingStatus::Absent => None,
-        }
-    }
-}
-
-fn write_text(ws: &mut Worksheet, row: u32, col: u16, text: &str) -> Result<(), XlsxError> {
-    if !text.is_empty() {
-        ws.write_string(row, col, fit_cell(text))?;
-    }
-    Ok(())
-}
-
-/// A date becomes a real datetime (UTC) when it was parsed and Excel can
-/// hold it; otherwise it is the report's text of it.
-fn write_date(
-    ws: &mut Worksheet,
-    row: u32,
-    col: u16,
-    date: &VettingDate,
-    f: &CellFormats,
-) -> Result<(), XlsxError> {
-    if let Some(at) = date.instant() {
-        let naive = at.naive_utc();
-        if (1900..=9999).contains(&chrono::Datelike::year(&naive)) {
-            ws.write_datetime_with_format(row, col, naive, &f.datetime)?;
-            return Ok(());
-        }
-    }
-    write_text(ws, row, col, &date.to_report_string())
 }
 
 /// Column widths (in characters) that fit what was written, capped.
@@ -291,6 +160,40 @@ fn write_text_in(
     Ok(())
 }
 
+/// Whether text wraps within its column (else it is one line).
+fn wraps(text: &str, long: LongText) -> bool {
+    long == LongText::Wrap && shown_width(text) > MAX_WIDTH
+}
+
+/// What a typed cell shows once written.
+fn shown(cell: Cell<'_>, long: LongText) -> Shown {
+    match cell {
+        Cell::Status(status) => Shown::line(shown_width(status.as_str())),
+        Cell::Text(t) if wraps(t, long) => Shown {
+            width: MAX_WIDTH,
+            // About MAX_WIDTH characters a line (whole words wrap).
+            lines: t
+                .lines()
+                .map(|l| l.chars().count().div_ceil(MAX_WIDTH).max(1))
+                .sum(),
+        },
+        Cell::Text(t) => Shown::line(shown_width(t)),
+        Cell::Date(None) | Cell::Number(None) => Shown::line(0),
+        Cell::Date(Some(VettingDate::Parsed { .. })) => Shown::line(DATETIME_FORMAT.len()),
+        Cell::Date(Some(VettingDate::Raw(t))) => Shown::line(shown_width(t)),
+        Cell::Number(Some(n)) => Shown::line(n.to_string().len()),
+    }
+}
+
+/// Lines of the tallest of `cells` (see [`shown`]).
+fn lines_of(cells: &[Cell<'_>], long: LongText) -> usize {
+    cells
+        .iter()
+        .map(|c| shown(*c, long).lines)
+        .max()
+        .unwrap_or(1)
+}
+
 /// Write one typed cell; returns what it shows.
 fn write_cell(
     ws: &mut Worksheet,
@@ -300,46 +203,34 @@ fn write_cell(
     long: LongText,
     f: &CellFormats,
 ) -> Result<Shown, XlsxError> {
-    Ok(match cell {
+    match cell {
         Cell::Status(status) => {
             let t = status.as_str();
             write_text_in(ws, row, col, t, f.status(status).or(f.plain.as_ref()))?;
-            Shown::line(shown_width(t))
         }
-        Cell::Text(t) if long == LongText::Wrap && shown_width(t) > MAX_WIDTH => {
-            write_text_in(ws, row, col, t, Some(&f.wrap))?;
-            // About MAX_WIDTH characters a line (whole words wrap).
-            let lines = t
-                .lines()
-                .map(|l| l.chars().count().div_ceil(MAX_WIDTH).max(1))
-                .sum();
-            Shown {
-                width: MAX_WIDTH,
-                lines,
-            }
-        }
-        Cell::Text(t) => {
-            write_text_in(ws, row, col, t, f.plain.as_ref())?;
-            Shown::line(shown_width(t))
-        }
-        Cell::Date(None) => Shown::line(0),
-        Cell::Date(Some(date)) => {
-            write_date(ws, row, col, date, f)?;
-            Shown::line(match date {
-                VettingDate::Parsed { .. } => DATETIME_FORMAT.len(),
-                VettingDate::Raw(t) => shown_width(t),
-            })
-        }
+        Cell::Text(t) if wraps(t, long) => write_text_in(ws, row, col, t, Some(&f.wrap))?,
+        Cell::Text(t) => write_text_in(ws, row, col, t, f.plain.as_ref())?,
+        Cell::Date(None) | Cell::Number(None) => {}
+        Cell::Date(Some(date)) => write_date(ws, row, col, date, f)?,
         Cell::Number(Some(n)) => {
             match &f.plain {
                 Some(format) => ws.write_number_with_format(row, col, n as f64, format)?,
                 None => ws.write_number(row, col, n as f64)?,
             };
-            Shown::line(n.to_string().len())
         }
-        Cell::Number(None) => Shown::line(0),
-    })
+    }
+    Ok(shown(cell, long))
 }
+
+/// Points per line of text (the default row height).
+const LINE_HEIGHT: f64 = 15.0;
+
+/// Rows of a sheet given a height of their own, at most: rust_xlsxwriter
+/// keeps each row's height in memory (about 600 bytes) until the workbook
+/// is saved, which at 100,000 customers was 11 MB for Needs attention.
+/// Past this many, rows are left to the spreadsheet's own fitting of
+/// wrapped text, which Excel does when it opens a file.
+const MAX_ROW_HEIGHTS: usize = 2_000;
 
 /// A sheet that is one table: a bold header row, frozen, with an
 /// autofilter; typed cells, coloured statuses, widths that fit; printed
@@ -356,6 +247,14 @@ struct TableSheet {
     room: usize,
     /// Rows offered beyond `room`.
     left_out: usize,
+    /// How many rows the sheet will have, when known before the first:
+    /// its last row is then given no height (see [`TableSheet::row`]).
+    rows_known: Option<usize>,
+    /// The sheet's default row height, in lines: rows of another height
+    /// get one of their own.
+    row_lines: usize,
+    /// Rows that may still be given a height of their own.
+    heights_left: usize,
 }
 
 impl TableSheet {
@@ -384,6 +283,9 @@ impl TableSheet {
             last_row: 0,
             room,
             left_out: 0,
+            rows_known: None,
+            row_lines: 1,
+            heights_left: MAX_ROW_HEIGHTS,
         })
     }
 
@@ -407,11 +309,32 @@ impl TableSheet {
             self.widths.note(col, shown.width);
             lines = lines.max(shown.lines);
         }
-        if lines > 1 {
-            // Spreadsheets do not grow a row for wrapped text on their own.
+        // rust_xlsxwriter 0.102 writes the last row of a constant-memory
+        // sheet twice when it has a height (the second time empty, which
+        // Excel reports as a damaged file), so the last row keeps the
+        // default height (Excel still fits it to the wrapped text when it
+        // opens the file; some other spreadsheets show its first line).
+        let last = self.rows_known == Some(row as usize);
+        if lines != self.row_lines && !last && self.heights_left > 0 {
+            // Not every spreadsheet grows a row for wrapped text on its own.
             ws.set_row_height(row, LINE_HEIGHT * lines as f64)?;
+            self.heights_left -= 1;
         }
         self.last_row = row;
+        Ok(())
+    }
+
+    /// Make rows `lines` lines high unless they say otherwise: the most
+    /// common height of a sheet's rows, so that few need a height of their
+    /// own (rust_xlsxwriter keeps every row height in memory until the
+    /// workbook is saved). The header row stays one line.
+    fn set_row_lines(&mut self, wb: &mut Workbook, lines: usize) -> Result<(), XlsxError> {
+        self.row_lines = lines;
+        if lines != 1 {
+            let ws = wb.worksheet_from_index(self.index)?;
+            ws.set_default_row_height(LINE_HEIGHT * lines as f64);
+            ws.set_row_height(0, LINE_HEIGHT)?;
+        }
         Ok(())
     }
 
@@ -517,19 +440,20 @@ impl XlsxReport {
         let reconciliation = layout.reconciliation();
         let extra_columns = layout.extra_headers.len().min(room.columns);
         let f = CellFormats::new(false);
-        // Summary and Needs attention are written at the end, in memory
-        // (random access); the long sheets go to disk row by row, in
-        // constant memory. (Their text is stored in the cells then, not in
+        // Summary is written at the end, in memory (random access); the
+        // tables go to disk row by row, in constant memory: Customers and
+        // Changes as the report comes, Needs attention at the end, most
+        // urgent first. (Their text is stored in the cells then, not in
         // the shared string table: Excel reads both.)
         let mut wb = Workbook::new();
         wb.add_worksheet();
-        wb.add_worksheet();
+        wb.add_worksheet_with_constant_memory()?;
         wb.add_worksheet_with_constant_memory()?;
         let customers = TableSheet::start(
             &mut wb,
             CUSTOMERS_INDEX,
             CUSTOMERS_SHEET,
-            &super::column_names(&layout.extra_headers[..extra_columns], reconciliation),
+            &column_names(&layout.extra_headers[..extra_columns], reconciliation),
             LongText::Clip,
             room.rows - 1,
             &f,
@@ -560,7 +484,8 @@ impl XlsxReport {
             reconciliation,
             customers,
             changes,
-            attention: attention::Items::new(layout.stale_cutoff, layout.expect_column),
+            attention: attention::Items::new(layout.stale_cutoff, layout.expect_column)
+                .map_err(XlsxError::IoError)?,
             oldest: OldestReviews::default(),
             extra_headers: layout.extra_headers[..extra_columns].to_vec(),
         })
@@ -568,7 +493,9 @@ impl XlsxReport {
 
     /// One customer's rows (or one invalid input row).
     pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
-        self.attention.add_customer(rows);
+        self.attention
+            .add_customer(rows)
+            .context("writing the Needs attention list to a temp file")?;
         for r in rows {
             self.oldest.add(r);
             self.customers
@@ -608,7 +535,10 @@ impl XlsxReport {
         if let Some(note) = &note {
             tracing::warn!("{note}");
         }
-        let items = self.attention.finish();
+        let mut items = self
+            .attention
+            .finish()
+            .context("reading back the Needs attention list")?;
         summary_sheet::write(
             self.wb.worksheet_from_index(SUMMARY_INDEX)?,
             summary,
@@ -621,7 +551,7 @@ impl XlsxReport {
 
         let mut attention_headers: Vec<String> =
             ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
-        attention_headers.extend(super::csv::declash(&ATTENTION_COLUMNS, &self.extra_headers));
+        attention_headers.extend(declash(&ATTENTION_COLUMNS, &self.extra_headers));
         // Up to two items per row: the most urgent fill the sheet if need be.
         if items.len() >= MAX_ROWS {
             tracing::warn!(
@@ -641,9 +571,16 @@ impl XlsxReport {
             &top,
         )
         .context("building the Needs attention sheet")?;
-        for item in &items {
+        sheet.rows_known = Some(items.len().min(sheet.room));
+        let lines =
+            most_common_lines(items.iter()).context("reading back the Needs attention list")?;
+        sheet
+            .set_row_lines(&mut self.wb, lines)
+            .context("building the Needs attention sheet")?;
+        for item in items.iter() {
+            let item = item.context("reading back the Needs attention list")?;
             sheet
-                .row(&mut self.wb, &attention_cells(item), &top)
+                .row(&mut self.wb, &attention_cells(&item), &top)
                 .context("building the Needs attention sheet")?;
         }
         sheet
@@ -659,6 +596,23 @@ impl XlsxReport {
         }
         Ok(self.wb)
     }
+}
+
+/// The most common height (in lines) of the Needs attention rows.
+fn most_common_lines(items: impl Iterator<Item = std::io::Result<Item>>) -> std::io::Result<usize> {
+    let mut counts: Vec<usize> = Vec::new();
+    for item in items {
+        let lines = lines_of(&attention_cells(&item?), LongText::Wrap);
+        if counts.len() <= lines {
+            counts.resize(lines + 1, 0);
+        }
+        counts[lines] += 1;
+    }
+    // The first of equally common heights: the smallest.
+    Ok((1..counts.len())
+        .rev()
+        .max_by_key(|&lines| counts[lines])
+        .unwrap_or(1))
 }
 
 /// The open reviews with the oldest vetting dates, for the Summary sheet:
@@ -701,21 +655,22 @@ impl XlsxExporter {
             path: path.to_path_buf(),
         })
     }
-}
 
-impl Exporter for XlsxExporter {
-    fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
+    /// One customer's rows (or one invalid input row).
+    pub fn customer(&mut self, rows: &[ReportRow]) -> anyhow::Result<()> {
         self.report.customer(rows)
     }
 
-    fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
+    /// Rows of the Changes sheet.
+    pub fn changes(&mut self, changes: &[Change]) -> anyhow::Result<()> {
         self.report.changes(changes)
     }
 
-    fn finish(self: Box<Self>, summary: &Summary) -> anyhow::Result<AtomicFile> {
-        let XlsxExporter { report, path } = *self;
+    /// Complete the workbook (the file is not yet in place).
+    pub fn finish(self, summary: &Summary) -> anyhow::Result<AtomicFile> {
+        let XlsxExporter { report, path } = self;
         let mut wb = report.finish(summary)?;
-        let mut file = std::io::BufWriter::new(super::export::start(&path)?);
+        let mut file = std::io::BufWriter::new(super::sink::start(&path)?);
         wb.save_to_writer(&mut file)
             .context("assembling the workbook")?;
         file.into_inner()
@@ -755,7 +710,7 @@ fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
         stale_cutoff: report.summary.in_review.stale_cutoff,
     };
     let mut xlsx = XlsxReport::within(&layout, room)?;
-    for span in super::customer_spans(report.rows) {
+    for span in customer_spans(report.rows) {
         xlsx.customer(&report.rows[span])?;
     }
     if let Some(changes) = report.changes {
@@ -768,7 +723,8 @@ fn render_within(report: &Report<'_>, room: Room) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LookupStatus;
+    use crate::model::{LookupStatus, VettingStatus};
+    use cells::MAX_CELL_UTF16;
     use std::io::Read;
 
     fn row(reason: &str, date: &str) -> ReportRow {
@@ -930,6 +886,64 @@ mod tests {
         );
         assert!(strings.contains("resubmit the verification or stop offering education pricing"));
         assert!(strings.contains("open a support request with Microsoft; in review 12 days"));
+    }
+
+    #[test]
+    fn needs_attention_rows_that_wrap_are_written_once_each_the_last_one_too() {
+        let long = "the school's registration could not be matched to a public register of schools";
+        let mut first = row(long, "2020-12-03T10:37:38.885Z");
+        first.vetting_status = VettingStatus::Denied;
+        let mut second = first.clone();
+        second.customer_tenant_id = "ffffffff-0000-0000-0000-000000000002".into();
+        second.input_line = 3;
+        // Sorted last (a failed lookup comes after denials), one line.
+        let mut failed = row("", "");
+        failed.customer_tenant_id = "00000000-0000-0000-0000-000000000004".into();
+        failed.input_line = 4;
+        failed.lookup_status = LookupStatus::NotFound;
+        failed.error = "HTTP 404".into();
+        let rows = [first, second, failed];
+        let s = summary(&rows);
+        let sheet = part(&report(&rows, &s, None), "xl/worksheets/sheet2.xml");
+        let starts: Vec<&str> = sheet
+            .split("<row ")
+            .skip(1)
+            .map(|r| r.split('"').nth(1).unwrap())
+            .collect();
+        assert_eq!(starts, ["1", "2", "3", "4"], "{sheet}");
+        // The denials wrap to three lines, the most common height: the
+        // sheet's default; the header stays one line.
+        let default = "<sheetFormatPr defaultRowHeight=\"45\" customHeight=\"1\"/>";
+        assert!(sheet.contains(default), "{sheet}");
+        assert!(
+            sheet.contains("<row r=\"1\" ht=\"15\" customHeight=\"1\">"),
+            "{sheet}"
+        );
+        assert!(
+            sheet.contains("<row r=\"3\" ht=\"45\" customHeight=\"1\">"),
+            "{sheet}"
+        );
+        assert!(sheet.contains(long), "{sheet}");
+        assert!(sheet.contains("<autoFilter ref=\"A1:J4\""), "{sheet}");
+    }
+
+    #[test]
+    fn only_the_first_rows_get_a_height_of_their_own() {
+        let mut wb = Workbook::new();
+        wb.add_worksheet_with_constant_memory().unwrap();
+        let f = CellFormats::new(true);
+        let headers = ["action".to_string()];
+        let mut sheet =
+            TableSheet::start(&mut wb, 0, "t", &headers, LongText::Wrap, 10, &f).unwrap();
+        sheet.heights_left = 2;
+        let long = "x".repeat(MAX_WIDTH * 2);
+        for _ in 0..4 {
+            sheet.row(&mut wb, &[Cell::Text(&long)], &f).unwrap();
+        }
+        sheet.finish(&mut wb).unwrap();
+        let sheet = part(&wb.save_to_buffer().unwrap(), "xl/worksheets/sheet1.xml");
+        assert_eq!(sheet.matches("<row ").count(), 5, "{sheet}");
+        assert_eq!(sheet.matches("ht=\"30\"").count(), 2, "{sheet}");
     }
 
     #[test]

@@ -8,9 +8,9 @@ use rust_xlsxwriter::{
     XlsxError,
 };
 
-use super::{CellFormats, SUMMARY_SHEET, write_date, write_text};
+use super::cells::{CellFormats, SUMMARY_SHEET, fit_cell, write_date, write_text};
 use crate::model::{VettingDate, VettingStatus};
-use crate::report::ReportRow;
+use crate::report::row::ReportRow;
 use crate::report::summary::{Millis, Summary};
 use chrono::{DateTime, Utc};
 
@@ -58,7 +58,7 @@ impl Lines<'_> {
                 &self.f.header_right
             };
             self.ws
-                .write_string_with_format(self.row, col, super::fit_cell(c), format)?;
+                .write_string_with_format(self.row, col, fit_cell(c), format)?;
         }
         self.row += 1;
         Ok(())
