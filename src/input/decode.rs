@@ -107,7 +107,7 @@ fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
 /// `shift_jis`): what `input.encoding` and `check` report. Lower case keeps
 /// the names earlier versions wrote (`utf-8`, `utf-16le`), and every one of
 /// them is also a label `--encoding` accepts.
-pub fn encoding_name(encoding: &'static Encoding) -> &'static str {
+pub(super) fn encoding_name(encoding: &'static Encoding) -> &'static str {
     match encoding.name() {
         "UTF-8" => "utf-8",
         "UTF-16LE" => "utf-16le",
