@@ -153,24 +153,55 @@ pub struct LookupSettings {
     pub max_wait: Duration,
 }
 
+/// `--max-wait` unless set: ten minutes covers the Retry-After of a
+/// throttled partner and short maintenance, while a longer one (an hourly
+/// or daily quota) is better met with `--resume` later than by a job that
+/// sits idle.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// Attempts per customer for errors other than 429: with the outage steps
+/// (0.25 → 4 s) they span up to 7.75 s, long enough to ride out a brief
+/// gateway hiccup.
+const MAX_ATTEMPTS: u32 = 6;
+/// Four, not three: a tenant that fails its first three attempts the same
+/// way (a 503 three times) and answers the fourth must still end `ok`.
+const SAME_WAY_ATTEMPTS: u32 = 4;
+/// 429s one customer may meet before it counts as `throttled`: the pacer
+/// pauses everyone after each, so twelve means the server kept refusing
+/// for well over ten Retry-After windows.
+const MAX_THROTTLED_ATTEMPTS: u32 = 12;
+/// The run-wide retry budget is one retry per customer, but never fewer
+/// than this, so a small run still rides out an outage.
+const MIN_RETRY_BUDGET: u64 = 100;
+/// First backoff step in an outage (or before the run can tell).
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// First backoff step while failures are isolated: one bad customer gets
+/// its attempts within a fifth of a second, not seconds.
+const ISOLATED_BACKOFF_BASE: Duration = Duration::from_millis(25);
+/// Longest backoff step.
+const BACKOFF_CAP: Duration = Duration::from_secs(20);
+/// Backoff after a 429 that carried no Retry-After (the gateway always
+/// sends one; this is for proxies that do not).
+const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(2);
+/// How long in-flight requests may finish after a stop: a request's answer
+/// is usually milliseconds away, and a stop must still feel prompt.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
 impl LookupSettings {
     /// Defaults for `customers` customers at `concurrency`.
     pub fn new(concurrency: usize, customers: usize) -> LookupSettings {
         LookupSettings {
             concurrency,
-            max_attempts: 6,
-            // Four, not three: a tenant that fails its first three attempts
-            // the same way (a 503 three times) and answers the fourth must
-            // still end `ok`.
-            same_way_attempts: 4,
-            max_throttled_attempts: 12,
-            retry_budget: (customers as u64).max(100),
-            backoff_base: Duration::from_millis(250),
-            isolated_backoff_base: Duration::from_millis(25),
-            backoff_cap: Duration::from_secs(20),
-            default_throttle_pause: Duration::from_secs(2),
-            drain_grace: Duration::from_secs(5),
-            max_wait: crate::config::DEFAULT_MAX_WAIT,
+            max_attempts: MAX_ATTEMPTS,
+            same_way_attempts: SAME_WAY_ATTEMPTS,
+            max_throttled_attempts: MAX_THROTTLED_ATTEMPTS,
+            retry_budget: (customers as u64).max(MIN_RETRY_BUDGET),
+            backoff_base: BACKOFF_BASE,
+            isolated_backoff_base: ISOLATED_BACKOFF_BASE,
+            backoff_cap: BACKOFF_CAP,
+            default_throttle_pause: DEFAULT_THROTTLE_PAUSE,
+            drain_grace: DRAIN_GRACE,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -304,6 +335,15 @@ pub async fn look_up_all(
     }
 }
 
+/// More lookups than `concurrency` are live at once, so that customers
+/// sleeping in backoff do not hold a request slot (the semaphore caps what
+/// is actually in flight): this many per slot, and at least [`MIN_LIVE`].
+/// Each live lookup is a small future; four per slot keeps the slots busy
+/// through a wave of retries without holding many customers at once.
+const LIVE_PER_SLOT: usize = 4;
+/// Live lookups at the smallest concurrency.
+const MIN_LIVE: usize = 16;
+
 /// [`look_up_all`], keeping nothing: `on_done` gets each outcome, with its
 /// index in `ids`, and keeps what it needs (a run of many customers keeps
 /// a compact form).
@@ -313,10 +353,7 @@ pub async fn look_up_each(
     mut on_done: impl FnMut(usize, Outcome),
 ) -> Finished {
     let mut answered = vec![false; ids.len()];
-    // More lookups than `concurrency` are live at once so that customers
-    // sleeping in backoff do not hold a request slot; the semaphore caps
-    // what is actually in flight.
-    let live = (lookup.settings.concurrency * 4).max(16);
+    let live = (lookup.settings.concurrency * LIVE_PER_SLOT).max(MIN_LIVE);
     // Requests sent per customer so far, so a lookup abandoned in flight
     // after a stop is not reported as never requested.
     let sent: Arc<Vec<AtomicU32>> = Arc::new(ids.iter().map(|_| AtomicU32::new(0)).collect());
@@ -573,7 +610,7 @@ where
                 }
                 // The pacer holds everyone until the window ends; a little
                 // jitter keeps the retries from landing in one clump.
-                Duration::from_millis(fastrand::u64(0..100))
+                THROTTLED_RETRY_JITTER.mul_f64(fastrand::f64())
             }
             // A failing server is no reason to speed up: the rate stays.
             // A Retry-After on a 503 is honoured for this request.
@@ -630,6 +667,20 @@ where
         }
     }
 }
+
+/// A customer refused with a 429 retries after up to this much (uniform):
+/// the pacer already holds it until the Retry-After window ends, and the
+/// spread keeps the customers that queued behind the pause from landing
+/// on the pacer at one instant.
+const THROTTLED_RETRY_JITTER: Duration = Duration::from_millis(100);
+
+/// Backoff steps wait between this share of the full step and all of it
+/// ("equal jitter"): spread enough that retries do not clump, while the
+/// wait still grows with each attempt.
+const BACKOFF_JITTER_FLOOR: f64 = 0.5;
+/// Doublings of the backoff step counted at most: keeps `2^n` finite; the
+/// cap is reached long before.
+const BACKOFF_MAX_DOUBLINGS: u32 = 20;
 
 /// Why a customer's last attempt was its last.
 const LAST_ATTEMPT: &str = "gave up after the last attempt";
@@ -709,12 +760,12 @@ fn seconds(d: Duration) -> String {
     format!("{} s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
-/// Full-jitter exponential backoff: uniform in [d/2, d] with
-/// d = min(cap, base · 2^(attempt−1)).
+/// Jittered exponential backoff: uniform in [d/2, d] (see
+/// [`BACKOFF_JITTER_FLOOR`]) with d = min(cap, base · 2^(attempt−1)).
 fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
-    let d = exp.min(cap);
-    d.mul_f64(0.5 + fastrand::f64() * 0.5)
+    let doublings = attempt.saturating_sub(1).min(BACKOFF_MAX_DOUBLINGS);
+    let d = base.saturating_mul(2u32.saturating_pow(doublings)).min(cap);
+    d.mul_f64(BACKOFF_JITTER_FLOOR + fastrand::f64() * (1.0 - BACKOFF_JITTER_FLOOR))
 }
 
 /// A retryable error that stayed: `throttled` for 429, else `failed`.
