@@ -428,7 +428,7 @@ async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<
 /// request. `sent` follows the requests sent, for [`look_up_all`] to tell
 /// a lookup abandoned in flight from one never started.
 async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> {
-    let request_id = Uuid::new_v4();
+    let request_id = request_id();
     let ended = with_retries(l, &id, Some(sent), |token| async move {
         l.api.get_qualifications(&id, &request_id, &token).await
     })
@@ -455,6 +455,15 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
         } => Some(give_up(error, attempts, &why)),
         Ended::NotSent => None,
     }
+}
+
+/// A fresh `MS-RequestId`: a random (v4) UUID from a fast generator. It
+/// only has to be unique, not secret, and `Uuid::new_v4` costs a
+/// `getrandom` system call per id.
+pub fn request_id() -> Uuid {
+    let mut bytes = [0u8; 16];
+    fastrand::fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// How one logical request (a customer's lookup, a page of the customer
