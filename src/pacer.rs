@@ -284,18 +284,23 @@ impl Pacer {
             let target = {
                 let mut s = self.state.lock().expect("pacer lock");
                 let now = Instant::now();
-                if !reserved {
+                let wait = if !reserved {
                     reserved = true;
                     let not_before = s.paused_at(now).unwrap_or(now);
-                    s.reserve(not_before)
-                } else if let Some(pause) = s.paused_at(now) {
-                    // A 429 arrived while we slept: queue again behind it.
-                    s.reserve(pause)
-                } else if let Some(t) = s.window_allows_at().filter(|t| *t > now) {
-                    t
+                    // A slot already due goes out at once: no timer, no
+                    // second trip through the lock (the common case when
+                    // the run is slower than --rate).
+                    Some(s.reserve(not_before)).filter(|slot| *slot > now)
                 } else {
-                    s.dispatch(now);
-                    return now;
+                    // A 429 arrived while we slept: queue again behind it.
+                    s.paused_at(now).map(|pause| s.reserve(pause))
+                };
+                match wait.or_else(|| s.window_allows_at().filter(|t| *t > now)) {
+                    Some(t) => t,
+                    None => {
+                        s.dispatch(now);
+                        return now;
+                    }
                 }
             };
             sleep_until(target).await;
