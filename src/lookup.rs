@@ -323,9 +323,11 @@ pub async fn look_up_all(
     mut on_done: impl FnMut(Uuid, &Outcome),
 ) -> Lookups {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; ids.len()];
-    let finished = look_up_each(lookup, ids, |i, outcome| {
-        on_done(ids[i], &outcome);
-        outcomes[i] = Some(outcome);
+    let finished = look_up_each(lookup, ids, |landed| {
+        if let Landed::Outcome(i, outcome) = landed {
+            on_done(ids[i], &outcome);
+            outcomes[i] = Some(outcome);
+        }
     })
     .await;
     Lookups {
@@ -344,13 +346,25 @@ const LIVE_PER_SLOT: usize = 4;
 /// Live lookups at the smallest concurrency.
 const MIN_LIVE: usize = 16;
 
+/// What [`look_up_each`] hands its caller.
+#[derive(Debug)]
+pub enum Landed {
+    /// The customer at this index of `ids` finished.
+    Outcome(usize, Outcome),
+    /// Every outcome that has landed was handed over and the run is about
+    /// to wait for the next answer: the moment to write out what the
+    /// caller buffered (several outcomes often land in one wake-up).
+    Idle,
+}
+
 /// [`look_up_all`], keeping nothing: `on_done` gets each outcome, with its
 /// index in `ids`, and keeps what it needs (a run of many customers keeps
-/// a compact form).
+/// a compact form); and [`Landed::Idle`] before each wait that follows an
+/// outcome, and once at the end.
 pub async fn look_up_each(
     lookup: Arc<Lookup>,
     ids: &[Uuid],
-    mut on_done: impl FnMut(usize, Outcome),
+    mut on_done: impl FnMut(Landed),
 ) -> Finished {
     let mut answered = vec![false; ids.len()];
     let live = (lookup.settings.concurrency * LIVE_PER_SLOT).max(MIN_LIVE);
@@ -375,12 +389,18 @@ pub async fn look_up_each(
     let stopped = stop.wait();
     tokio::pin!(stopped);
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // Outcomes handed over since the last `Idle`.
+    let mut unsettled = false;
     loop {
         tokio::select! {
+            // In order: the last branch is reached only when nothing else
+            // is ready, i.e. just before the loop would wait.
+            biased;
             next = stream.next() => match next {
                 Some((i, Some(outcome))) => {
                     answered[i] = true;
-                    on_done(i, outcome);
+                    unsettled = true;
+                    on_done(Landed::Outcome(i, outcome));
                 }
                 Some((_, None)) => {}
                 None => break,
@@ -391,6 +411,10 @@ pub async fn look_up_each(
             () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => {
                 tracing::warn!("in-flight requests did not finish within {:?}; abandoning them", lookup.settings.drain_grace);
                 break;
+            }
+            () = std::future::ready(()), if unsettled => {
+                unsettled = false;
+                on_done(Landed::Idle);
             }
         }
     }
@@ -406,9 +430,10 @@ pub async fn look_up_each(
                 ),
                 attempts,
             );
-            on_done(i, o);
+            on_done(Landed::Outcome(i, o));
         }
     }
+    on_done(Landed::Idle);
     Finished {
         counters: lookup.counters.clone(),
         stopped: stop.reason(),

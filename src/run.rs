@@ -16,7 +16,7 @@ use crate::exit::Exit;
 use crate::fsutil::{FolderLock, lock_folder, write_atomic};
 use crate::input::{InputFile, InputOptions, read_input};
 use crate::journal::{self, Header, JournalWriter};
-use crate::lookup::{Finished, Stop, StopReason, look_up_each};
+use crate::lookup::{Finished, Landed, Stop, StopReason, look_up_each};
 use crate::progress::{Progress, init_logging};
 use crate::report::export::{CHANGES_FILE, CSV_FILE, JSONL_FILE, SUMMARY_FILE, XLSX_FILE};
 use crate::report::outcomes::Outcomes;
@@ -290,10 +290,13 @@ async fn look_up(
         client.correlation_id
     );
     let mut progress = Progress::new(pending.len() as u64, cfg.quiet);
-    let result = look_up_each(client.lookup.clone(), &pending_ids, |i, o| {
-        progress.record(&o);
-        journal.record(pending_ids[i], &o);
-        outcomes.set(pending[i], &o);
+    let result = look_up_each(client.lookup.clone(), &pending_ids, |landed| match landed {
+        Landed::Outcome(i, o) => {
+            progress.record(&o);
+            journal.record(pending_ids[i], &o);
+            outcomes.set(pending[i], &o);
+        }
+        Landed::Idle => journal.flush(),
     })
     .await;
     progress.finish();
