@@ -29,9 +29,8 @@ use client::Client;
 use resume::Resume;
 
 /// One thread: the work between two requests is small, and a
-/// multi-threaded runtime spent a third of the run's CPU waking its
-/// threads and handing sockets between them (100,000 lookups: 76 → 37 µs
-/// of CPU each).
+/// multi-threaded runtime spent a fifth of its time waking its threads and
+/// handing sockets between them (100,000 lookups: 76 → 37 µs of CPU each).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
