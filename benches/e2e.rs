@@ -42,6 +42,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use qualrecon::pacer::max_in_one_second;
 use qualrecon::sandbox::{Answer, STATIC_TOKEN, ids_for};
 use uuid::Uuid;
 
@@ -168,17 +169,12 @@ fn read_journal(path: &Path) -> Vec<Arrival> {
 }
 
 /// The most arrivals in any window [t, t + 1 s).
-fn max_in_one_second(requests: &[Arrival]) -> usize {
-    let mut at: Vec<f64> = requests.iter().map(|r| r.at).collect();
-    at.sort_by(f64::total_cmp);
-    let (mut best, mut lo) = (0, 0);
-    for hi in 0..at.len() {
-        while at[hi] - at[lo] >= 1.0 {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best
+fn most_in_one_second(requests: &[Arrival]) -> usize {
+    let at: Vec<Duration> = requests
+        .iter()
+        .map(|r| Duration::from_secs_f64(r.at))
+        .collect();
+    max_in_one_second(&at)
 }
 
 /// Arrivals inside a Retry-After window announced earlier, allowing 50 ms
@@ -342,7 +338,7 @@ fn run(s: &Scenario) -> Row {
         exit,
         pace: timing.map(|t| t.0),
         tail: timing.map(|t| t.1),
-        max_per_second: arrivals.as_deref().map(max_in_one_second),
+        max_per_second: arrivals.as_deref().map(most_in_one_second),
         inside_retry_after: arrivals.as_deref().map(inside_retry_after),
         requests: lookups["requests"].as_u64().unwrap_or(0),
         throttled: lookups["throttled_responses"].as_u64().unwrap_or(0),

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{IntoUrl, StatusCode, Url};
 use uuid::Uuid;
 
 use crate::auth::{AuthError, Token};
@@ -17,6 +17,12 @@ use crate::transport::{
 
 /// The `MS-PartnerCenter-Application` / `User-Agent` value.
 pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
+
+/// The run's own headers, named once (a name given as text is parsed and
+/// allocated on every request). HTTP/1 sends them in lower case either way.
+const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
+const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+const MS_APPLICATION: HeaderName = HeaderName::from_static("ms-partnercenter-application");
 
 /// Longest Retry-After we represent; a longer one (or a date further out)
 /// is read as this long. Any Retry-After beyond `--max-wait` (at most 366
@@ -115,10 +121,20 @@ impl LookupError {
 }
 
 /// The Partner Center client. Cheap to share behind an `Arc`.
+///
+/// What every request repeats is built once here: the parsed API root,
+/// the path prefix of a customer and the correlation header.
 pub struct ApiClient {
     http: reqwest::Client,
     base_url: String,
-    correlation_id: Uuid,
+    /// `base_url` parsed: a customer's URL is a copy with its path set,
+    /// instead of parsing scheme and host again per request. `None` for a
+    /// root that does not parse (refused by `config` already), whose
+    /// requests then fail as reqwest reports it.
+    base: Option<Url>,
+    /// The root's path and `/v1/customers/`.
+    customers_path: String,
+    correlation: HeaderValue,
     timeout: Duration,
 }
 
@@ -131,10 +147,17 @@ impl ApiClient {
         correlation_id: Uuid,
         timeout: Duration,
     ) -> ApiClient {
+        let base = Url::parse(base_url).ok();
+        let customers_path = format!(
+            "{}/v1/customers/",
+            base.as_ref().map_or("", |b| b.path().trim_end_matches('/'))
+        );
         ApiClient {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
-            correlation_id,
+            base,
+            customers_path,
+            correlation: header_value(&correlation_id),
             timeout,
         }
     }
@@ -142,6 +165,21 @@ impl ApiClient {
     /// The URL for one customer.
     pub fn url(&self, customer: &Uuid) -> String {
         format!("{}/v1/customers/{customer}/qualifications", self.base_url)
+    }
+
+    /// [`ApiClient::url`], parsed: the API root's copy with the path set.
+    fn customer_url(&self, base: &Url, customer: &Uuid) -> Url {
+        let mut path = String::with_capacity(self.customers_path.len() + 64);
+        path.push_str(&self.customers_path);
+        path.push_str(
+            customer
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer()),
+        );
+        path.push_str("/qualifications");
+        let mut url = base.clone();
+        url.set_path(&path);
+        url
     }
 
     /// The API root, without a trailing slash.
@@ -156,9 +194,16 @@ impl ApiClient {
         request_id: &Uuid,
         token: &Token,
     ) -> Result<Vec<Qualification>, LookupError> {
-        let body = self
-            .get(&self.url(customer), None, request_id, token)
-            .await?;
+        let body = match &self.base {
+            Some(base) => {
+                let url = self.customer_url(base, customer);
+                self.get(url, None, request_id, token).await?
+            }
+            None => {
+                self.get(self.url(customer), None, request_id, token)
+                    .await?
+            }
+        };
         parse_qualifications(&body).map_err(LookupError::Body)
     }
 
@@ -167,19 +212,22 @@ impl ApiClient {
     /// [`MAX_API_BODY`], or the classified failure.
     pub async fn get(
         &self,
-        url: &str,
+        url: impl IntoUrl,
         extra: Option<(&str, &str)>,
         request_id: &Uuid,
         token: &Token,
     ) -> Result<Vec<u8>, LookupError> {
-        let mut request = self
-            .http
-            .get(url)
-            .bearer_auth(token.bearer())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header("MS-RequestId", request_id.to_string())
-            .header("MS-CorrelationId", self.correlation_id.to_string())
-            .header("MS-PartnerCenter-Application", APPLICATION)
+        let request = self.http.get(url);
+        let request = match token.authorization() {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            // Not a valid header value: reqwest says why when it sends.
+            None => request.bearer_auth(token.bearer()),
+        };
+        let mut request = request
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(MS_REQUEST_ID, header_value(request_id))
+            .header(MS_CORRELATION_ID, self.correlation.clone())
+            .header(MS_APPLICATION, HeaderValue::from_static(APPLICATION))
             .timeout(self.timeout);
         if let Some((name, value)) = extra {
             request = request.header(name, value);
@@ -190,7 +238,8 @@ impl ApiClient {
             let why = refused_redirect(status, response.headers(), response.url());
             return Err(LookupError::Redirect(why));
         }
-        let headers = response.headers().clone();
+        // A 200's headers are not needed: kept (copied) for errors only.
+        let headers = (status != StatusCode::OK).then(|| response.headers().clone());
         let body = match read_body(response, MAX_API_BODY).await {
             Ok(body) => body,
             Err(ReadError::Source(e)) => return Err(self.transport(&e)),
@@ -198,17 +247,16 @@ impl ApiClient {
                 let detail = format!("{}: {e}", status_line(status));
                 // An error status still says what it says (a 503 is worth
                 // a retry, a 404 is not); only its body goes unread.
-                return Err(if status == StatusCode::OK {
-                    LookupError::TooLarge(detail)
-                } else {
-                    classify_detail(status, &headers, detail, SystemTime::now())
+                return Err(match &headers {
+                    None => LookupError::TooLarge(detail),
+                    Some(headers) => classify_detail(status, headers, detail, SystemTime::now()),
                 });
             }
         };
-        if status == StatusCode::OK {
-            return Ok(body);
+        match &headers {
+            None => Ok(body),
+            Some(headers) => Err(classify(status, headers, &body, SystemTime::now())),
         }
-        Err(classify(status, &headers, &body, SystemTime::now()))
     }
 
     fn transport(&self, e: &reqwest::Error) -> LookupError {
@@ -218,6 +266,13 @@ impl ApiClient {
             LookupError::Transport(describe_transport(e))
         }
     }
+}
+
+/// An id as a header value, formatted on the stack.
+fn header_value(id: &Uuid) -> HeaderValue {
+    let mut buffer = Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buffer))
+        .expect("a hyphenated UUID is a valid header value")
 }
 
 /// A non-200 answer → the error the report and the retry policy need.

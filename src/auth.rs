@@ -183,13 +183,36 @@ impl ClientCredentials {
 #[derive(Clone)]
 pub struct Token {
     value: Arc<SecretString>,
+    /// `Bearer …`, built once per token rather than per request (marked
+    /// sensitive); `None` when the token is no valid header value.
+    authorization: Option<reqwest::header::HeaderValue>,
     generation: u64,
 }
 
 impl Token {
+    fn new(value: SecretString, generation: u64) -> Token {
+        let authorization =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {}", value.expose_secret()))
+                .ok()
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                });
+        Token {
+            value: Arc::new(value),
+            authorization,
+            generation,
+        }
+    }
+
     /// The bearer value, for the Authorization header only.
     pub fn bearer(&self) -> &str {
         self.value.expose_secret()
+    }
+
+    /// The whole `Authorization` header value, if the token makes one.
+    pub fn authorization(&self) -> Option<&reqwest::header::HeaderValue> {
+        self.authorization.as_ref()
     }
 }
 
@@ -250,17 +273,24 @@ pub struct TokenProvider {
     credentials: Credentials,
     cache: Mutex<Option<Cached>>,
     generation: AtomicU64,
+    /// The token of [`Credentials::Static`], made once.
+    fixed: Option<Token>,
 }
 
 impl TokenProvider {
     /// A provider that fetches (or hands out) tokens for `credentials`
     /// over `http`; nothing is fetched before the first [`Self::token`].
     pub fn new(http: reqwest::Client, credentials: Credentials) -> TokenProvider {
+        let fixed = match &credentials {
+            Credentials::Static(secret) => Some(Token::new(secret.clone(), 0)),
+            Credentials::Client(_) => None,
+        };
         TokenProvider {
             http,
             credentials,
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
+            fixed,
         }
     }
 
@@ -268,11 +298,8 @@ impl TokenProvider {
     /// refresh instead of each calling the endpoint.
     pub async fn token(&self) -> Result<Token, AuthError> {
         let client = match &self.credentials {
-            Credentials::Static(secret) => {
-                return Ok(Token {
-                    value: Arc::new(secret.clone()),
-                    generation: 0,
-                });
+            Credentials::Static(_) => {
+                return Ok(self.fixed.clone().expect("made with the provider"));
             }
             Credentials::Client(c) => c,
         };
@@ -283,10 +310,7 @@ impl TokenProvider {
         let (value, lifetime) = self.fetch(client).await?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let margin = lifetime.mul_f64(REFRESH_SHARE).min(MAX_REFRESH_MARGIN);
-        let token = Token {
-            value: Arc::new(value),
-            generation,
-        };
+        let token = Token::new(value, generation);
         tracing::debug!(
             lifetime_s = lifetime.as_secs_f64(),
             "got a new access token (refresh {:.1}s before expiry)",
@@ -625,10 +649,7 @@ mod tests {
 
     #[test]
     fn tokens_never_show_their_value() {
-        let t = Token {
-            value: Arc::new(SecretString::from("super-secret-token".to_string())),
-            generation: 3,
-        };
+        let t = Token::new(SecretString::from("super-secret-token".to_string()), 3);
         assert!(!format!("{t:?}").contains("super-secret"));
     }
 }

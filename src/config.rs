@@ -14,6 +14,7 @@ use crate::auth::{ClientCredential, TokenEndpoint};
 use crate::certificate::{CertificateError, ClientCertificate};
 use crate::cli::RunArgs;
 use crate::logging::LogFormat;
+use crate::lookup::DEFAULT_MAX_WAIT;
 use crate::report::formats::Formats;
 
 mod values;
@@ -25,8 +26,6 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_RATE: f64 = 5.0;
 pub const DEFAULT_CONCURRENCY: u32 = 8;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// `--max-wait`: the longest Retry-After a run sits out.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
 pub const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
 
 /// A bad or missing option: exit code 2.

@@ -13,10 +13,13 @@
 //!
 //! The header identifies the run and its input; a `resume` line marks each
 //! later run that continued it. A customer may appear more than once (a
-//! `failed` outcome retried by a resumed run): the last line wins. Each line
-//! is written with one `write` call and no user-space buffer, so a crash or
-//! SIGKILL loses at most the line being written; a torn last line is ignored
-//! when reading and cut off before a resumed run appends.
+//! `failed` outcome retried by a resumed run): the last line wins. Outcomes
+//! that land together (in one wake-up of the run) are written with one
+//! `write` call, before the run waits for the next answer
+//! ([`JournalWriter::flush`]): nothing waits in a user-space buffer while
+//! the run is idle, so a crash or SIGKILL loses at most the lines being
+//! written; a torn last line is ignored when reading and cut off before a
+//! resumed run appends.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -39,8 +42,13 @@ pub const JOURNAL_FILE: &str = ".qualrecon-journal.jsonl";
 /// Version of the line format; a journal with another version is not read.
 pub const FORMAT: u32 = 1;
 
-/// How often appended lines are forced to disk (they reach the OS at once).
+/// How often appended lines are forced to disk (they reach the OS at each
+/// [`JournalWriter::flush`]).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Lines held before they are written even without a flush: bounds the
+/// buffer when outcomes keep landing without a pause.
+const WRITE_AT: usize = 64 * 1024;
 
 /// Whether a journaled outcome is kept by `--resume` (`true`) or the
 /// customer is looked up again (`false`).
@@ -367,11 +375,17 @@ pub fn check_replaceable(out: &Path) -> Result<(), JournalError> {
 
 /// Appends outcomes as they land. A failed write is logged once and ends
 /// journaling for the run; the report is still written.
+///
+/// [`JournalWriter::record`] buffers a line; [`JournalWriter::flush`]
+/// writes the buffered lines in one call (one system call per wake-up of
+/// the run rather than per customer). Dropping the writer flushes too.
 #[derive(Debug)]
 pub struct JournalWriter {
     file: Option<File>,
     path: PathBuf,
     last_sync: Instant,
+    /// Whole lines recorded and not yet written.
+    pending: Vec<u8>,
 }
 
 impl JournalWriter {
@@ -387,6 +401,7 @@ impl JournalWriter {
             file: Some(file),
             path,
             last_sync: Instant::now(),
+            pending: Vec::new(),
         })
     }
 
@@ -421,6 +436,7 @@ impl JournalWriter {
             file: Some(file),
             path,
             last_sync: Instant::now(),
+            pending: Vec::new(),
         })
     }
 
@@ -431,16 +447,39 @@ impl JournalWriter {
             file: None,
             path: path_in(out),
             last_sync: Instant::now(),
+            pending: Vec::new(),
         }
     }
 
-    /// Append one customer's outcome.
+    /// Append one customer's outcome (buffered until the next
+    /// [`JournalWriter::flush`]).
     pub fn record(&mut self, customer: Uuid, outcome: &Outcome) {
+        if self.file.is_none() {
+            return;
+        }
+        serde_json::to_writer(
+            &mut self.pending,
+            &Line::Outcome(OutcomeLine::new(customer, outcome)),
+        )
+        .expect("journal lines always serialise");
+        self.pending.push(b'\n');
+        if self.pending.len() >= WRITE_AT {
+            self.flush();
+        }
+    }
+
+    /// Write the recorded lines in one call (the run calls this before it
+    /// waits for more answers), and force them to disk once a second.
+    pub fn flush(&mut self) {
         let Some(file) = self.file.as_mut() else {
+            self.pending.clear();
             return;
         };
-        let line = encode_outcome(customer, outcome);
-        let mut result = file.write_all(line.as_bytes());
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut result = file.write_all(&self.pending);
+        self.pending.clear();
         if result.is_ok() && self.last_sync.elapsed() >= SYNC_EVERY {
             self.last_sync = Instant::now();
             result = file.sync_data();
@@ -454,13 +493,22 @@ impl JournalWriter {
         }
     }
 
-    /// Force everything written to disk.
-    pub fn finish(self) {
-        if let Some(file) = self.file
+    /// Write what is buffered and force everything written to disk.
+    pub fn finish(mut self) {
+        self.flush();
+        if let Some(file) = self.file.take()
             && let Err(e) = file.sync_data()
         {
             tracing::warn!("cannot flush the journal {}: {e}", self.path.display());
         }
+    }
+}
+
+/// Lines recorded but not flushed still reach the file (an early return
+/// or a panic between the lookups and `finish`).
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -153,24 +153,55 @@ pub struct LookupSettings {
     pub max_wait: Duration,
 }
 
+/// `--max-wait` unless set: ten minutes covers the Retry-After of a
+/// throttled partner and short maintenance, while a longer one (an hourly
+/// or daily quota) is better met with `--resume` later than by a job that
+/// sits idle.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// Attempts per customer for errors other than 429: with the outage steps
+/// (0.25 → 4 s) they span up to 7.75 s, long enough to ride out a brief
+/// gateway hiccup.
+const MAX_ATTEMPTS: u32 = 6;
+/// Four, not three: a tenant that fails its first three attempts the same
+/// way (a 503 three times) and answers the fourth must still end `ok`.
+const SAME_WAY_ATTEMPTS: u32 = 4;
+/// 429s one customer may meet before it counts as `throttled`: the pacer
+/// pauses everyone after each, so twelve means the server kept refusing
+/// for well over ten Retry-After windows.
+const MAX_THROTTLED_ATTEMPTS: u32 = 12;
+/// The run-wide retry budget is one retry per customer, but never fewer
+/// than this, so a small run still rides out an outage.
+const MIN_RETRY_BUDGET: u64 = 100;
+/// First backoff step in an outage (or before the run can tell).
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// First backoff step while failures are isolated: one bad customer gets
+/// its attempts within a fifth of a second, not seconds.
+const ISOLATED_BACKOFF_BASE: Duration = Duration::from_millis(25);
+/// Longest backoff step.
+const BACKOFF_CAP: Duration = Duration::from_secs(20);
+/// Backoff after a 429 that carried no Retry-After (the gateway always
+/// sends one; this is for proxies that do not).
+const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(2);
+/// How long in-flight requests may finish after a stop: a request's answer
+/// is usually milliseconds away, and a stop must still feel prompt.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
 impl LookupSettings {
     /// Defaults for `customers` customers at `concurrency`.
     pub fn new(concurrency: usize, customers: usize) -> LookupSettings {
         LookupSettings {
             concurrency,
-            max_attempts: 6,
-            // Four, not three: a tenant that fails its first three attempts
-            // the same way (a 503 three times) and answers the fourth must
-            // still end `ok`.
-            same_way_attempts: 4,
-            max_throttled_attempts: 12,
-            retry_budget: (customers as u64).max(100),
-            backoff_base: Duration::from_millis(250),
-            isolated_backoff_base: Duration::from_millis(25),
-            backoff_cap: Duration::from_secs(20),
-            default_throttle_pause: Duration::from_secs(2),
-            drain_grace: Duration::from_secs(5),
-            max_wait: crate::config::DEFAULT_MAX_WAIT,
+            max_attempts: MAX_ATTEMPTS,
+            same_way_attempts: SAME_WAY_ATTEMPTS,
+            max_throttled_attempts: MAX_THROTTLED_ATTEMPTS,
+            retry_budget: (customers as u64).max(MIN_RETRY_BUDGET),
+            backoff_base: BACKOFF_BASE,
+            isolated_backoff_base: ISOLATED_BACKOFF_BASE,
+            backoff_cap: BACKOFF_CAP,
+            default_throttle_pause: DEFAULT_THROTTLE_PAUSE,
+            drain_grace: DRAIN_GRACE,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -292,9 +323,11 @@ pub async fn look_up_all(
     mut on_done: impl FnMut(Uuid, &Outcome),
 ) -> Lookups {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; ids.len()];
-    let finished = look_up_each(lookup, ids, |i, outcome| {
-        on_done(ids[i], &outcome);
-        outcomes[i] = Some(outcome);
+    let finished = look_up_each(lookup, ids, |landed| {
+        if let Landed::Outcome(i, outcome) = landed {
+            on_done(ids[i], &outcome);
+            outcomes[i] = Some(outcome);
+        }
     })
     .await;
     Lookups {
@@ -304,19 +337,37 @@ pub async fn look_up_all(
     }
 }
 
+/// More lookups than `concurrency` are live at once, so that customers
+/// sleeping in backoff do not hold a request slot (the semaphore caps what
+/// is actually in flight): this many per slot, and at least [`MIN_LIVE`].
+/// Each live lookup is a small future; four per slot keeps the slots busy
+/// through a wave of retries without holding many customers at once.
+const LIVE_PER_SLOT: usize = 4;
+/// Live lookups at the smallest concurrency.
+const MIN_LIVE: usize = 16;
+
+/// What [`look_up_each`] hands its caller.
+#[derive(Debug)]
+pub enum Landed {
+    /// The customer at this index of `ids` finished.
+    Outcome(usize, Outcome),
+    /// Every outcome that has landed was handed over and the run is about
+    /// to wait for the next answer: the moment to write out what the
+    /// caller buffered (several outcomes often land in one wake-up).
+    Idle,
+}
+
 /// [`look_up_all`], keeping nothing: `on_done` gets each outcome, with its
 /// index in `ids`, and keeps what it needs (a run of many customers keeps
-/// a compact form).
+/// a compact form); and [`Landed::Idle`] before each wait that follows an
+/// outcome, and once at the end.
 pub async fn look_up_each(
     lookup: Arc<Lookup>,
     ids: &[Uuid],
-    mut on_done: impl FnMut(usize, Outcome),
+    mut on_done: impl FnMut(Landed),
 ) -> Finished {
     let mut answered = vec![false; ids.len()];
-    // More lookups than `concurrency` are live at once so that customers
-    // sleeping in backoff do not hold a request slot; the semaphore caps
-    // what is actually in flight.
-    let live = (lookup.settings.concurrency * 4).max(16);
+    let live = (lookup.settings.concurrency * LIVE_PER_SLOT).max(MIN_LIVE);
     // Requests sent per customer so far, so a lookup abandoned in flight
     // after a stop is not reported as never requested.
     let sent: Arc<Vec<AtomicU32>> = Arc::new(ids.iter().map(|_| AtomicU32::new(0)).collect());
@@ -338,12 +389,18 @@ pub async fn look_up_each(
     let stopped = stop.wait();
     tokio::pin!(stopped);
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // Outcomes handed over since the last `Idle`.
+    let mut unsettled = false;
     loop {
         tokio::select! {
+            // In order: the last branch is reached only when nothing else
+            // is ready, i.e. just before the loop would wait.
+            biased;
             next = stream.next() => match next {
                 Some((i, Some(outcome))) => {
                     answered[i] = true;
-                    on_done(i, outcome);
+                    unsettled = true;
+                    on_done(Landed::Outcome(i, outcome));
                 }
                 Some((_, None)) => {}
                 None => break,
@@ -354,6 +411,10 @@ pub async fn look_up_each(
             () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => {
                 tracing::warn!("in-flight requests did not finish within {:?}; abandoning them", lookup.settings.drain_grace);
                 break;
+            }
+            () = std::future::ready(()), if unsettled => {
+                unsettled = false;
+                on_done(Landed::Idle);
             }
         }
     }
@@ -369,9 +430,10 @@ pub async fn look_up_each(
                 ),
                 attempts,
             );
-            on_done(i, o);
+            on_done(Landed::Outcome(i, o));
         }
     }
+    on_done(Landed::Idle);
     Finished {
         counters: lookup.counters.clone(),
         stopped: stop.reason(),
@@ -391,7 +453,7 @@ async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<
 /// request. `sent` follows the requests sent, for [`look_up_all`] to tell
 /// a lookup abandoned in flight from one never started.
 async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> {
-    let request_id = Uuid::new_v4();
+    let request_id = request_id();
     let ended = with_retries(l, &id, Some(sent), |token| async move {
         l.api.get_qualifications(&id, &request_id, &token).await
     })
@@ -418,6 +480,15 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
         } => Some(give_up(error, attempts, &why)),
         Ended::NotSent => None,
     }
+}
+
+/// A fresh `MS-RequestId`: a random (v4) UUID from a fast generator. It
+/// only has to be unique, not secret, and `Uuid::new_v4` costs a
+/// `getrandom` system call per id.
+pub fn request_id() -> Uuid {
+    let mut bytes = [0u8; 16];
+    fastrand::fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// How one logical request (a customer's lookup, a page of the customer
@@ -573,7 +644,7 @@ where
                 }
                 // The pacer holds everyone until the window ends; a little
                 // jitter keeps the retries from landing in one clump.
-                Duration::from_millis(fastrand::u64(0..100))
+                THROTTLED_RETRY_JITTER.mul_f64(fastrand::f64())
             }
             // A failing server is no reason to speed up: the rate stays.
             // A Retry-After on a 503 is honoured for this request.
@@ -630,6 +701,20 @@ where
         }
     }
 }
+
+/// A customer refused with a 429 retries after up to this much (uniform):
+/// the pacer already holds it until the Retry-After window ends, and the
+/// spread keeps the customers that queued behind the pause from landing
+/// on the pacer at one instant.
+const THROTTLED_RETRY_JITTER: Duration = Duration::from_millis(100);
+
+/// Backoff steps wait between this share of the full step and all of it
+/// ("equal jitter"): spread enough that retries do not clump, while the
+/// wait still grows with each attempt.
+const BACKOFF_JITTER_FLOOR: f64 = 0.5;
+/// Doublings of the backoff step counted at most: keeps `2^n` finite; the
+/// cap is reached long before.
+const BACKOFF_MAX_DOUBLINGS: u32 = 20;
 
 /// Why a customer's last attempt was its last.
 const LAST_ATTEMPT: &str = "gave up after the last attempt";
@@ -709,12 +794,12 @@ fn seconds(d: Duration) -> String {
     format!("{} s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
-/// Full-jitter exponential backoff: uniform in [d/2, d] with
-/// d = min(cap, base · 2^(attempt−1)).
+/// Jittered exponential backoff: uniform in [d/2, d] (see
+/// [`BACKOFF_JITTER_FLOOR`]) with d = min(cap, base · 2^(attempt−1)).
 fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
-    let d = exp.min(cap);
-    d.mul_f64(0.5 + fastrand::f64() * 0.5)
+    let doublings = attempt.saturating_sub(1).min(BACKOFF_MAX_DOUBLINGS);
+    let d = base.saturating_mul(2u32.saturating_pow(doublings)).min(cap);
+    d.mul_f64(BACKOFF_JITTER_FLOOR + fastrand::f64() * (1.0 - BACKOFF_JITTER_FLOOR))
 }
 
 /// A retryable error that stayed: `throttled` for 429, else `failed`.

@@ -523,9 +523,17 @@ pub fn snippet(body: &[u8], max: usize) -> String {
 /// qualification" and is dropped. Anything else is a [`BodyError`]: we never
 /// guess an answer from a body we do not understand.
 pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError> {
+    // Taken apart by value: the entries' strings move into the result
+    // rather than being copied.
     let items = match json_body(body)? {
         Value::Array(items) => items,
-        Value::Object(map) => list_field(&map, "qualifications")?.to_vec(),
+        Value::Object(mut map) => {
+            list_field(&map, "qualifications")?;
+            match take_ci(&mut map, "qualifications") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            }
+        }
         other => {
             return Err(BodyError::Shape(format!(
                 "{} where a list of qualifications was expected",
@@ -570,14 +578,14 @@ fn wire_entry(item: Value) -> Result<WireQualification, String> {
             qualification: Some(name),
             ..Default::default()
         }),
-        Value::Object(map) => {
-            let text = |keys: &[&str]| -> Result<Option<String>, String> {
+        Value::Object(mut map) => {
+            let mut text = |keys: &[&str]| -> Result<Option<String>, String> {
                 for key in keys {
-                    match get_ci(&map, key) {
+                    match take_ci(&mut map, key) {
                         None | Some(Value::Null) => continue,
-                        Some(Value::String(s)) => return Ok(Some(s.clone())),
+                        Some(Value::String(s)) => return Ok(Some(s)),
                         Some(other) => {
-                            return Err(format!("\"{key}\" is {}, not text", kind(other)));
+                            return Err(format!("\"{key}\" is {}, not text", kind(&other)));
                         }
                     }
                 }
@@ -631,6 +639,15 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
+}
+
+/// [`get_ci`], taking the value out of the map.
+fn take_ci(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    if let Some(v) = map.remove(key) {
+        return Some(v);
+    }
+    let found = map.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+    map.remove(&found)
 }
 
 /// What a JSON value is, for error messages: `a list`, `a string`, ….

@@ -17,7 +17,7 @@ use crate::fsutil::{FolderLock, lock_folder, write_atomic};
 use crate::input::{InputFile, InputOptions, read_input};
 use crate::journal::{self, Header, JournalWriter};
 use crate::logging::init_logging;
-use crate::lookup::{Finished, Stop, StopReason, look_up_each};
+use crate::lookup::{Finished, Landed, Stop, StopReason, look_up_each};
 use crate::progress::Progress;
 use crate::report::export::{CHANGES_FILE, CSV_FILE, JSONL_FILE, SUMMARY_FILE, XLSX_FILE};
 use crate::report::outcomes::Outcomes;
@@ -29,8 +29,11 @@ use crate::signals;
 use client::Client;
 use resume::Resume;
 
+/// One thread: the work between two requests is small, and a
+/// multi-threaded runtime spent a fifth of its time waking its threads and
+/// handing sockets between them (100,000 lookups: 76 → 37 µs of CPU each).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
@@ -290,10 +293,13 @@ async fn look_up(
         client.correlation_id
     );
     let mut progress = Progress::new(pending.len() as u64, cfg.quiet);
-    let result = look_up_each(client.lookup.clone(), &pending_ids, |i, o| {
-        progress.record(&o);
-        journal.record(pending_ids[i], &o);
-        outcomes.set(pending[i], &o);
+    let result = look_up_each(client.lookup.clone(), &pending_ids, |landed| match landed {
+        Landed::Outcome(i, o) => {
+            progress.record(&o);
+            journal.record(pending_ids[i], &o);
+            outcomes.set(pending[i], &o);
+        }
+        Landed::Idle => journal.flush(),
     })
     .await;
     progress.finish();

@@ -17,10 +17,11 @@ use common::hostile::{
 };
 use common::{
     Env, TestSandbox, approved, assert_counts_match, by_customer, id_csv, in_process_lookup, lossy,
-    max_in_one_second, rows_by_id,
+    rows_by_id,
 };
 use qualrecon::auth::Credentials;
 use qualrecon::lookup::{LookupSettings, LookupStatus, Lookups, look_up_all};
+use qualrecon::pacer::max_in_one_second;
 use qualrecon::sandbox::{
     Answer, JournalEntry, Malformation, STATIC_TOKEN, Sandbox, SandboxConfig, ids_for,
     tenant_faults,

@@ -10,10 +10,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Env, TestSandbox, approved, hour_long_throttle, id_csv, inside_retry_after, max_in_one_second,
-    not_reached, one_row_each,
+    Env, TestSandbox, approved, hour_long_throttle, id_csv, inside_retry_after, not_reached,
+    one_row_each,
 };
 use predicates::prelude::*;
+use qualrecon::pacer::max_in_one_second;
 use qualrecon::sandbox::{Answer, JournalEntry, SandboxConfig, answer_for};
 use uuid::Uuid;
 

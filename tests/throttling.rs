@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use common::{
     Env, TestSandbox, approved, by_customer, hour_long_throttle, id_csv, inside_retry_after,
-    max_in_one_second, not_reached, one_row_each,
+    not_reached, one_row_each,
 };
 use predicates::prelude::*;
+use qualrecon::pacer::max_in_one_second;
 use qualrecon::sandbox::{RetryAfterStyle, SandboxConfig, Throttle};
 use uuid::Uuid;
 

@@ -231,21 +231,6 @@ pub(crate) fn id_csv(ids: &[uuid::Uuid]) -> String {
     s
 }
 
-/// Most requests in any window [t, t + 1 s) of the given arrival times.
-pub(crate) fn max_in_one_second(times: &[std::time::Duration]) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let mut best = 0;
-    let mut lo = 0;
-    for hi in 0..sorted.len() {
-        while sorted[hi] - sorted[lo] >= std::time::Duration::from_secs(1) {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best
-}
-
 /// Requests that arrived inside a window announced earlier (a 429, or a
 /// 503, with Retry-After), allowing `grace` for requests already on the wire.
 pub(crate) fn inside_retry_after(
