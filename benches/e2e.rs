@@ -314,6 +314,8 @@ fn run(s: &Scenario) -> Row {
         .args(["--base-url", &url])
         .args(["--rate", &s.rate.to_string()])
         .args(["--concurrency", &s.concurrency.to_string()])
+        // Every report file, as the volume row asks.
+        .args(["--format", "csv,json,xlsx,jsonl"])
         .arg("--quiet")
         .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
         .stdout(std::fs::File::create(dir.path().join("stdout")).expect("stdout file"))
