@@ -72,7 +72,6 @@ pub(crate) mod transport;
 pub mod api;
 pub(crate) mod config;
 pub mod input;
-#[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod lookup;
 #[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod model;
