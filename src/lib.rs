@@ -73,7 +73,6 @@ pub mod api;
 pub(crate) mod config;
 pub mod input;
 pub mod lookup;
-#[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod model;
 #[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod pacer;
