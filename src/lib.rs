@@ -74,7 +74,6 @@ pub(crate) mod config;
 pub mod input;
 pub mod lookup;
 pub mod model;
-#[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod pacer;
 #[expect(missing_docs, reason = "being reworked; documented when that lands")]
 pub mod report;
