@@ -35,29 +35,45 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
 /// branches on the variant (retry or not), the report shows `Display`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LookupError {
+    /// A 404: the tenant is unknown or not this partner's customer. Holds
+    /// the status line and the API's own code and message; not retried.
     #[error(
         "{0} (hint: the customer tenant does not exist or is not one of this partner's customers; check the id)"
     )]
     NotFound(String),
+    /// A 403: no reseller relationship, or the app lacks rights for this
+    /// customer (the hint tells which). Not retried.
     #[error("{0} (hint: {hint})", hint = forbidden_hint(.0))]
     Forbidden(String),
+    /// A 401: the token was refused. `lookup.rs` refreshes an OAuth token
+    /// and tries once more; a run of these stops the run.
     #[error(
         "{0} (hint: the token was refused; an OAuth token is refreshed and tried once more first, a PARTNER_CENTER_TOKEN is not; check PARTNER_CENTER_TOKEN, or that the app registration has Partner Center access)"
     )]
     Unauthorized(String),
+    /// A 429: retried after the server's `Retry-After`, or a backoff of
+    /// our own when it sent none.
     #[error("{detail}")]
     Throttled {
+        /// The server's `Retry-After`, capped at [`MAX_RETRY_AFTER`];
+        /// `None` when absent or unreadable.
         retry_after: Option<Duration>,
+        /// The status line and the API's error code and message.
         detail: String,
     },
     /// Any other HTTP status; 408 and 5xx are retried, no sooner than a
     /// `Retry-After` the server sent with it.
     #[error("{detail}")]
     Http {
+        /// The HTTP status code as received.
         status: u16,
+        /// The status line and the API's error code and message.
         detail: String,
+        /// The server's `Retry-After`, capped at [`MAX_RETRY_AFTER`].
         retry_after: Option<Duration>,
     },
+    /// No complete answer within `--request-timeout` (the duration held);
+    /// retried.
     #[error("no complete answer within {0:?} (--request-timeout)")]
     Timeout(Duration),
     /// Could not connect, connection reset, body cut short.
@@ -73,6 +89,8 @@ pub enum LookupError {
     /// A 200 whose body is over [`MAX_API_BODY`]: not read, not retried.
     #[error("{0}")]
     TooLarge(String),
+    /// No token to send: getting or refreshing one failed before the
+    /// request went out.
     #[error("{0}")]
     Auth(AuthError),
 }

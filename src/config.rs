@@ -19,19 +19,19 @@ use crate::report::formats::Formats;
 
 mod values;
 
-pub use values::{Delimiter, HumanDuration, Rate};
+pub(crate) use values::{Delimiter, HumanDuration, Rate};
 
-pub const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-pub const DEFAULT_RATE: f64 = 5.0;
-pub const DEFAULT_CONCURRENCY: u32 = 8;
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.partnercenter.microsoft.com";
+pub(crate) const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub(crate) const DEFAULT_RATE: f64 = 5.0;
+pub(crate) const DEFAULT_CONCURRENCY: u32 = 8;
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_STALE_AFTER_DAYS: u32 = 30;
 
 /// A bad or missing option: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
@@ -124,7 +124,7 @@ pub struct Config {
 /// A config value given as `"a,b"` or `["a", "b"]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum StringOrList {
+pub(crate) enum StringOrList {
     One(String),
     List(Vec<String>),
 }
@@ -133,7 +133,7 @@ pub enum StringOrList {
 /// `_`. Unknown keys are an error so a typo cannot silently do nothing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     pub input: Option<PathBuf>,
     pub all_customers: Option<bool>,
     pub out: Option<PathBuf>,
@@ -172,7 +172,7 @@ impl FileConfig {
     /// a broken line may hold a secret, and the toml crate's own `Display`
     /// prints the offending line. So the message is built from the error's
     /// span and bare message only, with any quoted value taken out.
-    pub fn parse(text: &str, source: &Path) -> anyhow::Result<FileConfig> {
+    pub(crate) fn parse(text: &str, source: &Path) -> anyhow::Result<FileConfig> {
         let doc = toml::de::DeTable::parse(text).map_err(|e| {
             let at = e.span().map(|s| s.start);
             let key = at.and_then(|at| option_key_on_line(text, at));
@@ -337,7 +337,10 @@ fn without_values(message: &str, kind: Option<&str>) -> String {
 
 /// Merge and validate. `env` looks up an environment variable (a closure so
 /// tests need not touch the process environment); empty values count as unset.
-pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+pub(crate) fn resolve(
+    args: &RunArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Config> {
     let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     let file = match args
         .config

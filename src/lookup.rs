@@ -29,6 +29,7 @@ pub use crate::model::LookupStatus;
 /// How one customer ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The report's `status` column: `ok`, or which way it failed.
     pub status: LookupStatus,
     /// Empty unless `status` is `Ok` (and then possibly empty too).
     pub qualifications: Vec<Qualification>,
@@ -103,7 +104,7 @@ impl Stop {
         })
     }
 
-    pub fn reason(&self) -> Option<StopReason> {
+    pub(crate) fn reason(&self) -> Option<StopReason> {
         *self.tx.borrow()
     }
 
@@ -128,7 +129,7 @@ const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// steps start at `backoff_base` and every customer gets `max_attempts`.
 #[derive(Debug, Clone)]
 pub struct LookupSettings {
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Attempts per customer for errors other than 429.
     pub max_attempts: u32,
     /// While failures are isolated: attempts after which a customer that
@@ -143,6 +144,7 @@ pub struct LookupSettings {
     pub backoff_base: Duration,
     /// First backoff step while failures are isolated.
     pub isolated_backoff_base: Duration,
+    /// Longest single backoff step, however many failures came before.
     pub backoff_cap: Duration,
     /// Pause after a 429 that came without Retry-After.
     pub default_throttle_pause: Duration,
@@ -209,9 +211,11 @@ impl LookupSettings {
 /// Request counters for the summary.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub requests: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    /// Requests beyond each customer's (or page's) first: `summary.json`'s
+    /// `lookups.retries`.
     pub retries: AtomicU64,
-    pub throttled_responses: AtomicU64,
+    pub(crate) throttled_responses: AtomicU64,
     budget_used: AtomicU64,
     /// Customers in a row that ended `unauthorized`.
     unauthorized_streak: AtomicU64,
@@ -221,26 +225,30 @@ pub struct Counters {
 /// because the run stopped first).
 #[derive(Debug)]
 pub struct Lookups {
+    /// In the order of the ids given.
     pub outcomes: Vec<Option<Outcome>>,
+    /// What all the lookups sent, retried and were throttled.
     pub counters: Arc<Counters>,
+    /// Why the run stopped before every id had its outcome; `None` when
+    /// it did not.
     pub stopped: Option<StopReason>,
 }
 
 /// How [`look_up_each`] ended.
 #[derive(Debug)]
-pub struct Finished {
-    pub counters: Arc<Counters>,
-    pub stopped: Option<StopReason>,
+pub(crate) struct Finished {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) stopped: Option<StopReason>,
 }
 
 /// Everything a lookup needs, shared by all of them.
 pub struct Lookup {
-    pub api: ApiClient,
-    pub auth: TokenProvider,
-    pub pacer: Pacer,
-    pub settings: LookupSettings,
-    pub counters: Arc<Counters>,
-    pub stop: Stop,
+    pub(crate) api: ApiClient,
+    pub(crate) auth: TokenProvider,
+    pub(crate) pacer: Pacer,
+    pub(crate) settings: LookupSettings,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) stop: Stop,
     in_flight: Semaphore,
     climate: Climate,
 }
@@ -276,6 +284,8 @@ impl Climate {
 }
 
 impl Lookup {
+    /// Everything a run's lookups share, with fresh counters; `settings`'
+    /// concurrency bounds the requests in flight.
     pub fn new(
         api: ApiClient,
         auth: TokenProvider,
@@ -348,7 +358,7 @@ const MIN_LIVE: usize = 16;
 
 /// What [`look_up_each`] hands its caller.
 #[derive(Debug)]
-pub enum Landed {
+pub(crate) enum Landed {
     /// The customer at this index of `ids` finished.
     Outcome(usize, Outcome),
     /// Every outcome that has landed was handed over and the run is about
@@ -361,7 +371,7 @@ pub enum Landed {
 /// index in `ids`, and keeps what it needs (a run of many customers keeps
 /// a compact form); and [`Landed::Idle`] before each wait that follows an
 /// outcome, and once at the end.
-pub async fn look_up_each(
+pub(crate) async fn look_up_each(
     lookup: Arc<Lookup>,
     ids: &[Uuid],
     mut on_done: impl FnMut(Landed),
@@ -494,7 +504,7 @@ pub fn request_id() -> Uuid {
 /// How one logical request (a customer's lookup, a page of the customer
 /// list) ended after its retries.
 #[derive(Debug)]
-pub enum Ended<T> {
+pub(crate) enum Ended<T> {
     /// A complete 200, after `attempts` requests.
     Answered { answer: T, attempts: u32 },
     /// No answer. `gave_up` says why retrying stopped; `None` when the
@@ -514,7 +524,7 @@ pub enum Ended<T> {
 /// goes through here, so pacing, 429 pauses, backoff, the retry budget and
 /// the counters cover them all. `what` names the request in debug logs;
 /// `sent`, if given, follows the requests sent (see [`look_up_one`]).
-pub async fn with_retries<T, F, Fut>(
+pub(crate) async fn with_retries<T, F, Fut>(
     l: &Lookup,
     what: &dyn std::fmt::Display,
     sent: Option<&AtomicU32>,

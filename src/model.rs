@@ -50,12 +50,16 @@ pub struct WireQualifications {
 /// captures and a string in the docs, so both are accepted.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ApiFault {
+    /// The Partner Center error code, e.g. `60003` (tenant not found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<FaultCode>,
+    /// What went wrong, in the API's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Extra detail; shape undocumented, kept as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Vec<Value>>,
+    /// The service that answered, e.g. `PartnerFD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
@@ -64,7 +68,9 @@ pub struct ApiFault {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FaultCode {
+    /// `"code": 60003`, as real captures have it.
     Number(i64),
+    /// `"code": "60003"`, as the documentation's examples have it.
     Text(String),
 }
 
@@ -82,7 +88,9 @@ impl std::fmt::Display for FaultCode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayError {
+    /// The HTTP status again.
     pub status_code: u16,
+    /// What went wrong; on a 429 it says how long to wait.
     pub message: String,
 }
 
@@ -90,19 +98,27 @@ pub struct GatewayError {
 /// a number).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
+    /// `Bearer`; the client does not check it.
     #[serde(default)]
     pub token_type: String,
     /// Seconds the token lives; AAD always sends it, a minimal token
     /// service might not (then `expires_on` or a one-hour default is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<NumberOrString>,
+    /// The token itself: sent as `Authorization: Bearer …`.
     pub access_token: String,
+    /// Seconds the token stays usable during an AAD outage; the client ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext_expires_in: Option<NumberOrString>,
+    /// v1: expiry as seconds since the Unix epoch; used when
+    /// `expires_in` is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<NumberOrString>,
+    /// v1: seconds since the Unix epoch before which the token is not
+    /// valid; the client ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<NumberOrString>,
+    /// v1: the resource the token is for; the client ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// Refresh-token grant only: the rotated refresh token, which replaces
@@ -143,9 +159,12 @@ pub struct AssertionClaims {
     pub sub: String,
     /// Unique per assertion.
     pub jti: String,
+    /// Not valid before: when the assertion was made.
     pub nbf: i64,
+    /// Issued at: the same instant as `nbf` (optional on the wire).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Expiry: AAD accepts at most 10 minutes after `nbf`.
     pub exp: i64,
 }
 
@@ -153,7 +172,9 @@ pub struct AssertionClaims {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum NumberOrString {
+    /// `3599` (the v2 endpoint).
     Number(f64),
+    /// `"3599"` (the v1 endpoint).
     Text(String),
 }
 
@@ -171,17 +192,24 @@ impl NumberOrString {
 /// AAD's error body for a failed token request.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct AadError {
+    /// The OAuth error, e.g. `invalid_client`.
     pub error: String,
+    /// AAD's explanation, starting with its `AADSTS` code.
     #[serde(default)]
     pub error_description: Option<String>,
+    /// The `AADSTS` codes as numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_codes: Vec<i64>,
+    /// When AAD answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// AAD's trace id, for a support case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// AAD's correlation id, for a support case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// A page about the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_uri: Option<String>,
 }
@@ -197,11 +225,14 @@ pub const CONTINUATION_HEADER: &str = "MS-ContinuationToken";
 pub struct WireCustomerList {
     /// Items on this page.
     pub total_count: u64,
+    /// The customers on this page.
     pub items: Vec<WireCustomer>,
+    /// Where the next page is.
     pub links: WireLinks,
     /// The next page's token again, as some collections also send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_token: Option<String>,
+    /// `objectType`: `Collection`.
     pub attributes: WireAttributes,
 }
 
@@ -211,10 +242,13 @@ pub struct WireCustomerList {
 pub struct WireCustomer {
     /// The customer's tenant id: what the qualifications endpoint takes.
     pub id: String,
+    /// Name and domain: the report's `company_name` and `domain` columns
+    /// for `--all-customers`.
     pub company_profile: WireCompanyProfile,
     /// `reseller`, `advisor`, …
     #[serde(default)]
     pub relationship_to_partner: String,
+    /// `objectType`: `Customer`.
     pub attributes: WireAttributes,
 }
 
@@ -222,17 +256,23 @@ pub struct WireCustomer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireCompanyProfile {
+    /// The tenant id again.
     pub tenant_id: String,
+    /// The customer's default domain, e.g. `contoso.onmicrosoft.com`.
     pub domain: String,
+    /// The customer's name as registered with the partner.
     pub company_name: String,
+    /// `objectType`: `CustomerCompanyProfile`.
     pub attributes: WireAttributes,
 }
 
 /// `links` of a collection: `next` is present while more pages follow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireLinks {
+    /// This page.
     #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
     pub self_link: Option<WireLink>,
+    /// The next page; absent on the last one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<WireLink>,
 }
@@ -240,15 +280,20 @@ pub struct WireLinks {
 /// A link: `uri` relative to `/v1`, and headers to send with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireLink {
+    /// Path and query relative to `/v1`.
     pub uri: String,
+    /// `GET`.
     pub method: String,
+    /// Headers the request must carry, e.g. the continuation token.
     pub headers: Vec<WireHeader>,
 }
 
 /// A header of a link, e.g. `{"key": "MS-ContinuationToken", "value": "…"}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireHeader {
+    /// The header name.
     pub key: String,
+    /// The header value.
     pub value: String,
 }
 
@@ -256,6 +301,7 @@ pub struct WireHeader {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireAttributes {
+    /// The resource's type name.
     pub object_type: String,
 }
 
@@ -277,12 +323,24 @@ pub struct Qualification {
 /// input row was not a customer id at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LookupStatus {
+    /// `ok`: a complete answer; the customer's qualifications (possibly
+    /// none) are in the report.
     Ok,
+    /// `invalid_input`: the input cell is not a customer id; never sent.
     InvalidInput,
+    /// `not_found`: a 404, the tenant is unknown or not this partner's
+    /// customer.
     NotFound,
+    /// `forbidden`: a 403, no relationship or no rights for this customer.
     Forbidden,
+    /// `unauthorized`: a 401 that a fresh token did not cure, or the
+    /// token endpoint refused the credentials.
     Unauthorized,
+    /// `throttled`: its last answer was a 429 (its throttled attempts ran
+    /// out, or the wait asked for was too long).
     Throttled,
+    /// `failed`: anything else (timeouts, 5xx, transport errors, a broken
+    /// body), or the run stopped before the customer was looked up.
     Failed,
 }
 
@@ -326,8 +384,11 @@ impl LookupStatus {
 /// [`Absent`]: VettingStatus::Absent
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum VettingStatus {
+    /// `Approved`: the vetting passed.
     Approved,
+    /// `InReview`: an open review; these go to the *Needs attention* sheet.
     InReview,
+    /// `Denied`: the vetting failed.
     Denied,
     /// A status not documented (yet), verbatim; never empty.
     Other(String),
@@ -391,7 +452,9 @@ pub enum VettingDate {
     /// A parsed instant and how many fractional-second digits the API wrote,
     /// so the report repeats the API's precision without inventing any.
     Parsed {
+        /// The instant, in UTC whatever offset the API wrote.
         at: DateTime<Utc>,
+        /// Fractional-second digits as written (0–9).
         fraction_digits: u8,
     },
     /// Text that is not a date we understand, verbatim.
@@ -468,10 +531,18 @@ fn fraction_digits(t: &str) -> u8 {
 /// Why a 200 body could not be read as qualifications.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
+    /// Nothing but whitespace (after a byte-order mark).
     #[error("empty response body")]
     Empty,
+    /// The body does not parse as JSON at all.
     #[error("response is not JSON ({detail}); body starts: {snippet}")]
-    NotJson { detail: String, snippet: String },
+    NotJson {
+        /// The JSON parser's message.
+        detail: String,
+        /// The start of the body, printable (see [`snippet`]).
+        snippet: String,
+    },
+    /// JSON of another shape; says what was found where.
     #[error("unexpected JSON: {0}")]
     Shape(String),
 }

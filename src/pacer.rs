@@ -90,12 +90,12 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// A rate change after a 429, reported so the caller can log it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateChange {
-    pub from: f64,
-    pub to: f64,
+    pub(crate) from: f64,
+    pub(crate) to: f64,
     /// Until when every dispatch waits (the announced Retry-After window).
-    pub paused_for: Duration,
+    pub(crate) paused_for: Duration,
     /// What the server admits (requests/s), once its answers tell.
-    pub admitted: Option<f64>,
+    pub(crate) admitted: Option<f64>,
 }
 
 /// The pacer. Cheap to share behind an `Arc`.

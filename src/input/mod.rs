@@ -94,9 +94,19 @@ pub enum RowKind {
     /// First occurrence of a valid id: this one is looked up.
     Customer(Uuid),
     /// A valid id already seen on `first_line`: not looked up again.
-    Duplicate { id: Uuid, first_line: u64 },
+    Duplicate {
+        /// The id, parsed (so `{ABC…}` and `abc…` are the same customer).
+        id: Uuid,
+        /// 1-based physical line of its first occurrence, where it is
+        /// looked up.
+        first_line: u64,
+    },
     /// Not a GUID: reported, never sent.
-    Invalid { reason: String },
+    Invalid {
+        /// Why the cell is not a GUID, as the report's `error` column shows
+        /// it.
+        reason: String,
+    },
 }
 
 /// Why an input file cannot be used at all. Problems with single rows are not

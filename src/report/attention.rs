@@ -74,10 +74,10 @@ pub struct Item {
 /// The qualification entry an item is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemEntry {
-    pub qualification: Arc<str>,
-    pub vetting_status: VettingStatus,
-    pub vetting_created_date: Option<VettingDate>,
-    pub days_in_review: Option<i64>,
+    pub(crate) qualification: Arc<str>,
+    pub(crate) vetting_status: VettingStatus,
+    pub(crate) vetting_created_date: Option<VettingDate>,
+    pub(crate) days_in_review: Option<i64>,
 }
 
 /// The items found so far, customer by customer; `expect_column`: the

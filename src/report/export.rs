@@ -25,11 +25,11 @@ use super::xlsx::XlsxExporter;
 use crate::fsutil::AtomicFile;
 
 /// Report file names.
-pub const CSV_FILE: &str = "qualifications.csv";
-pub const XLSX_FILE: &str = "qualifications.xlsx";
-pub const JSONL_FILE: &str = "qualifications.jsonl";
-pub const CHANGES_FILE: &str = "changes.csv";
-pub const SUMMARY_FILE: &str = "summary.json";
+pub(crate) const CSV_FILE: &str = "qualifications.csv";
+pub(crate) const XLSX_FILE: &str = "qualifications.xlsx";
+pub(crate) const JSONL_FILE: &str = "qualifications.jsonl";
+pub(crate) const CHANGES_FILE: &str = "changes.csv";
+pub(crate) const SUMMARY_FILE: &str = "summary.json";
 
 /// One report file.
 pub trait Exporter {

@@ -66,6 +66,8 @@ pub struct PreviousRunInfo {
     pub started_at: Option<String>,
 }
 
+/// `tool`: which program wrote the file, so a reader can tell versions
+/// apart.
 #[derive(Debug, Serialize)]
 pub struct Tool {
     /// Always `qualrecon`.
@@ -157,6 +159,8 @@ pub struct InputInfo {
     /// `partner_center` only: pages of the customer list read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pages: Option<u64>,
+    /// Lowercase hex SHA-256 of the input's raw bytes: tells whether two
+    /// runs read the same file (`--resume` refuses a different one).
     pub sha256: String,
     /// Data rows below the header, blank ones included, so that
     /// `rows = customers + duplicate_rows + invalid_input_rows + blank_rows`.
@@ -197,6 +201,8 @@ impl InputInfo {
     }
 }
 
+/// One entry of `input.duplicates`: a customer id that appears on more
+/// than one line, looked up once.
 #[derive(Debug, Serialize)]
 pub struct Duplicate {
     /// The duplicated customer, canonical.
@@ -236,10 +242,13 @@ pub struct LookupCounts {
 /// Customers per status for one qualification.
 #[derive(Debug, Default, Serialize)]
 pub struct StatusCounts {
+    /// `Approved`: customers whose vetting passed.
     #[serde(rename = "Approved")]
     pub approved: u64,
+    /// `InReview`: customers with an open review.
     #[serde(rename = "InReview")]
     pub in_review: u64,
+    /// `Denied`: customers whose vetting failed.
     #[serde(rename = "Denied")]
     pub denied: u64,
     /// Any other status verbatim; `""` for entries without a status.
@@ -258,6 +267,8 @@ impl StatusCounts {
     }
 }
 
+/// `in_review.by_qualification`'s values: the span of one qualification's
+/// open reviews.
 #[derive(Debug, Default, Serialize)]
 pub struct DateRange {
     /// Earliest vetting date among these open reviews.
@@ -370,20 +381,35 @@ impl Running<'_> {
 /// request counts of [`LookupCounts`] (same meanings).
 #[derive(Debug)]
 pub struct RunMeta {
+    /// `run.id`.
     pub id: Uuid,
+    /// `run.status`: `complete`, `interrupted`, `deadline` or `throttled`.
     pub status: &'static str,
+    /// `run.started_at` (cut to milliseconds when written).
     pub started_at: DateTime<Utc>,
+    /// `run.finished_at`; with `started_at` gives `run.duration_s`.
     pub finished_at: DateTime<Utc>,
+    /// `run.base_url`.
     pub base_url: String,
+    /// `run.rate`: `--rate` as configured.
     pub rate: f64,
+    /// `run.final_rate`: the pacer's rate at the end.
     pub final_rate: f64,
+    /// `run.concurrency`.
     pub concurrency: u32,
+    /// `run.correlation_id`, sent on every request.
     pub correlation_id: Uuid,
+    /// `run.limit`: `--limit`, when given.
     pub limit: Option<u64>,
+    /// `input.path`: `--input` as given, or the customer list's URL.
     pub input_path: String,
+    /// `in_review.stale_after_days`: `--stale-after`.
     pub stale_after_days: u32,
+    /// `lookups.requests`.
     pub requests: u64,
+    /// `lookups.retries`.
     pub retries: u64,
+    /// `lookups.throttled_responses`.
     pub throttled_responses: u64,
     /// `--resume`: the earlier run's id.
     pub resumed_from: Option<Uuid>,

@@ -30,12 +30,12 @@ use super::sink::Layout;
 use super::summary::Summary;
 use crate::fsutil::AtomicFile;
 use crate::model::VettingDate;
-pub use cells::{ATTENTION_SHEET, CHANGES_SHEET, CUSTOMERS_SHEET, SUMMARY_SHEET, fit_cell};
+pub(crate) use cells::{ATTENTION_SHEET, CHANGES_SHEET, CUSTOMERS_SHEET, fit_cell};
 use cells::{CellFormats, DATETIME_FORMAT, write_date, write_text};
 
 /// Excel's limits.
-pub const MAX_ROWS: usize = 1_048_576;
-pub const MAX_COLUMNS: usize = 16_384;
+pub(crate) const MAX_ROWS: usize = 1_048_576;
+pub(crate) const MAX_COLUMNS: usize = 16_384;
 
 /// How much of the report the Customers sheet holds: the first rows
 /// and columns up to Excel's limits; the rest is left out.

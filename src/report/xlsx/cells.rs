@@ -6,10 +6,10 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Worksheet, XlsxE
 use crate::model::{VettingDate, VettingStatus};
 
 /// Sheet names, in workbook order.
-pub const SUMMARY_SHEET: &str = "Summary";
-pub const ATTENTION_SHEET: &str = "Needs attention";
-pub const CUSTOMERS_SHEET: &str = "Customers";
-pub const CHANGES_SHEET: &str = "Changes";
+pub(crate) const SUMMARY_SHEET: &str = "Summary";
+pub(crate) const ATTENTION_SHEET: &str = "Needs attention";
+pub(crate) const CUSTOMERS_SHEET: &str = "Customers";
+pub(crate) const CHANGES_SHEET: &str = "Changes";
 
 /// Excel's limit on the characters of one cell (UTF-16 units).
 pub(super) const MAX_CELL_UTF16: usize = 32_767;
@@ -18,7 +18,7 @@ pub(super) const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
 
 /// `text`, cut to fit one Excel cell (counted in UTF-16 units, as Excel
 /// does), ending in a marker that says how long it was.
-pub fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn fit_cell(text: &str) -> std::borrow::Cow<'_, str> {
     let len: usize = text.encode_utf16().count();
     if len <= MAX_CELL_UTF16 {
         return text.into();
