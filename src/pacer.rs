@@ -38,10 +38,20 @@ use bucket::{BucketFit, Estimate};
 /// Dispatches stay this far beyond one second from the dispatch `cap` places
 /// earlier, so latency jitter on the wire cannot squeeze `cap + 1` requests
 /// into a one-second window at the server. Every millisecond here costs
-/// 0.1 % of the pace at `--rate`; 20 ms proved too little on a loaded
-/// machine (51 requests seen in a one-second window at `--rate 50`), so the
-/// guarantee wins over the last 3 % of pace.
-const WINDOW_MARGIN: Duration = Duration::from_millis(50);
+/// 0.1 % of the pace at `--rate`, so the margin follows how late this
+/// process wakes: 10 ms on a machine with time to spare, plus twice the
+/// latest wake-up lateness seen in the last few seconds. A fixed 20 ms let
+/// 51 requests into one second at `--rate 50` on a loaded machine; a fixed
+/// 50 ms cost 5 % of the pace everywhere.
+const WINDOW_MARGIN_MIN: Duration = Duration::from_millis(10);
+/// However late the wake-ups, the margin stays below this (a quarter of
+/// the pace at most).
+const WINDOW_MARGIN_MAX: Duration = Duration::from_millis(250);
+/// Lateness counts this many times over in the margin: a process that
+/// wakes late may also write late, and so may the server read late.
+const LATENESS_WEIGHT: u32 = 2;
+/// A late wake-up widens the margin for this long (one to two spans).
+const LATENESS_SPAN: Duration = Duration::from_secs(5);
 /// Never pace slower than this, whatever the 429s say.
 const MIN_RATE: f64 = 0.05;
 /// With no fit, a cut keeps `t / (t + BURST_GUESS)` of the rate, where `t`
@@ -129,6 +139,8 @@ struct State {
     paused_until: Option<Instant>,
     /// Recent dispatch times, oldest first, at most `cap` of them.
     window: VecDeque<Instant>,
+    /// How late the pacer's own wake-ups have been lately.
+    lateness: Lateness,
     /// When the last episode's first 429 arrived: 429s for requests sent
     /// before it are echoes of the same overload and must not cut again.
     last_cut: Option<Instant>,
@@ -141,6 +153,45 @@ struct State {
     /// Probes in a row that met no 429.
     quiet_probes: u32,
     fit: BucketFit,
+}
+
+/// The latest wake-up lateness, kept for one to two [`LATENESS_SPAN`]s:
+/// the most of the current span and of the one before.
+#[derive(Debug)]
+struct Lateness {
+    span_start: Instant,
+    current: Duration,
+    previous: Duration,
+}
+
+impl Lateness {
+    fn new(now: Instant) -> Lateness {
+        Lateness {
+            span_start: now,
+            current: Duration::ZERO,
+            previous: Duration::ZERO,
+        }
+    }
+
+    /// A sleep meant to end at `target` ended at `now`.
+    fn woke(&mut self, now: Instant, target: Instant) {
+        let spans = now.saturating_duration_since(self.span_start).as_secs_f64()
+            / LATENESS_SPAN.as_secs_f64();
+        if spans >= 2.0 {
+            (self.previous, self.current) = (Duration::ZERO, Duration::ZERO);
+            self.span_start = now;
+        } else if spans >= 1.0 {
+            (self.previous, self.current) = (self.current, Duration::ZERO);
+            self.span_start += LATENESS_SPAN;
+        }
+        self.current = self.current.max(now.saturating_duration_since(target));
+    }
+
+    /// The window cap's margin beyond one second.
+    fn margin(&self) -> Duration {
+        let late = self.current.max(self.previous);
+        (WINDOW_MARGIN_MIN + late * LATENESS_WEIGHT).min(WINDOW_MARGIN_MAX)
+    }
 }
 
 impl State {
@@ -161,7 +212,7 @@ impl State {
     fn window_allows_at(&self) -> Option<Instant> {
         let cap = self.cap();
         (self.window.len() >= cap)
-            .then(|| self.window[self.window.len() - cap] + WINDOW + WINDOW_MARGIN)
+            .then(|| self.window[self.window.len() - cap] + WINDOW + self.lateness.margin())
     }
 
     /// Reserve the next evenly spaced slot at or after `not_before`.
@@ -263,6 +314,7 @@ impl Pacer {
                 next_slot: now,
                 paused_until: None,
                 window: VecDeque::new(),
+                lateness: Lateness::new(now),
                 last_cut: None,
                 episode_start: None,
                 stance: Stance::Free,
@@ -280,10 +332,14 @@ impl Pacer {
     /// satisfies every constraint at the moment it is claimed.
     pub async fn acquire(&self) -> Instant {
         let mut reserved = false;
+        let mut woke_for = None;
         loop {
             let target = {
                 let mut s = self.state.lock().expect("pacer lock");
                 let now = Instant::now();
+                if let Some(target) = woke_for {
+                    s.lateness.woke(now, target);
+                }
                 let wait = if !reserved {
                     reserved = true;
                     let not_before = s.paused_at(now).unwrap_or(now);
@@ -304,6 +360,7 @@ impl Pacer {
                 }
             };
             sleep_until(target).await;
+            woke_for = Some(target);
         }
     }
 
@@ -641,5 +698,49 @@ mod tests {
         assert_eq!(run.throttled, 0, "{run:?}");
         assert_eq!(run.final_rate, 40.0);
         assert!(run.max_in_one_second <= 40, "{run:?}");
+    }
+
+    #[test]
+    fn late_wake_ups_widen_the_window_margin_for_a_while() {
+        let start = Instant::now();
+        let mut late = Lateness::new(start);
+        late.woke(start, start);
+        assert_eq!(late.margin(), WINDOW_MARGIN_MIN);
+        // A wake-up 30 ms late: the margin takes it twice over...
+        let t = start + Duration::from_secs(1);
+        late.woke(t + Duration::from_millis(30), t);
+        assert_eq!(late.margin(), WINDOW_MARGIN_MIN + Duration::from_millis(60));
+        // ...through the next span, on-time wake-ups notwithstanding...
+        let t = start + LATENESS_SPAN + Duration::from_secs(1);
+        late.woke(t, t);
+        assert_eq!(late.margin(), WINDOW_MARGIN_MIN + Duration::from_millis(60));
+        // ...and no longer after it.
+        let t = start + LATENESS_SPAN * 2 + Duration::from_secs(1);
+        late.woke(t, t);
+        assert_eq!(late.margin(), WINDOW_MARGIN_MIN);
+        // However late, never beyond the cap.
+        late.woke(t + Duration::from_secs(3), t);
+        assert_eq!(late.margin(), WINDOW_MARGIN_MAX);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_process_spaces_its_window_wider() {
+        let pacer = Pacer::new(10.0);
+        for _ in 0..10 {
+            pacer.acquire().await;
+        }
+        // The eleventh waits for the window: one second after the first,
+        // plus the margin. Had that wake-up come 40 ms late...
+        {
+            let mut s = pacer.state.lock().unwrap();
+            let now = Instant::now();
+            s.lateness.woke(now + Duration::from_millis(40), now);
+        }
+        let first = pacer.state.lock().unwrap().window[0];
+        let at = pacer.acquire().await;
+        assert_eq!(
+            at - first,
+            WINDOW + WINDOW_MARGIN_MIN + Duration::from_millis(80)
+        );
     }
 }
