@@ -423,6 +423,12 @@ pub struct XlsxReport {
     extra_headers: Vec<String>,
 }
 
+/// Deflate level of the workbook's zip. Level 2 compresses 100,000
+/// customers' workbook in 28 % less time than the default 6 for a file
+/// 11 % larger (8.9 MB instead of 8.0); level 1 is no faster and 52 %
+/// larger. Compressing is most of the xlsx report's CPU.
+const ZIP_LEVEL: u8 = 2;
+
 /// Sheet indexes, in workbook order.
 const SUMMARY_INDEX: usize = 0;
 const ATTENTION_INDEX: usize = 1;
@@ -446,6 +452,7 @@ impl XlsxReport {
         // urgent first. (Their text is stored in the cells then, not in
         // the shared string table: Excel reads both.)
         let mut wb = Workbook::new();
+        wb.set_zip_compression_level(ZIP_LEVEL);
         wb.add_worksheet();
         wb.add_worksheet_with_constant_memory()?;
         wb.add_worksheet_with_constant_memory()?;
