@@ -386,6 +386,75 @@ pub struct JournalWriter {
     last_sync: Instant,
     /// Whole lines recorded and not yet written.
     pending: Vec<u8>,
+    /// Forces the written lines to disk once a second, off the run's
+    /// thread; `None` without a file (or when no thread could be had: the
+    /// run's thread then does it).
+    syncer: Option<Syncer>,
+}
+
+/// A thread that forces the journal to disk when asked. An fsync can take
+/// hundreds of milliseconds on a busy disk (150–290 ms were seen here), and
+/// the run has one thread: done inline, each such sync stalled every
+/// request and skewed the pacer's timing.
+#[derive(Debug)]
+struct Syncer {
+    /// Capacity one: a request made while another still waits is merged
+    /// into it (that sync has not begun, so it covers both).
+    ask: std::sync::mpsc::SyncSender<()>,
+    /// The first sync that failed, for the run's thread to report.
+    failed: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    /// A thread syncing its own handle of `file`.
+    fn start(file: &File) -> std::io::Result<Syncer> {
+        let file = file.try_clone()?;
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let failure = failed.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    if let Err(e) = file.sync_data() {
+                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+            })?;
+        Ok(Syncer {
+            ask,
+            failed,
+            thread,
+        })
+    }
+
+    /// Ask for a sync of everything written so far.
+    fn request(&self) {
+        // Full: a sync is already asked for and will cover these lines.
+        // Disconnected: the thread stopped on a failure, reported below.
+        let _ = self.ask.try_send(());
+    }
+
+    /// A sync that failed since the last look.
+    fn failure(&self) -> Option<std::io::Error> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Let the thread finish the sync under way, and end it; a sync that
+    /// failed meanwhile.
+    fn stop(self) -> Option<std::io::Error> {
+        let Syncer {
+            ask,
+            failed,
+            thread,
+        } = self;
+        // Without its only sender the thread's loop ends.
+        drop(ask);
+        let _ = thread.join();
+        failed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 impl JournalWriter {
@@ -397,12 +466,7 @@ impl JournalWriter {
         let path = path_in(out);
         let file = fsutil::replace_file(&path, encode(&Line::Header(header.clone())).as_bytes())
             .with_context(|| format!("creating the journal {}", path.display()))?;
-        Ok(JournalWriter {
-            file: Some(file),
-            path,
-            last_sync: Instant::now(),
-            pending: Vec::new(),
-        })
+        Ok(JournalWriter::writing(file, path))
     }
 
     /// Continue the journal read from `out` (see [`Journal::tail`]): cut off
@@ -432,12 +496,7 @@ impl JournalWriter {
             })
             .and_then(|()| file.sync_data())
             .with_context(|| format!("writing the journal {}", path.display()))?;
-        Ok(JournalWriter {
-            file: Some(file),
-            path,
-            last_sync: Instant::now(),
-            pending: Vec::new(),
-        })
+        Ok(JournalWriter::writing(file, path))
     }
 
     /// No journal at all: for a run stopped before its credentials were
@@ -448,6 +507,23 @@ impl JournalWriter {
             path: path_in(out),
             last_sync: Instant::now(),
             pending: Vec::new(),
+            syncer: None,
+        }
+    }
+
+    /// Appending to `file`, synced by a thread of its own.
+    fn writing(file: File, path: PathBuf) -> JournalWriter {
+        let syncer = Syncer::start(&file)
+            .inspect_err(|e| {
+                tracing::debug!("journal syncs stay on the run's thread: {e}");
+            })
+            .ok();
+        JournalWriter {
+            file: Some(file),
+            path,
+            last_sync: Instant::now(),
+            pending: Vec::new(),
+            syncer,
         }
     }
 
@@ -480,9 +556,15 @@ impl JournalWriter {
         }
         let mut result = file.write_all(&self.pending);
         self.pending.clear();
+        if let Some(failure) = self.syncer.as_ref().and_then(Syncer::failure) {
+            result = result.and(Err(failure));
+        }
         if result.is_ok() && self.last_sync.elapsed() >= SYNC_EVERY {
             self.last_sync = Instant::now();
-            result = file.sync_data();
+            match &self.syncer {
+                Some(syncer) => syncer.request(),
+                None => result = file.sync_data(),
+            }
         }
         if let Err(e) = result {
             tracing::warn!(
@@ -490,14 +572,16 @@ impl JournalWriter {
                 self.path.display()
             );
             self.file = None;
+            self.syncer = None;
         }
     }
 
     /// Write what is buffered and force everything written to disk.
     pub fn finish(mut self) {
         self.flush();
+        let earlier = self.syncer.take().and_then(Syncer::stop);
         if let Some(file) = self.file.take()
-            && let Err(e) = file.sync_data()
+            && let Err(e) = earlier.map_or_else(|| file.sync_data(), Err)
         {
             tracing::warn!("cannot flush the journal {}: {e}", self.path.display());
         }
