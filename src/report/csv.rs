@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::row::{Cell, ReportRow, column_names};
-use super::sink::RowSink;
+use super::sink::{FILE_BUFFER, RowSink};
 use crate::model::UTF8_BOM;
 
 /// First characters that make a spreadsheet read a cell as a formula, and
@@ -30,6 +30,7 @@ pub fn writer<W: Write>(mut out: W, bom: bool) -> std::io::Result<csv::Writer<W>
     }
     Ok(csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
+        .buffer_capacity(FILE_BUFFER)
         .from_writer(out))
 }
 

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use serde_json::Value;
 
 use super::row::{Cell, ReportRow, column_names};
-use super::sink::RowSink;
+use super::sink::{FILE_BUFFER, RowSink};
 
 /// A cell as a JSON value: absent (empty text, no status, no date, no
 /// number) is `null`.
@@ -53,7 +53,7 @@ impl<W: Write> JsonlRows<W> {
             .map(|k| Value::from(k.as_str()).to_string())
             .collect();
         JsonlRows {
-            out: BufWriter::new(out),
+            out: BufWriter::with_capacity(FILE_BUFFER, out),
             line: Vec::with_capacity(256),
             keys,
             reconciliation,

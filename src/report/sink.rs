@@ -12,6 +12,11 @@ use chrono::{DateTime, Utc};
 
 use crate::fsutil::AtomicFile;
 
+/// Buffer of a report file being written: a 100,000-customer report is
+/// tens of megabytes, and 8 KiB buffers made it thousands of `write`
+/// calls per file.
+pub(crate) const FILE_BUFFER: usize = 64 * 1024;
+
 /// What the exporters need to know before the first row.
 #[derive(Debug, Clone, Copy)]
 pub struct Layout<'a> {
