@@ -24,6 +24,12 @@
 //!   probe 1 % higher only after a minute without a 429, then ever more
 //!   rarely: a limit that rose is found again, one that did not costs one
 //!   pause per probe.
+//!
+//! A sliding-window limiter (Azure API Management's `rate-limit`, which
+//! fronts Partner Center) fits no bucket. When the last two refusals each
+//! came once the same number of requests had been admitted within a
+//! second, the pacer settles on that count instead: the window cap keeps
+//! to it (one more request is probed now and then, like a settled rate).
 
 mod bucket;
 
@@ -142,6 +148,9 @@ struct State {
     paused_until: Option<Instant>,
     /// Recent dispatch times, oldest first, at most `cap` of them.
     window: VecDeque<Instant>,
+    /// The server's own one-second window limit, when its answers show a
+    /// window limiter rather than a bucket: the cap keeps to it.
+    window_limit: Option<usize>,
     /// How late the pacer's own wake-ups have been lately.
     lateness: Lateness,
     /// When the last episode's first 429 arrived: 429s for requests sent
@@ -198,9 +207,11 @@ impl Lateness {
 }
 
 impl State {
-    /// Most dispatches allowed in any one-second window: `--rate`.
+    /// Most dispatches allowed in any one-second window: `--rate`, or the
+    /// server's window limit if that is lower.
     fn cap(&self) -> usize {
-        (self.max_rate.floor() as usize).max(1)
+        let user = (self.max_rate.floor() as usize).max(1);
+        self.window_limit.map_or(user, |limit| limit.clamp(1, user))
     }
 
     fn interval(&self) -> Duration {
@@ -317,6 +328,7 @@ impl Pacer {
                 next_slot: now,
                 paused_until: None,
                 window: VecDeque::new(),
+                window_limit: None,
                 lateness: Lateness::new(now),
                 last_cut: None,
                 episode_start: None,
@@ -384,7 +396,17 @@ impl Pacer {
         let from = s.rate;
         s.fit.episode_ended(sent_at, from);
         let estimate = s.fit.estimate();
-        let to = s.after_overflow(started, sent_at, estimate);
+        // No bucket explains the answers, but the last two refusals each
+        // came once the same number of requests had been admitted within
+        // a second: a window limiter. Keep to its count, at its pace.
+        s.window_limit = estimate.is_none().then(|| s.fit.window_limit()).flatten();
+        let to = match s.window_limit {
+            Some(limit) => {
+                s.stance = Stance::Settled { hold: HOLD_SETTLED };
+                limit as f64
+            }
+            None => s.after_overflow(started, sent_at, estimate),
+        };
         s.set_rate(to);
         s.last_cut = Some(now);
         s.quiet_since = until;
@@ -395,7 +417,9 @@ impl Pacer {
             from,
             to: s.rate,
             paused_for: retry_after,
-            admitted: estimate.map(|e| e.rate),
+            admitted: estimate
+                .map(|e| e.rate)
+                .or(s.window_limit.map(|limit| limit as f64)),
         })
     }
 
@@ -406,6 +430,11 @@ impl Pacer {
         let now = Instant::now();
         if let Some(to) = s.probe(now) {
             s.set_rate(to);
+            if let Some(limit) = s.window_limit {
+                // A window's limit is probed one request at a time.
+                s.window_limit = Some(limit + 1);
+                s.set_rate((limit + 1) as f64);
+            }
             s.quiet_since = now;
             s.quiet_probes += 1;
         }
@@ -549,16 +578,30 @@ mod tests {
         assert!((50.0..60.0).contains(&to), "{to}");
     }
 
-    /// The server of the throttle scenario, on tokio's clock.
+    /// The server of the throttle scenario, on tokio's clock: a token
+    /// bucket (`rate` a second up to `burst`), or with `window` a sliding
+    /// one-second window admitting `rate` requests (Azure API Management's
+    /// kind of limiter).
     struct Bucket {
         rate: f64,
         burst: f64,
         tokens: f64,
         last: Instant,
+        window: Option<VecDeque<Instant>>,
     }
 
     impl Bucket {
         fn take(&mut self, now: Instant) -> bool {
+            if let Some(admitted) = &mut self.window {
+                while admitted.front().is_some_and(|t| now - *t >= WINDOW) {
+                    admitted.pop_front();
+                }
+                let ok = (admitted.len() as f64) < self.rate;
+                if ok {
+                    admitted.push_back(now);
+                }
+                return ok;
+            }
             let dt = now.saturating_duration_since(self.last).as_secs_f64();
             self.tokens = (self.tokens + dt * self.rate).min(self.burst);
             self.last = now;
@@ -591,14 +634,33 @@ mod tests {
     /// `Retry-After: 1`, after which the customer tries again (0–100 ms of
     /// jitter, like the lookup).
     async fn against_a_bucket(rate: f64, limit: f64, burst: f64, customers: usize) -> Run {
-        use std::sync::Mutex as M;
-        let pacer = Arc::new(Pacer::new(rate));
-        let server = Arc::new(M::new(Bucket {
+        let server = Bucket {
             rate: limit,
             burst,
             tokens: burst,
             last: Instant::now(),
-        }));
+            window: None,
+        };
+        against(rate, server, customers).await
+    }
+
+    /// The same against a sliding window admitting `limit` a second.
+    async fn against_a_window(rate: f64, limit: f64, customers: usize) -> Run {
+        let server = Bucket {
+            rate: limit,
+            burst: limit,
+            tokens: limit,
+            last: Instant::now(),
+            window: Some(VecDeque::new()),
+        };
+        against(rate, server, customers).await
+    }
+
+    async fn against(rate: f64, server: Bucket, customers: usize) -> Run {
+        use std::sync::Mutex as M;
+        let limit = server.rate;
+        let pacer = Arc::new(Pacer::new(rate));
+        let server = Arc::new(M::new(server));
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // (dispatch, admitted, first attempt of its customer)
         let sent = Arc::new(M::new(Vec::<(Instant, bool, bool)>::new()));
@@ -683,6 +745,22 @@ mod tests {
                 assert!(run.max_in_one_second <= rate as usize, "{run:?}");
                 assert!((47.0..50.0).contains(&run.final_rate), "{run:?}");
             }
+        }
+    }
+
+    /// A sliding-window limiter (what Azure API Management's `rate-limit`
+    /// is) fits no bucket: after two refusals at the same count the pacer
+    /// keeps to that count. Before, it cut and climbed by turns, ten 429s
+    /// and a pace of 1.14–1.20 in this same run.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_limiter_is_kept_to_its_count() {
+        for rate in [60.0, 200.0, 1000.0] {
+            let run = against_a_window(rate, 50.0, 2000).await;
+            assert!(run.pace <= 1.07, "--rate {rate}: {run:?}");
+            assert!(run.throttled <= 3, "--rate {rate}: {run:?}");
+            assert_eq!(run.inside_pause, 0, "--rate {rate}: {run:?}");
+            assert!(run.max_in_one_second <= rate as usize, "{run:?}");
+            assert!((49.0..=51.0).contains(&run.final_rate), "{run:?}");
         }
     }
 

@@ -43,6 +43,13 @@ const GRID: usize = 200;
 /// A bucket fitted to the episodes must also explain every longer span of
 /// the history within this many requests, or it is no bucket at all.
 const SLACK: f64 = 1.5;
+/// The span of a window limiter's count (Azure API Management's
+/// `rate-limit`, which fronts Partner Center, counts calls over a renewal
+/// period; one second is the span the pacer's own cap keeps).
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+/// Fewer requests than this in the second before a refusal say nothing of
+/// a window: a short episode after a pause.
+const MIN_WINDOW_LIMIT: usize = 2;
 
 /// The fitted bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -252,6 +259,23 @@ impl BucketFit {
             }
         }
         (best, span)
+    }
+
+    /// The limit of a sliding one-second window, if the last two episodes
+    /// agree on one: each admitted the same number of requests (within one)
+    /// in the second before its first refusal. A window limiter refuses
+    /// exactly when that second holds its limit, however fast the run was
+    /// going, while a bucket's count moves with the episode's length and
+    /// rate (and a bucket is what [`BucketFit::estimate`] looks for first).
+    pub(super) fn window_limit(&self) -> Option<usize> {
+        let mut last = self
+            .episodes
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| self.admitted(e.end.checked_sub(WINDOW), e.end));
+        let (a, b) = (last.next()?, last.next()?);
+        (a.abs_diff(b) <= 1 && a.min(b) >= MIN_WINDOW_LIMIT).then_some(a.min(b))
     }
 
     /// Requests admitted among those dispatched in [since, end).
