@@ -92,9 +92,43 @@ fn throttle(retry_after: RetryAfterStyle) -> SandboxConfig {
             rate: 50.0,
             burst: 10.0,
             retry_after,
+            window: false,
         }),
         ..SandboxConfig::default()
     }
+}
+
+/// Azure API Management's kind of limiter: at most 50 requests in any one
+/// second, no burst. The pacer recognises it from its answers (unit-tested
+/// in `src/pacer.rs`); here, over HTTP, the guarantees hold and the run
+/// settles at the window's count.
+#[test]
+fn a_window_limiter_is_met_without_breaking_its_pauses() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        throttle: Some(Throttle {
+            window: true,
+            ..Throttle::default()
+        }),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(250);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
+        .assert()
+        .success();
+    let journal = sb.customer_requests();
+    assert!(journal.iter().any(|e| e.status == 429), "never throttled");
+    let late = inside_retry_after(&journal, Duration::from_millis(50));
+    assert!(
+        late.is_empty(),
+        "requests inside a Retry-After window: {late:?}"
+    );
+    let rows = env.rows();
+    assert_eq!(rows.len(), 250);
+    assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
+    let final_rate = env.summary()["run"]["final_rate"].as_f64().unwrap();
+    assert!(final_rate <= 55.0, "final rate {final_rate}");
 }
 
 #[test]

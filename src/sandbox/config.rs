@@ -60,6 +60,12 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 10.0)]
     pub throttle_burst: f64,
 
+    /// The throttle scenario counts requests in a sliding one-second
+    /// window (at most --throttle-rate of them, no burst), as Azure API
+    /// Management's rate-limit does, instead of a token bucket.
+    #[arg(long)]
+    pub throttle_window: bool,
+
     /// Lifetime of issued tokens in seconds [default: 3600, 5 in token-expiry].
     #[arg(long)]
     pub token_lifetime: Option<u64>,
@@ -186,6 +192,9 @@ pub struct Throttle {
     pub burst: f64,
     /// How a 429 announces when to come back.
     pub retry_after: RetryAfterStyle,
+    /// Count requests in a sliding one-second window (at most `rate` of
+    /// them; `burst` unused) instead of a token bucket.
+    pub window: bool,
 }
 
 /// The `Retry-After` header on a 429.
@@ -217,6 +226,7 @@ impl Default for Throttle {
             rate: 50.0,
             burst: 10.0,
             retry_after: RetryAfterStyle::Seconds(1),
+            window: false,
         }
     }
 }
@@ -300,6 +310,7 @@ impl SandboxConfig {
             }
             throttle.rate = a.throttle_rate;
             throttle.burst = a.throttle_burst;
+            throttle.window = a.throttle_window;
         }
         if let Some(per_mille) = a.flaky_per_mille {
             if per_mille > 1000 {

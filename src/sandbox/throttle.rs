@@ -1,5 +1,6 @@
 //! The token bucket behind the `throttle` scenario, and the 429 it sends.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,28 +11,45 @@ use super::config::{RetryAfterStyle, Throttle};
 use crate::model::GatewayError;
 
 /// A classic token bucket: `rate` tokens a second up to `burst`; a request
-/// takes one token or is refused.
+/// takes one token or is refused. Or, for `--throttle-window`, a sliding
+/// one-second window admitting `rate` requests.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Instant,
+    /// When the requests admitted in the last second arrived, for a window.
+    window: Option<VecDeque<Instant>>,
 }
 
 impl TokenBucket {
-    /// A full bucket.
+    /// A full bucket (or an empty window).
     pub(crate) fn new(t: &Throttle) -> TokenBucket {
         TokenBucket {
             rate: t.rate,
             burst: t.burst,
             tokens: t.burst,
             last: Instant::now(),
+            window: t.window.then(VecDeque::new),
         }
     }
 
     /// Take a token at `now`; `false` means "throttle this request".
     pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        if let Some(admitted) = &mut self.window {
+            while admitted
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) >= Duration::from_secs(1))
+            {
+                admitted.pop_front();
+            }
+            let ok = (admitted.len() as f64) < self.rate;
+            if ok {
+                admitted.push_back(now);
+            }
+            return ok;
+        }
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
         self.last = now;
@@ -123,6 +141,7 @@ mod tests {
             rate: 10.0,
             burst: 3.0,
             retry_after: RetryAfterStyle::Seconds(1),
+            window: false,
         };
         let mut b = TokenBucket::new(&t);
         let t0 = Instant::now();
@@ -133,5 +152,24 @@ mod tests {
         // A long pause refills to the burst, no further.
         let later = t0 + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| b.try_take(later)).count(), 3);
+    }
+
+    #[test]
+    fn window_admits_the_rate_in_any_one_second() {
+        let t = Throttle {
+            rate: 3.0,
+            burst: 1.0,
+            retry_after: RetryAfterStyle::Seconds(1),
+            window: true,
+        };
+        let mut w = TokenBucket::new(&t);
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(w.try_take(at(0)) && w.try_take(at(100)) && w.try_take(at(900)));
+        assert!(!w.try_take(at(950)));
+        // The first leaves the window at 1,000 ms, the second at 1,100.
+        assert!(w.try_take(at(1000)));
+        assert!(!w.try_take(at(1050)));
+        assert!(w.try_take(at(1100)));
     }
 }

@@ -494,6 +494,7 @@ pub(crate) fn hour_long_throttle(burst: f64) -> SandboxConfig {
             rate: 1e-6,
             burst,
             retry_after: RetryAfterStyle::Seconds(3600),
+            window: false,
         }),
         ..SandboxConfig::default()
     }

@@ -18,6 +18,7 @@ fn throttled(rate: f64, burst: f64, retry_after: RetryAfterStyle) -> SandboxConf
             rate,
             burst,
             retry_after,
+            window: false,
         }),
         ..SandboxConfig::default()
     }
