@@ -17,7 +17,7 @@ use common::{
 };
 use predicates::prelude::*;
 use qualrecon::pacer::max_in_one_second;
-use qualrecon::sandbox::{RetryAfterStyle, SandboxConfig, Throttle};
+use qualrecon::sandbox::{JournalEntry, RetryAfterStyle, SandboxConfig, Throttle};
 use uuid::Uuid;
 
 #[test]
@@ -112,32 +112,18 @@ fn a_window_limiter_is_met_without_breaking_its_pauses() {
         }),
         ..SandboxConfig::default()
     });
-    let ids = approved(250);
-    let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
-        .assert()
-        .success();
-    let journal = sb.customer_requests();
-    assert!(journal.iter().any(|e| e.status == 429), "never throttled");
-    let late = inside_retry_after(&journal, Duration::from_millis(50));
-    assert!(
-        late.is_empty(),
-        "requests inside a Retry-After window: {late:?}"
-    );
-    let rows = env.rows();
-    assert_eq!(rows.len(), 250);
-    assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
+    run_250_throttled(&env, &sb);
     let final_rate = env.summary()["run"]["final_rate"].as_f64().unwrap();
     assert!(final_rate <= 55.0, "final rate {final_rate}");
 }
 
-#[test]
-fn throttling_pauses_the_whole_run_and_every_customer_still_ends_ok() {
-    let env = Env::new();
-    let sb = TestSandbox::start(throttle(RetryAfterStyle::Seconds(1)));
+/// 250 customers at `--rate 200` against a throttling `sb`: it did
+/// throttle, no request came inside an announced Retry-After window, and
+/// every customer ended `ok`. What the server saw, and how many it refused.
+fn run_250_throttled(env: &Env, sb: &TestSandbox) -> (Vec<JournalEntry>, usize) {
     let ids = approved(250);
     let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(&sb, &input, &["--rate", "200", "--concurrency", "16"])
+    env.run_against(sb, &input, &["--rate", "200", "--concurrency", "16"])
         .assert()
         .success();
     let journal = sb.customer_requests();
@@ -151,6 +137,14 @@ fn throttling_pauses_the_whole_run_and_every_customer_still_ends_ok() {
     let rows = env.rows();
     assert_eq!(rows.len(), 250);
     assert!(rows.iter().all(|r| r["lookup_status"] == "ok"));
+    (journal, throttled)
+}
+
+#[test]
+fn throttling_pauses_the_whole_run_and_every_customer_still_ends_ok() {
+    let env = Env::new();
+    let sb = TestSandbox::start(throttle(RetryAfterStyle::Seconds(1)));
+    let (journal, throttled) = run_250_throttled(&env, &sb);
     let s = env.summary();
     assert_eq!(s["lookups"]["throttled_responses"], throttled as u64);
     assert_eq!(s["lookups"]["requests"], journal.len() as u64);
