@@ -750,7 +750,7 @@ mod tests {
 
     /// A sliding-window limiter (what Azure API Management's `rate-limit`
     /// is) fits no bucket: after two refusals at the same count the pacer
-    /// keeps to that count. Before, it cut and climbed by turns, ten 429s
+    /// keeps to that count. Before, it cut and climbed by turns: 3–11 429s
     /// and a pace of 1.14–1.20 in this same run.
     #[tokio::test(start_paused = true)]
     async fn a_window_limiter_is_kept_to_its_count() {
