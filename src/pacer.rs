@@ -626,6 +626,9 @@ mod tests {
         inside_pause: usize,
         max_in_one_second: usize,
         final_rate: f64,
+        /// Every rate change: when (from the start), from, to, and the
+        /// rate the server was found to admit (probes: `None`).
+        changes: Vec<(Duration, f64, f64, Option<f64>)>,
     }
 
     /// `customers` customers through `workers` request slots at `--rate
@@ -641,7 +644,7 @@ mod tests {
             last: Instant::now(),
             window: None,
         };
-        against(rate, server, customers).await
+        against(rate, server, customers, 0).await
     }
 
     /// The same against a sliding window admitting `limit` a second.
@@ -653,10 +656,10 @@ mod tests {
             last: Instant::now(),
             window: Some(VecDeque::new()),
         };
-        against(rate, server, customers).await
+        against(rate, server, customers, 0).await
     }
 
-    async fn against(rate: f64, server: Bucket, customers: usize) -> Run {
+    async fn against(rate: f64, server: Bucket, customers: usize, seed: u64) -> Run {
         use std::sync::Mutex as M;
         let limit = server.rate;
         let pacer = Arc::new(Pacer::new(rate));
@@ -665,17 +668,20 @@ mod tests {
         // (dispatch, admitted, first attempt of its customer)
         let sent = Arc::new(M::new(Vec::<(Instant, bool, bool)>::new()));
         let pauses = Arc::new(M::new(Vec::<(Instant, Instant)>::new()));
+        let changes = Arc::new(M::new(Vec::new()));
         let mut workers = Vec::new();
+        let t0 = Instant::now();
         for w in 0..16u64 {
-            let (pacer, server, next, sent, pauses) = (
+            let (pacer, server, next, sent, pauses, changes) = (
                 pacer.clone(),
                 server.clone(),
                 next.clone(),
                 sent.clone(),
                 pauses.clone(),
+                changes.clone(),
             );
             workers.push(tokio::spawn(async move {
-                let mut rng = fastrand::Rng::with_seed(w);
+                let mut rng = fastrand::Rng::with_seed(w + 16 * seed);
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < customers {
                     let mut first = true;
                     loop {
@@ -685,12 +691,20 @@ mod tests {
                         first = false;
                         if ok {
                             tokio::time::sleep(Duration::from_millis(rng.u64(5..=40))).await;
+                            let before = pacer.rate();
                             pacer.on_success();
+                            if pacer.rate() != before {
+                                let change = (at - t0, before, pacer.rate(), None);
+                                changes.lock().unwrap().push(change);
+                            }
                             break;
                         }
                         let retry_after = Duration::from_secs(1);
                         pauses.lock().unwrap().push((at, at + retry_after));
-                        pacer.on_throttled(at, retry_after);
+                        if let Some(c) = pacer.on_throttled(at, retry_after) {
+                            let change = (at - t0, c.from, c.to, c.admitted);
+                            changes.lock().unwrap().push(change);
+                        }
                         tokio::time::sleep(Duration::from_millis(rng.u64(0..100))).await;
                     }
                 }
@@ -720,6 +734,7 @@ mod tests {
                 .count(),
             max_in_one_second: most_in_one_second(&times),
             final_rate: pacer.rate(),
+            changes: changes.lock().unwrap().clone(),
         }
     }
 
@@ -823,5 +838,64 @@ mod tests {
             at - first,
             WINDOW + WINDOW_MARGIN_MIN + Duration::from_millis(80)
         );
+    }
+
+    /// Not a check: the table the pacer's constants are tuned with, over
+    /// buckets the README's figures do not cover. Deterministic per seed.
+    ///
+    ///     cargo test --release --lib -- --ignored --nocapture simulation_table
+    ///
+    /// `SEEDS=N` (6), `IDS=N` (2000), `ONLY=50/10/200` (one bucket and
+    /// starting rate, printing its rate changes).
+    #[tokio::test(start_paused = true)]
+    #[ignore = "a table for tuning, not a check"]
+    async fn simulation_table() {
+        let env = |key: &str| std::env::var(key).ok();
+        let seeds: u64 = env("SEEDS").and_then(|s| s.parse().ok()).unwrap_or(6);
+        let ids: usize = env("IDS").and_then(|s| s.parse().ok()).unwrap_or(2000);
+        let buckets = [
+            (50.0, 10.0),
+            (50.0, 2.0),
+            (50.0, 50.0),
+            (20.0, 5.0),
+            (100.0, 10.0),
+        ];
+        for (limit, burst) in buckets {
+            for rate in [60.0, 200.0, 1000.0].into_iter().filter(|r| *r > limit) {
+                let name = format!("{limit}/{burst}/{rate}");
+                if env("ONLY").is_some_and(|only| only != name) {
+                    continue;
+                }
+                let (mut paces, mut throttled) = (Vec::new(), Vec::new());
+                for seed in 0..seeds {
+                    let server = Bucket {
+                        rate: limit,
+                        burst,
+                        tokens: burst,
+                        last: Instant::now(),
+                        window: None,
+                    };
+                    let run = against(rate, server, ids, seed).await;
+                    assert_eq!(run.inside_pause, 0, "{run:?}");
+                    if env("ONLY").is_some() {
+                        for (at, from, to, admitted) in &run.changes {
+                            println!(
+                                "  {:7.3} s: {from:.1} -> {to:.1}/s (admits {admitted:.1?})",
+                                at.as_secs_f64()
+                            );
+                        }
+                    }
+                    paces.push(run.pace);
+                    throttled.push(run.throttled);
+                }
+                paces.sort_by(f64::total_cmp);
+                let mean = paces.iter().sum::<f64>() / paces.len() as f64;
+                println!(
+                    "bucket {limit}/s burst {burst}, --rate {rate}: pace {mean:.3} ({:.3}–{:.3}), 429s {throttled:?}",
+                    paces[0],
+                    paces[paces.len() - 1]
+                );
+            }
+        }
     }
 }
