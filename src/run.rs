@@ -208,7 +208,14 @@ fn take_folder(cfg: &Config) -> anyhow::Result<(FolderLock, Option<PreviousRun>)
     let previous = cfg
         .previous
         .as_deref()
-        .map(|dir| previous::read(dir, CSV_FILE, SUMMARY_FILE))
+        .map(|dir| {
+            let names = previous::ReportNames {
+                csv: CSV_FILE,
+                jsonl: JSONL_FILE,
+                summary: SUMMARY_FILE,
+            };
+            previous::read(dir, &names)
+        })
         .transpose()?;
     Ok((lock, previous))
 }

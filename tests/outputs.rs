@@ -130,6 +130,63 @@ fn previous_run_gives_changes_csv() {
     assert!(summary["changes"]["previous_run"]["id"].is_null());
 }
 
+/// A weekly job whose `--format` leaves the CSV out still compares with
+/// last week (from its JSON lines), and an input column of the user's
+/// called `reconciliation` is never taken for qualrecon's.
+#[test]
+fn previous_reads_json_lines_and_an_input_column_called_reconciliation_is_the_users() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    let mut input = String::from("customer_tenant_id,reconciliation\n");
+    for (i, id) in ids().iter().enumerate() {
+        input.push_str(&format!("{id},{}\n", ["done", "todo"][i % 2]));
+    }
+    let input = env.write("in.csv", input);
+    env.run_against(&sb, &input, &["--format", "csv,json,jsonl"])
+        .assert()
+        .code(3);
+
+    // The same customers with an expectation column: no CSV to read, and
+    // nothing changed but the new reconciliation, which an earlier report
+    // without one does not count as a change.
+    let mut expecting = String::from("customer_tenant_id,reconciliation,expected_qualification\n");
+    for (i, id) in ids().iter().enumerate() {
+        expecting.push_str(&format!("{id},{},Education\n", ["done", "todo"][i % 2]));
+    }
+    let expecting = env.write("expecting.csv", expecting);
+    let reports = ["qualifications.csv", "qualifications.jsonl"];
+    for (report, summary) in reports.iter().flat_map(|r| [(r, true), (r, false)]) {
+        let previous = env.path(&format!("previous-{report}-{summary}"));
+        std::fs::create_dir(&previous).unwrap();
+        std::fs::copy(env.out().join(report), previous.join(report)).unwrap();
+        if summary {
+            let name = "summary.json";
+            std::fs::copy(env.out().join(name), previous.join(name)).unwrap();
+        }
+        let next = env.path(&format!("next-{report}-{summary}"));
+        env.run_against(&sb, &expecting, &["--format", "csv,json", "--previous"])
+            .arg(&previous)
+            .arg("--out")
+            .arg(&next)
+            .assert()
+            .code(3);
+        let rows = read_csv(&next.join("changes.csv"));
+        assert!(
+            rows.is_empty(),
+            "{report}, summary.json: {summary}: {rows:?}"
+        );
+        let changes = &summary_of(&next)["changes"];
+        assert_eq!(changes["total"], 0, "{changes}");
+        assert_eq!(changes["by_kind"]["reconciliation_changed"], 0, "{changes}");
+        let report = read_csv(&next.join("qualifications.csv"));
+        assert!(
+            report
+                .iter()
+                .all(|r| ["done", "todo"].contains(&r["input_reconciliation"].as_str()))
+        );
+    }
+}
+
 #[test]
 fn a_missing_previous_report_fails_before_any_request() {
     let env = Env::new();
