@@ -331,8 +331,14 @@ fn classify_detail(
 }
 
 /// `HTTP 404 Not Found, code 60003: Tenant not found`, from whichever error
-/// body shape the API used (ApiFault, gateway, bare string, empty, HTML).
+/// body shape the API used (ApiFault, gateway, bare string, empty, HTML),
+/// without any credential the server may have quoted back.
 pub fn describe_status(status: StatusCode, body: &[u8]) -> String {
+    let text = describe_body(status, body);
+    crate::redact::scrub(&text).into_owned()
+}
+
+fn describe_body(status: StatusCode, body: &[u8]) -> String {
     let head = status_line(status);
     let body = strip_bom(body);
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -136,7 +136,7 @@ impl RefreshToken {
             if value.expose_secret() == new {
                 return;
             }
-            *value = SecretString::from(new.to_string());
+            *value = crate::redact::secret(new);
         }
         match &self.file {
             Some(path) => {
@@ -446,14 +446,14 @@ impl TokenProvider {
                 rt.rotated(new.trim());
             }
             return Ok((
-                SecretString::from(parsed.access_token),
+                crate::redact::secret(parsed.access_token),
                 Duration::from_secs_f64(lifetime),
             ));
         }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
             return Err(unavailable(format!(
                 "HTTP {status}: {}",
-                snippet(&body, 200)
+                crate::redact::scrub(&snippet(&body, 200))
             )));
         }
         let aad: AadError =
@@ -473,12 +473,16 @@ impl TokenProvider {
             .to_string();
         let signin = SignIn::of(c);
         let hint = hint_for(&aad, &description, signin);
+        // What AAD wrote, as plain text: no control characters (escape
+        // codes would reach a terminal or cron mail), and no credential it
+        // may have quoted from the form it refused.
+        let plain = |text: &str| crate::redact::scrub(&snippet(text.as_bytes(), 400)).into_owned();
         Err(AuthError::Rejected {
             url: c.token_url.clone(),
             what: signin.describe(),
             status: status.as_u16(),
-            error: aad.error,
-            description,
+            error: plain(&aad.error),
+            description: plain(&description),
             hint: hint.to_string(),
         })
     }

@@ -221,7 +221,7 @@ impl ClientCertificate {
             &mut signature,
         )
         .expect("RSA signing with a checked key");
-        SecretString::from(format!(
+        crate::redact::secret(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature)
         ))

@@ -459,7 +459,7 @@ pub(crate) fn resolve(
         ),
     ])
     .map(|((), from)| from);
-    let password = env("PARTNER_CENTER_CERTIFICATE_PASSWORD").map(SecretString::from);
+    let password = env("PARTNER_CENTER_CERTIFICATE_PASSWORD").map(crate::redact::secret);
     let load_certificate = |path: &Path| load_certificate(path, password.as_ref());
     check_credential_conflicts(
         token.is_some(),
@@ -472,7 +472,7 @@ pub(crate) fn resolve(
         // with a vaguer error for every customer.
         crate::transport::check_header_token(token.trim(), "PARTNER_CENTER_TOKEN")
             .map_err(usage)?;
-        Auth::Static(SecretString::from(token.trim().to_string()))
+        Auth::Static(crate::redact::secret(token.trim()))
     } else if sandbox {
         Auth::Sandbox {
             endpoint,
@@ -504,8 +504,9 @@ pub(crate) fn resolve(
                 .or(file.client_secret_file)
             {
                 Some(path) => Some(read_secret_file(&path)?),
-                None => env("PARTNER_CENTER_CLIENT_SECRET")
-                    .map(|s| SecretString::from(s.trim().to_string())),
+                None => {
+                    env("PARTNER_CENTER_CLIENT_SECRET").map(|s| crate::redact::secret(s.trim()))
+                }
             }
             .map(ClientCredential::Secret),
         };
@@ -663,7 +664,7 @@ impl RefreshTokenFrom {
     fn read(self) -> anyhow::Result<RefreshTokenSetting> {
         match self {
             RefreshTokenFrom::Env(token) => Ok(RefreshTokenSetting {
-                token: SecretString::from(token.trim().to_string()),
+                token: crate::redact::secret(token.trim()),
                 file: None,
                 trailing_newline: false,
             }),
@@ -679,7 +680,7 @@ impl RefreshTokenFrom {
                     )));
                 }
                 Ok(RefreshTokenSetting {
-                    token: SecretString::from(token.to_string()),
+                    token: crate::redact::secret(token),
                     trailing_newline: text.ends_with('\n'),
                     file: Some(path),
                 })
@@ -737,7 +738,7 @@ fn read_secret_file(path: &Path) -> anyhow::Result<SecretString> {
             path.display()
         )));
     }
-    Ok(SecretString::from(secret.to_string()))
+    Ok(crate::redact::secret(secret))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::api::LookupError;
 use crate::input::{InputFile, InputRow, RowClassifier, RowKind, hex_sha256};
-use crate::lookup::{Ended, Lookup, StopReason, with_retries};
+use crate::lookup::{Ended, Lookup, StopReason, unless_stopped, with_retries};
 use crate::model::{BodyError, CONTINUATION_HEADER, get_ci, json_body, kind, list_field, snippet};
 
 /// Customers asked for per page: the most Partner Center hands out at once.
@@ -270,7 +270,7 @@ pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Lis
         // One logical request per page: its retries keep the MS-RequestId.
         let request_id = Uuid::new_v4();
         let what = format!("customer list page {page_no}");
-        let ended = with_retries(l, &what, None, |token| {
+        let page = with_retries(l, &what, None, |token| {
             let (url, continuation) = (&url, &continuation);
             async move {
                 let header = continuation
@@ -280,8 +280,14 @@ pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Lis
                 let body = l.api.get(url, header, &request_id, &token).await?;
                 parse_page(&body).map_err(LookupError::Body)
             }
-        })
-        .await;
+        });
+        // A signal or the deadline acts at once, even on a page request
+        // that hangs: nothing was looked up yet, so there is nothing to
+        // let finish.
+        let Some(ended) = unless_stopped(&l.stop, page).await else {
+            let reason = l.stop.reason().unwrap_or(StopReason::Interrupt);
+            return Err(ListError::Stopped(reason));
+        };
         let page = match ended {
             Ended::Answered { answer, .. } => answer,
             Ended::Failed {
@@ -307,8 +313,12 @@ pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Lis
             let position = listed.len() as u64 + 1;
             rows.push(InputRow {
                 line: position,
-                raw_id: customer.id.clone(),
-                extra: vec![customer.company_name.clone(), customer.domain.clone()],
+                raw_id: crate::redact::scrub(&customer.id).into_owned(),
+                // Server text that becomes report cells: no credential it
+                // may have quoted.
+                extra: [&customer.company_name, &customer.domain]
+                    .map(|t| crate::redact::scrub(t).into_owned())
+                    .into(),
                 kind: classifier.classify(&customer.id, position),
             });
             listed.push(customer);

@@ -42,9 +42,11 @@
 //! `config`'s value types, `report::formats`, `input`'s encoding labels,
 //! `sandbox::SandboxArgs`), and `config` uses `cli`. `lookup` uses `api`,
 //! `auth`, `pacer`, `model` and a default of `config`; `api` uses `auth`;
-//! both use `transport`. `model`, `transport`, `pacer`, `fsutil` and
-//! `logging` use no other module, and the sandbox uses only `model` and
-//! itself. `docs/ARCHITECTURE.md` draws this and says where a new output
+//! both use `transport`. `transport`, `pacer`, `fsutil` and `redact` use
+//! no other module, `model` and `logging` only `redact`, and the sandbox
+//! uses only `model` and itself. Every credential is made through `redact::secret`,
+//! and text a server sends passes `redact::scrub` before it becomes a
+//! message or a report cell. `docs/ARCHITECTURE.md` draws this and says where a new output
 //! format, credential type or sandbox scenario goes.
 //!
 //! # Public surface
@@ -71,6 +73,7 @@ pub mod lookup;
 pub mod model;
 pub mod pacer;
 pub(crate) mod progress;
+pub(crate) mod redact;
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -35,6 +35,7 @@ pub enum LogFormat {
 /// when stderr is not a terminal (a log file needs one; a person watching
 /// does not); JSON lines always do.
 pub(crate) fn init_logging(format: LogFormat, quiet: bool) {
+    let _ = FORMAT.set(format);
     let default = if quiet { "error" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = std::io::stderr().is_terminal();
@@ -52,6 +53,59 @@ pub(crate) fn init_logging(format: LogFormat, quiet: bool) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// The format logging was set up with: the error that ends the process is
+/// written the same way.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Write `message`, the error that ends the process, on stderr the way the
+/// logs go: one JSON object with `--log-format json` (cron mail and
+/// journald then hold nothing else), each line stamped with the time off a
+/// terminal, `error: …` as it is on one. `help` is a line for a person
+/// reading a terminal or a log, left out of JSON.
+pub(crate) fn print_fatal(message: &str, help: Option<&str>) {
+    let format = FORMAT.get().copied().unwrap_or_default();
+    let terminal = std::io::stderr().is_terminal();
+    // The last line of defence: whatever the error quotes, no credential.
+    let message = crate::redact::scrub(message);
+    let text = fatal_text(&message, help, format, terminal, chrono::Utc::now());
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// What [`print_fatal`] writes.
+fn fatal_text(
+    message: &str,
+    help: Option<&str>,
+    format: LogFormat,
+    terminal: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    // The same form as the logs' own timestamps.
+    let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match format {
+        LogFormat::Json => {
+            let line = serde_json::json!({
+                "timestamp": stamp,
+                "level": "ERROR",
+                "message": message,
+            });
+            format!("{line}\n")
+        }
+        LogFormat::Text => {
+            let mut text = format!("error: {message}\n");
+            if let Some(help) = help {
+                text.push_str(&format!("\n{help}\n"));
+            }
+            if terminal {
+                return text;
+            }
+            text.lines()
+                .filter(|line| !line.is_empty())
+                .map(|line| format!("{stamp} {line}\n"))
+                .collect()
+        }
+    }
 }
 
 /// Colour on stderr: a terminal, and `NO_COLOR` unset or empty
@@ -87,6 +141,30 @@ impl Write for StderrAroundBar {
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn the_fatal_error_is_written_as_the_logs_are() {
+        let now = "2026-11-27T07:30:00.123456Z".parse().unwrap();
+        let message = "authentication failed: HTTP 401\n  hint: check the secret";
+        let help_text = "For more information, try 'qualrecon run --help'.";
+        let help = Some(help_text);
+        let json = fatal_text(message, help, LogFormat::Json, false, now);
+        assert_eq!(json.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["message"], message);
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["timestamp"], "2026-11-27T07:30:00.123456Z");
+        assert_eq!(
+            fatal_text(message, help, LogFormat::Text, true, now),
+            format!("error: {message}\n\n{help_text}\n")
+        );
+        let logged = fatal_text(message, help, LogFormat::Text, false, now);
+        assert_eq!(logged.lines().count(), 3, "{logged}");
+        for line in logged.lines() {
+            assert!(line.starts_with("2026-11-27T07:30:00.123456Z "), "{line}");
+        }
+        assert!(logged.starts_with("2026-11-27T07:30:00.123456Z error: authentication failed"));
+    }
 
     #[test]
     fn colour_needs_a_terminal_and_no_no_color() {

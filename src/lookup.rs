@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::api::{ApiClient, LookupError};
 use crate::auth::{AuthError, Token, TokenProvider};
-use crate::model::Qualification;
+use crate::model::{Qualification, VettingDate, VettingStatus};
 use crate::pacer::Pacer;
 
 /// Moved to [`crate::model`], which owns the report's values; named here
@@ -40,14 +40,42 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A failure: `error` may quote what the server sent, so any credential
+    /// in it is scrubbed before it reaches the journal and the report.
     fn failed(status: LookupStatus, error: String, attempts: u32) -> Outcome {
         Outcome {
             status,
             qualifications: Vec::new(),
-            error: Some(error),
+            error: Some(crate::redact::scrub(&error).into_owned()),
             attempts,
         }
     }
+}
+
+/// `qualifications` without any credential a server quoted in their text.
+fn scrubbed(mut qualifications: Vec<Qualification>) -> Vec<Qualification> {
+    fn clean(text: &mut String) {
+        let scrubbed = match crate::redact::scrub(text) {
+            std::borrow::Cow::Owned(s) => Some(s),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        if let Some(s) = scrubbed {
+            *text = s;
+        }
+    }
+    for q in &mut qualifications {
+        clean(&mut q.qualification);
+        if let Some(reason) = &mut q.vetting_reason {
+            clean(reason);
+        }
+        if let VettingStatus::Other(text) = &mut q.vetting_status {
+            clean(text);
+        }
+        if let Some(VettingDate::Raw(text)) = &mut q.vetting_created_date {
+            clean(text);
+        }
+    }
+    qualifications
 }
 
 /// Why a run stopped early.
@@ -456,7 +484,7 @@ pub(crate) async fn look_up_each(
 /// Most of what is raced is ready at once (a free request slot, a pacer
 /// slot already due, a cached token): that costs one look at the switch,
 /// not a subscription to it (three per request, about a microsecond).
-async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<T> {
     if stop.reason().is_some() {
         return None;
     }
@@ -486,7 +514,7 @@ async fn look_up_one(l: &Lookup, id: Uuid, sent: &AtomicU32) -> Option<Outcome> 
             attempts,
         } => Some(Outcome {
             status: LookupStatus::Ok,
-            qualifications,
+            qualifications: scrubbed(qualifications),
             error: None,
             attempts,
         }),

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use qualrecon::cli::{Cli, Command};
-use qualrecon::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,14 +14,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(exit) => exit.into(),
-        Err(e) => {
-            let exit = Exit::for_error(&e);
-            if exit == Exit::Usage {
-                eprintln!("error: {e:#}\n\nFor more information, try 'qualrecon run --help'.");
-            } else {
-                eprintln!("error: {e:#}");
-            }
-            exit.into()
-        }
+        Err(e) => qualrecon::run::fail(&e).into(),
     }
 }

@@ -574,7 +574,9 @@ pub fn strip_bom(body: &[u8]) -> &[u8] {
 /// A short, printable start of a body for error messages: control characters
 /// replaced, at most `max` characters.
 pub fn snippet(body: &[u8], max: usize) -> String {
+    // Scrubbed before it is cut: a credential cut in two would leave half.
     let text = String::from_utf8_lossy(body);
+    let text = crate::redact::scrub(&text);
     let mut out: String = text
         .chars()
         .take(max)

@@ -46,6 +46,15 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     runtime()?.block_on(execute(config))
 }
 
+/// The command failed with `e`: say so once, with the whole error chain,
+/// the way the logs go (`--log-format`), and give the exit code.
+pub fn fail(e: &anyhow::Error) -> Exit {
+    let exit = Exit::for_error(e);
+    let help = (exit == Exit::Usage).then_some("For more information, try 'qualrecon run --help'.");
+    crate::logging::print_fatal(&format!("{e:#}"), help);
+    exit
+}
+
 /// `qualrecon sandbox`.
 pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
     init_logging(crate::logging::LogFormat::Text, false);

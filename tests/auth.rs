@@ -712,6 +712,58 @@ fn the_secret_appears_in_no_output_file_or_stream() {
     assert!(!folder_text(&env.out()).contains(CLIENT_SECRET));
 }
 
+/// A server that quotes the request it refused (the form with the secret,
+/// the `Authorization` header) must not carry the credential into any
+/// message or file, nor its escape codes onto the terminal.
+#[test]
+fn credentials_a_server_echoes_back_are_scrubbed_everywhere() {
+    let login = Hostile::start(hostile::Answer::Echo { status: 401 }, hostile::Answer::Open);
+    let env = Env::new();
+    let out = hostile::oauth_run(&env, &login.url(), &login.url(), 2)
+        .output()
+        .unwrap();
+    let stderr = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        login.token_requests()[0].contains(SECRET),
+        "the echo must quote it"
+    );
+    assert!(
+        stderr.contains("AADSTS7000215") && stderr.contains("client_secret=***"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr:?}");
+
+    let token = hostile::ISSUED_TOKEN;
+    for status in [403, 500, 200] {
+        let api = Hostile::start(hostile::Answer::Open, hostile::Answer::Echo { status });
+        let env = Env::new();
+        let out = hostile::oauth_run(&env, &api.url(), &api.url(), 2)
+            .args(["--format", "csv,json,xlsx,jsonl"])
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}{}",
+            lossy(&out.stdout),
+            lossy(&out.stderr),
+            folder_text(&env.out())
+        );
+        assert!(api.api_requests().iter().all(|r| r.contains(token)));
+        assert!(all.contains("Bearer ***"), "HTTP {status}: {all}");
+        assert!(
+            !all.contains(token),
+            "HTTP {status}: the token leaked: {all}"
+        );
+        let xlsx = common::xlsx::Workbook::open(&env.out().join("qualifications.xlsx"));
+        assert!(xlsx.texts().contains("Bearer ***"), "HTTP {status}");
+        assert!(
+            !xlsx.texts().contains(token),
+            "HTTP {status}: the token leaked"
+        );
+    }
+}
+
 #[test]
 fn a_token_endpoint_redirect_is_fatal_and_the_secret_is_not_resent() {
     for status in [302, 307, 308] {

@@ -214,6 +214,43 @@ fn logs_off_a_terminal_are_plain_and_timestamped() {
     }
 }
 
+/// The error that ends a run goes out as the logs do: a JSON object with
+/// `--log-format json` (so cron mail and journald hold JSON lines only),
+/// stamped with the time in text off a terminal.
+#[test]
+fn the_fatal_error_is_logged_in_the_log_format() {
+    let env = Env::new();
+    let empty = env.write("empty.csv", "customer_tenant_id,name\n");
+    let out = env
+        .sandbox_run(&empty, &["--quiet", "--log-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.trim().is_empty());
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{line}");
+        assert!(v["timestamp"].is_string(), "{line}");
+        assert!(
+            v["message"].as_str().unwrap().contains("no data rows"),
+            "{line}"
+        );
+    }
+    let out = env.sandbox_run(&empty, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines() {
+        let stamp = line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            DateTime::parse_from_rfc3339(stamp).is_ok(),
+            "no timestamp: {line}"
+        );
+    }
+    assert!(stderr.contains(" error: cannot read the input"), "{stderr}");
+}
+
 /// A run that must be refused: what it tries, its arguments after `--out`,
 /// its environment, and the words the error must hold.
 type Refusal<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);

@@ -509,3 +509,38 @@ fn check_takes_the_connection_flags_run_takes() {
     assert_eq!(list_requests(&sb).len(), 1);
     assert!(sb.customer_requests().is_empty(), "check looks nothing up");
 }
+
+/// A signal while a list page hangs acts at once (within a second, like
+/// everywhere else), not when the request times out: nothing has been
+/// looked up, so there is nothing to let finish.
+#[test]
+fn sigterm_while_a_list_page_hangs_exits_at_once() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        latency_min: std::time::Duration::from_secs(120),
+        latency_max: std::time::Duration::from_secs(120),
+        ..listing(10)
+    });
+    let mut child = env
+        .std_cmd()
+        .env("PARTNER_CENTER_TOKEN", STATIC_TOKEN)
+        .args(["run", "--all-customers", "--out"])
+        .arg(env.out())
+        .args(["--base-url", &sb.url(), "--request-timeout", "100s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn qualrecon");
+    let start = std::time::Instant::now();
+    while list_requests(&sb).is_empty() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the list was never asked for"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    common::send_signal(&child, "-TERM");
+    let status = common::exit_within(&mut child, std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(143));
+    assert!(sb.customer_requests().is_empty());
+}

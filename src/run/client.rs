@@ -225,7 +225,7 @@ fn credentials(auth: &Auth, base_url: &str) -> Credentials {
             client_id: sandbox::CLIENT_ID.to_string(),
             credential: match certificate {
                 Some(c) => ClientCredential::Certificate(c.clone()),
-                None => ClientCredential::Secret(secrecy::SecretString::from(
+                None => ClientCredential::Secret(crate::redact::secret(
                     sandbox::CLIENT_SECRET.to_string(),
                 )),
             },

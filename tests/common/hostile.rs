@@ -81,6 +81,12 @@ pub(crate) enum Answer {
     Chunked { status: u16, length: Option<u64> },
     /// 200 with this JSON body, whatever was asked.
     Json(String),
+    /// Quotes the request back, as servers that echo what they refused do.
+    /// Token endpoint: `status` with AAD's error shape, its description
+    /// the form it got (after an escape code and a bell). API: `status`
+    /// with an ApiFault quoting the `Authorization` header, or for 200 a
+    /// qualification whose reason and status quote it.
+    Echo { status: u16 },
 }
 
 #[derive(Clone)]
@@ -224,7 +230,43 @@ async fn handle(State(b): State<Behaviour>, request: Request) -> Response {
     let is_token = seen.is_token();
     b.journal.lock().expect("journal").push(seen);
     let answer = if is_token { &b.token } else { &b.api };
+    if let Answer::Echo { status } = answer {
+        return echo(
+            *status,
+            is_token,
+            &b.journal
+                .lock()
+                .expect("journal")
+                .last()
+                .expect("just pushed")
+                .clone(),
+        );
+    }
     respond(answer, is_token, parts.uri.path())
+}
+
+/// [`Answer::Echo`].
+fn echo(status: u16, is_token: bool, seen: &Seen) -> Response {
+    let auth = seen.header("authorization").unwrap_or_default();
+    let body = if is_token {
+        serde_json::json!({
+            "error": "invalid_client\u{1b}[2J",
+            "error_description": format!("AADSTS7000215: \u{1b}[31mbad request\u{7} {}", String::from_utf8_lossy(&seen.body)),
+        })
+    } else if status == 200 {
+        serde_json::json!([{
+            "qualification": "Education",
+            "vettingStatus": format!("Quoted {auth}"),
+            "vettingReason": format!("Authorization was {auth}"),
+        }])
+    } else {
+        serde_json::json!({"code": 1002, "description": format!("Authorization Failed for {auth}")})
+    };
+    Response::builder()
+        .status(StatusCode::from_u16(status).expect("status"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("response")
 }
 
 fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
@@ -260,6 +302,7 @@ fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.clone()))
             .expect("response"),
+        Answer::Echo { .. } => unreachable!("answered by echo()"),
     }
 }
 
