@@ -94,7 +94,7 @@ pub(crate) enum ListError {
     )]
     TooManyPages,
     /// A signal or the deadline stopped the run while listing.
-    #[error("{} while listing the customers; nothing was looked up", stopped_by(*.0))]
+    #[error("{} while listing the customers; nothing was looked up{}", stopped_by(*.0), come_back(*.0))]
     Stopped(StopReason),
 }
 
@@ -105,6 +105,18 @@ fn stopped_by(reason: StopReason) -> &'static str {
         StopReason::Deadline => "--deadline reached",
         StopReason::Throttled { .. } => "a Retry-After beyond --max-wait",
         StopReason::Unauthorized => "stopped",
+    }
+}
+
+/// When to run again, if the server said: a stopped listing leaves no
+/// journal, so `--resume` has nothing to go on.
+fn come_back(reason: StopReason) -> String {
+    match reason {
+        StopReason::Throttled { until } => format!(
+            "; Partner Center asked to be called again at {}: run again then",
+            crate::model::format_utc(until, 0)
+        ),
+        _ => String::new(),
     }
 }
 

@@ -815,7 +815,7 @@ fn stop_for_retry_after(l: &Lookup, error: &LookupError, after: Duration) {
             _ => 429,
         };
         tracing::error!(
-            "HTTP {status} with Retry-After {}, beyond --max-wait of {}: no new requests; writing a partial report. Partner Center asked to be called again at {}: run again with --resume then",
+            "HTTP {status} with Retry-After {}, beyond --max-wait of {}: no new requests. Partner Center asked to be called again at {}",
             seconds(after),
             seconds(l.settings.max_wait),
             crate::model::format_utc(until, 0)

@@ -544,3 +544,32 @@ fn sigterm_while_a_list_page_hangs_exits_at_once() {
     assert_eq!(status.code(), Some(143));
     assert!(sb.customer_requests().is_empty());
 }
+
+/// A Retry-After beyond `--max-wait` on a list page stops the run before
+/// any lookup, and says when to run again; not `--resume`, since a run
+/// stopped while listing leaves no journal to resume.
+#[test]
+fn a_retry_after_beyond_max_wait_while_listing_says_when_to_run_again() {
+    let sb = TestSandbox::start(SandboxConfig {
+        list_faults: vec![ListFault {
+            page: 1,
+            status: 429,
+        }],
+        ..listing(3)
+    });
+    let env = Env::new();
+    let out = run_all(&env, &sb, &["--max-wait", "500ms"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a Retry-After beyond --max-wait while listing the customers")
+            && err.contains("asked to be called again at")
+            && err.contains("run again then"),
+        "{err}"
+    );
+    assert!(!err.contains("--resume"), "{err}");
+    assert!(sb.customer_requests().is_empty());
+}

@@ -54,7 +54,9 @@ impl Client {
         // For an unknown number of customers: `for_customers` sets the
         // settings again once they are known (the retry budget grows with
         // the customers).
-        let settings = LookupSettings::new(cfg.concurrency as usize, 0);
+        let mut settings = LookupSettings::new(cfg.concurrency as usize, 0);
+        // The list of `--all-customers` keeps to `--max-wait` too.
+        settings.max_wait = cfg.max_wait;
         let lookup = Lookup::new(api, auth, Pacer::new(cfg.rate), settings, stop);
         Ok(Client {
             sandbox,
