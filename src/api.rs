@@ -14,6 +14,7 @@ use crate::model::{
 use crate::transport::{
     MAX_API_BODY, ReadError, describe_transport, read_body, refused_redirect, status_line,
 };
+pub use crate::transport::{MAX_RETRY_AFTER, parse_retry_after};
 
 /// The `MS-PartnerCenter-Application` / `User-Agent` value.
 pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
@@ -23,13 +24,6 @@ pub const APPLICATION: &str = concat!("qualrecon/", env!("CARGO_PKG_VERSION"));
 const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
 const MS_APPLICATION: HeaderName = HeaderName::from_static("ms-partnercenter-application");
-
-/// Longest Retry-After we represent; a longer one (or a date further out)
-/// is read as this long. Any Retry-After beyond `--max-wait` (at most 366
-/// days) stops the run, so the cap only keeps timer arithmetic finite: an
-/// hour-long Retry-After is a real answer (maintenance, a daily quota), not
-/// nonsense to back off from on our own schedule.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
 
 /// Why one lookup attempt did not produce qualifications. `lookup.rs`
 /// branches on the variant (retry or not), the report shows `Display`.
@@ -371,25 +365,6 @@ fn describe_body(status: StatusCode, body: &[u8]) -> String {
         }
     }
     format!("{head}: {}", snippet(body, 160))
-}
-
-/// Retry-After as delta-seconds or an HTTP date, capped at
-/// [`MAX_RETRY_AFTER`]; `None` for anything else, in which case the caller
-/// backs off itself.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let wait = if let Ok(secs) = value.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else if let Ok(secs) = value.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 {
-            return None;
-        }
-        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
-    } else {
-        let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]

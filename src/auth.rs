@@ -32,6 +32,11 @@ const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 const TOKEN_ATTEMPTS: u32 = 3;
 /// Wait before the second attempt; it doubles before each later one.
 const TOKEN_RETRY_WAIT: Duration = Duration::from_millis(500);
+/// A token endpoint that asks (Retry-After on a 429 or 503) to be called
+/// again within this long is waited for; one that asks for longer is not
+/// called again at all: a sign-in does not sit out an outage, and calling
+/// early would send the credential into the window it announced.
+const TOKEN_LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The shortest lifetime a token is taken to have, in seconds: a nonsense
 /// `expires_in` (0, negative) must not make every request fetch a token.
 const SHORTEST_TOKEN_LIFETIME_S: f64 = 1.0;
@@ -249,6 +254,8 @@ pub enum AuthError {
         url: String,
         /// What went wrong, in words.
         detail: String,
+        /// How long it asked to be left alone (`Retry-After`), if it did.
+        retry_after: Option<Duration>,
     },
     /// The endpoint answered what qualrecon will not act on: a redirect
     /// (following it would send the client secret elsewhere) or a body over
@@ -345,8 +352,28 @@ impl TokenProvider {
         loop {
             attempt += 1;
             match self.fetch_once(c).await {
-                Err(AuthError::Unavailable { detail, .. }) if attempt < TOKEN_ATTEMPTS => {
-                    let wait = TOKEN_RETRY_WAIT * 2u32.pow(attempt - 1);
+                Err(AuthError::Unavailable {
+                    url,
+                    detail,
+                    retry_after: Some(after),
+                }) if after > TOKEN_LONGEST_RETRY_AFTER => {
+                    return Err(AuthError::Unavailable {
+                        url,
+                        detail: format!(
+                            "{detail}; it asked to be called again in {} s (Retry-After), longer than a sign-in waits ({} s): run again then",
+                            after.as_secs(),
+                            TOKEN_LONGEST_RETRY_AFTER.as_secs()
+                        ),
+                        retry_after: Some(after),
+                    });
+                }
+                Err(AuthError::Unavailable {
+                    detail,
+                    retry_after,
+                    ..
+                }) if attempt < TOKEN_ATTEMPTS => {
+                    let backoff = TOKEN_RETRY_WAIT * 2u32.pow(attempt - 1);
+                    let wait = retry_after.map_or(backoff, |after| after.max(backoff));
                     tracing::warn!("token endpoint: {detail}; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
                 }
@@ -362,6 +389,7 @@ impl TokenProvider {
         let unavailable = |detail: String| AuthError::Unavailable {
             url: c.token_url.clone(),
             detail,
+            retry_after: None,
         };
         let mut form = Vec::with_capacity(6);
         match &c.refresh_token {
@@ -405,6 +433,11 @@ impl TokenProvider {
             .await
             .map_err(|e| unavailable(describe_transport(&e)))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::transport::parse_retry_after(v, std::time::SystemTime::now()));
         let refused = |detail: String| AuthError::Refused {
             url: c.token_url.clone(),
             detail,
@@ -451,10 +484,11 @@ impl TokenProvider {
             ));
         }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            return Err(unavailable(format!(
-                "HTTP {status}: {}",
-                crate::redact::scrub(&snippet(&body, 200))
-            )));
+            return Err(AuthError::Unavailable {
+                url: c.token_url.clone(),
+                detail: format!("HTTP {status}: {}", snippet(&body, 200)),
+                retry_after,
+            });
         }
         let aad: AadError =
             serde_json::from_slice(crate::model::strip_bom(&body)).unwrap_or_else(|_| AadError {

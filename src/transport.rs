@@ -5,6 +5,8 @@
 //! `auth.rs` read every body through [`read_body`] and describe transport
 //! failures with [`describe_transport`].
 
+use std::time::{Duration, SystemTime};
+
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{StatusCode, Url};
@@ -244,6 +246,32 @@ pub(crate) async fn read_body(
         }
     });
     read_capped(length, cap, chunks).await
+}
+
+/// Longest Retry-After we represent; a longer one (or a date further out)
+/// is read as this long. Any Retry-After beyond `--max-wait` (at most 366
+/// days) stops the run, so the cap only keeps timer arithmetic finite: an
+/// hour-long Retry-After is a real answer (maintenance, a daily quota), not
+/// nonsense to back off from on our own schedule.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
+
+/// Retry-After as delta-seconds or an HTTP date, capped at
+/// [`MAX_RETRY_AFTER`]; `None` for anything else, in which case the caller
+/// backs off itself.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]

@@ -764,6 +764,37 @@ fn credentials_a_server_echoes_back_are_scrubbed_everywhere() {
     }
 }
 
+/// A token endpoint that asks to be left alone for an hour is not called
+/// again inside that hour (the secret would go into the window it
+/// announced), and the run says when to come back.
+#[test]
+fn a_token_endpoint_retry_after_of_an_hour_is_not_sat_out_nor_ignored() {
+    let login = Hostile::start(
+        hostile::Answer::Throttled {
+            retry_after: "3600",
+        },
+        hostile::Answer::Open,
+    );
+    let env = Env::new();
+    let started = std::time::Instant::now();
+    let out = hostile::oauth_run(&env, &login.url(), &login.url(), 2)
+        .output()
+        .unwrap();
+    let stderr = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        login.token_requests().len(),
+        1,
+        "called again inside the window"
+    );
+    assert!(
+        stderr.contains("HTTP 429") && stderr.contains("3600 s (Retry-After)"),
+        "{stderr}"
+    );
+    assert!(login.api_requests().is_empty());
+}
+
 #[test]
 fn a_token_endpoint_redirect_is_fatal_and_the_secret_is_not_resent() {
     for status in [302, 307, 308] {

@@ -87,6 +87,8 @@ pub(crate) enum Answer {
     /// with an ApiFault quoting the `Authorization` header, or for 200 a
     /// qualification whose reason and status quote it.
     Echo { status: u16 },
+    /// 429 with this `Retry-After` and AAD's error shape.
+    Throttled { retry_after: &'static str },
 }
 
 #[derive(Clone)]
@@ -303,6 +305,12 @@ fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
             .body(Body::from(body.clone()))
             .expect("response"),
         Answer::Echo { .. } => unreachable!("answered by echo()"),
+        Answer::Throttled { retry_after } => Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(header::RETRY_AFTER, *retry_after)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"error":"temporarily_unavailable"}"#))
+            .expect("response"),
     }
 }
 
