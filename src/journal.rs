@@ -567,7 +567,9 @@ impl JournalWriter {
             }
         }
         if let Err(e) = result {
-            tracing::warn!(
+            // An error, not a warning: `--quiet` (cron) must still say that
+            // a --resume of this run will not know everything it asked.
+            tracing::error!(
                 "cannot append to the journal {}: {e}; journaling stops here (a --resume would look the rest up again)",
                 self.path.display()
             );
