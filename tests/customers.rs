@@ -573,3 +573,21 @@ fn a_retry_after_beyond_max_wait_while_listing_says_when_to_run_again() {
     assert!(!err.contains("--resume"), "{err}");
     assert!(sb.customer_requests().is_empty());
 }
+
+/// An empty list is refused like an empty input file: nothing written, so
+/// a weekly job's `last` report is not replaced by one without customers.
+#[test]
+fn an_empty_customer_list_is_refused_and_nothing_is_written() {
+    let sb = TestSandbox::start(listing(0));
+    let env = Env::new();
+    let out = run_all(&env, &sb, &[])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listed no customers at all"), "{err}");
+    assert!(sb.customer_requests().is_empty());
+    assert!(!env.out().join("summary.json").exists());
+    assert!(!env.out().join("qualifications.csv").exists());
+}

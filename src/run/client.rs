@@ -96,11 +96,13 @@ impl Client {
     /// the credentials first).
     pub(super) async fn list_customers(&self, limit: Option<u64>) -> anyhow::Result<Listing> {
         let listing = customers::list_customers(&self.lookup, limit).await?;
-        if listing.input.rows.is_empty() {
-            tracing::warn!(
-                "Partner Center listed no customers at all: check that --tenant and the app registration are the partner's"
-            );
-        }
+        // As with an empty input file: far more likely a wrong tenant or
+        // app than a partner without customers, and an empty "complete"
+        // report would tell `--previous` that every customer went away.
+        anyhow::ensure!(
+            !listing.input.rows.is_empty(),
+            "Partner Center listed no customers at all; nothing to look up, nothing written: check that --tenant and the app registration are the partner's"
+        );
         Ok(listing)
     }
 
