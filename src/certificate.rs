@@ -303,6 +303,11 @@ fn read_pkcs12(
     password: Option<&SecretString>,
 ) -> Result<(Vec<Vec<u8>>, Vec<KeyPair>), String> {
     let password = password.map_or("", |p| p.expose_secret());
+    // A DER certificate alone (a `.cer`, as the Azure portal hands out) is
+    // no PKCS#12 either: say what is missing, not that the password is wrong.
+    if x509_cert::Certificate::from_der(bytes).is_ok() {
+        return Err("holds a certificate alone (DER, like the .cer the Azure portal gives out), without its private key: use the .pfx/.p12 exported with the key, or a PEM file with the certificate and its unencrypted key".to_string());
+    }
     let archive = p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password).map_err(|e| {
         format!(
             "cannot open the .pfx/.p12 ({e}): check PARTNER_CENTER_CERTIFICATE_PASSWORD{}",
@@ -462,6 +467,12 @@ mod tests {
         let e = unusable(ClientCertificate::load(&pfx, Some(&wrong), Utc::now()));
         assert!(e.contains("PARTNER_CENTER_CERTIFICATE_PASSWORD"), "{e}");
         assert!(!e.contains("nope"), "{e}");
+        // The certificate alone, as DER (the portal's .cer): the key is
+        // what is missing, not a password.
+        let cer = write(dir.path(), "c.cer", t.certificate_der.clone());
+        let e = unusable(ClientCertificate::load(&cer, None, Utc::now()));
+        assert!(e.contains("without its private key"), "{e}");
+        assert!(!e.contains("PASSWORD"), "{e}");
     }
 
     #[test]
