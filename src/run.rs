@@ -253,6 +253,11 @@ fn expect_column(cfg: &Config, input: &InputFile) -> anyhow::Result<Option<usize
     if cfg.formats.xlsx {
         warn_about_excel_limits(input, cfg.limit, expect_column.is_some());
     }
+    if let Some(column) = expect_column {
+        for doubt in reconcile::doubts(input, column, cfg.expect_column.is_some()) {
+            tracing::warn!("{doubt}");
+        }
+    }
     Ok(expect_column)
 }
 

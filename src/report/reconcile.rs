@@ -3,11 +3,11 @@
 //! against what Microsoft answered. Every row of a customer gets one
 //! `reconciliation` value; the rule is [`classify`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::row::{Reconciliation, ReportRow};
 use super::screen::printable;
-use crate::input::{InputFile, normalise_header};
+use crate::input::{InputFile, InputRow, RowKind, normalise_header};
 use crate::model::{LookupStatus, VettingStatus};
 
 /// The expectation column's header, normalised (any case, spaces and
@@ -53,6 +53,72 @@ pub fn find_column(input: &InputFile, named: Option<&str>) -> Result<Option<usiz
             }
         )),
     }
+}
+
+/// What a person should hear about expectation column `column` of
+/// `input` before the run (`named`: it came from `--expect-column`): other
+/// columns that would also have been taken for it, and customers listed
+/// again with another expectation than on their first row (only the first
+/// row is reported, so only its expectation counts).
+pub fn doubts(input: &InputFile, column: usize, named: bool) -> Vec<String> {
+    let mut doubts = Vec::new();
+    if !named {
+        let others: Vec<&str> = input
+            .extra_headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| *i != column && normalise_header(h) == EXPECT_HEADER)
+            .map(|(_, h)| h.as_str())
+            .collect();
+        if !others.is_empty() {
+            doubts.push(format!(
+                "expectations are read from the column `{}`; `{}` would match too and is not used (choose with --expect-column)",
+                printable(&input.extra_headers[column]),
+                printable(&others.join("`, `"))
+            ));
+        }
+    }
+    fn cell(row: &InputRow, column: usize) -> &str {
+        row.extra.get(column).map_or("", |c| c.trim())
+    }
+    let repeated: HashSet<u64> = input
+        .rows
+        .iter()
+        .filter_map(|r| match r.kind {
+            RowKind::Duplicate { first_line, .. } => Some(first_line),
+            _ => None,
+        })
+        .collect();
+    if repeated.is_empty() {
+        return doubts;
+    }
+    let first: HashMap<u64, &str> = input
+        .rows
+        .iter()
+        .filter(|r| repeated.contains(&r.line))
+        .map(|r| (r.line, cell(r, column)))
+        .collect();
+    let conflicts: Vec<(u64, &str, u64, &str)> = input
+        .rows
+        .iter()
+        .filter_map(|r| match r.kind {
+            RowKind::Duplicate { first_line, .. } => {
+                let was = first.get(&first_line).copied().unwrap_or("");
+                let now = cell(r, column);
+                (!was.eq_ignore_ascii_case(now)).then_some((first_line, was, r.line, now))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Some((first_line, was, line, now)) = conflicts.first() {
+        doubts.push(format!(
+            "{} repeated row(s) give another expectation than their customer's first row, whose expectation is the one reconciled (e.g. line {first_line}: `{}`, line {line}: `{}`)",
+            conflicts.len(),
+            printable(was),
+            printable(now)
+        ));
+    }
+    doubts
 }
 
 /// The rule, in this order, for one customer whose expectation is
@@ -233,6 +299,32 @@ pub fn counts(rows: &[ReportRow]) -> BTreeMap<&'static str, u64> {
 mod tests {
     use super::*;
     use Reconciliation::*;
+
+    #[test]
+    fn doubts_name_a_second_matching_column_and_repeats_that_disagree() {
+        let text = "customer_tenant_id,Expected Qualification,expected_qualification\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b,Nonprofit,x\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4c,Education,x\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b,Education,x\n\
+            6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4c, education ,x\n";
+        let input = crate::input::parse_input(text.as_bytes(), &Default::default(), None).unwrap();
+        let column = find_column(&input, None).unwrap().unwrap();
+        assert_eq!(column, 0);
+        let doubts = doubts(&input, column, false);
+        assert_eq!(doubts.len(), 2, "{doubts:?}");
+        assert!(
+            doubts[0].contains("`expected_qualification` would match too"),
+            "{doubts:?}"
+        );
+        // Line 5 only differs in case and padding: no conflict.
+        assert!(
+            doubts[1].starts_with("1 repeated row(s)")
+                && doubts[1].contains("line 2: `Nonprofit`, line 4: `Education`"),
+            "{doubts:?}"
+        );
+        // Chosen by name: the other column is the user's choice to leave.
+        assert_eq!(super::doubts(&input, column, true).len(), 1);
+    }
 
     fn known(name: &str) -> bool {
         KNOWN_QUALIFICATIONS
