@@ -148,7 +148,16 @@ pub struct ApiClient {
     customers_path: String,
     correlation: HeaderValue,
     timeout: Duration,
+    /// Told of a 429's `Retry-After` as soon as its status and headers are
+    /// in, before its body is read (see [`ThrottleHook`]).
+    on_throttled: Option<ThrottleHook>,
 }
+
+/// Called with a 429's `Retry-After` the moment its headers arrive. The
+/// whole run's pause must start then: a server that sends the body later
+/// (a separate write, a slow proxy) would otherwise see requests inside
+/// the window it just announced.
+pub type ThrottleHook = std::sync::Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl ApiClient {
     /// `correlation_id` is sent on every call of the run, so one id finds the
@@ -171,7 +180,14 @@ impl ApiClient {
             customers_path,
             correlation: header_value(&correlation_id),
             timeout,
+            on_throttled: None,
         }
+    }
+
+    /// Call `hook` with the `Retry-After` of every 429, before its body is
+    /// read.
+    pub fn on_throttled(&mut self, hook: ThrottleHook) {
+        self.on_throttled = Some(hook);
     }
 
     /// The URL for one customer.
@@ -246,6 +262,12 @@ impl ApiClient {
         }
         let response = request.send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(hook) = &self.on_throttled
+            && let Some(after) = retry_after_of(response.headers(), SystemTime::now())
+        {
+            hook(after);
+        }
         if status.is_redirection() {
             let why = refused_redirect(status, response.headers(), response.url());
             return Err(LookupError::Redirect(why));
@@ -287,6 +309,14 @@ fn header_value(id: &Uuid) -> HeaderValue {
         .expect("a hyphenated UUID is a valid header value")
 }
 
+/// The `Retry-After` of an answer, if it has a readable one.
+fn retry_after_of(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now))
+}
+
 /// A non-200 answer → the error the report and the retry policy need.
 pub fn classify(
     status: StatusCode,
@@ -304,10 +334,7 @@ fn classify_detail(
     detail: String,
     now: SystemTime,
 ) -> LookupError {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, now));
+    let retry_after = retry_after_of(headers, now);
     match status.as_u16() {
         404 => LookupError::NotFound(detail),
         403 => LookupError::Forbidden(detail),

@@ -274,7 +274,8 @@ pub(crate) struct Finished {
 pub struct Lookup {
     pub(crate) api: ApiClient,
     pub(crate) auth: TokenProvider,
-    pub(crate) pacer: Pacer,
+    /// Shared with `api`, which pauses it the moment a 429 arrives.
+    pub(crate) pacer: Arc<Pacer>,
     pub(crate) settings: LookupSettings,
     pub(crate) counters: Arc<Counters>,
     pub(crate) stop: Stop,
@@ -316,13 +317,16 @@ impl Lookup {
     /// Everything a run's lookups share, with fresh counters; `settings`'
     /// concurrency bounds the requests in flight.
     pub fn new(
-        api: ApiClient,
+        mut api: ApiClient,
         auth: TokenProvider,
         pacer: Pacer,
         settings: LookupSettings,
         stop: Stop,
     ) -> Lookup {
         let in_flight = Semaphore::new(settings.concurrency);
+        let pacer = Arc::new(pacer);
+        let paused = pacer.clone();
+        api.on_throttled(Arc::new(move |after| paused.pause(after)));
         Lookup {
             api,
             auth,

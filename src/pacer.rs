@@ -423,6 +423,16 @@ impl Pacer {
         })
     }
 
+    /// A 429's headers just announced a `Retry-After` window of `after`:
+    /// no dispatch until it ends. Its body, and with it
+    /// [`Pacer::on_throttled`] and the new rate, may come later; the pause
+    /// cannot wait for them.
+    pub fn pause(&self, after: Duration) {
+        let mut s = self.state.lock().expect("pacer lock");
+        let until = Instant::now() + after;
+        s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+    }
+
     /// The server answered (not with a 429). After a long enough quiet
     /// spell below `--rate`, probe a little higher.
     pub fn on_success(&self) {

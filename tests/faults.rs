@@ -319,6 +319,41 @@ async fn the_retry_budget_caps_retries_for_the_whole_run() {
     sb.shutdown().await;
 }
 
+/// The run's pause starts when a 429's headers arrive, not when its body
+/// has been read: a server that writes the body apart (or a slow proxy)
+/// must see no request inside the window it announced.
+#[test]
+fn a_429_pauses_the_run_before_its_body_arrives() {
+    let api = Hostile::start(
+        hostile::Answer::Open,
+        hostile::Answer::ThrottleOnceSlowly {
+            retry_after: 2,
+            body_delay: Duration::from_secs(1),
+        },
+    );
+    let env = Env::new();
+    let out = hostile::oauth_run(&env, &api.url(), &api.url(), 4)
+        .args(["--rate", "10", "--concurrency", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", lossy(&out.stderr));
+    let requests = api.api_requests();
+    let first = requests.first().expect("a request").at;
+    // The 429's headers left at once; allow for the first request's own
+    // round trip before the window counts.
+    let window = first + Duration::from_millis(50)..first + Duration::from_secs(2);
+    let inside: Vec<Duration> = requests
+        .iter()
+        .filter(|r| window.contains(&r.at))
+        .map(|r| r.at - first)
+        .collect();
+    assert!(
+        inside.is_empty(),
+        "requests inside the announced window: {inside:?}"
+    );
+    assert_eq!(requests.len(), 5, "four customers, one asked twice");
+}
+
 #[test]
 fn api_redirects_are_failed_rows_and_are_never_followed() {
     for status in [301, 302, 303, 307, 308] {

@@ -35,6 +35,8 @@ pub(crate) struct Seen {
     /// Every header, lower-case name → value (lossy UTF-8).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Seen {
@@ -89,6 +91,14 @@ pub(crate) enum Answer {
     Echo { status: u16 },
     /// 429 with this `Retry-After` and AAD's error shape.
     Throttled { retry_after: &'static str },
+    /// API: the first request gets a 429 with `Retry-After: {retry_after}`
+    /// whose headers go out at once and whose body follows `body_delay`
+    /// later (a server writing them apart, a slow proxy); every later
+    /// request is answered as [`Answer::Open`].
+    ThrottleOnceSlowly {
+        retry_after: u64,
+        body_delay: Duration,
+    },
 }
 
 #[derive(Clone)]
@@ -96,6 +106,8 @@ struct Behaviour {
     token: Answer,
     api: Answer,
     journal: Arc<Mutex<Vec<Seen>>>,
+    /// API requests answered so far.
+    api_answered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running hostile server, on its own runtime so the test thread can
@@ -125,6 +137,7 @@ impl Hostile {
             token,
             api,
             journal: journal.clone(),
+            api_answered: Arc::default(),
         };
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(SocketAddr::new(ip, 0)))
@@ -228,10 +241,36 @@ async fn handle(State(b): State<Behaviour>, request: Request) -> Response {
             })
             .collect(),
         body,
+        at: Instant::now(),
     };
     let is_token = seen.is_token();
     b.journal.lock().expect("journal").push(seen);
     let answer = if is_token { &b.token } else { &b.api };
+    if let Answer::ThrottleOnceSlowly {
+        retry_after,
+        body_delay,
+    } = answer
+    {
+        let nth = b
+            .api_answered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if is_token || nth > 0 {
+            return respond(&Answer::Open, is_token, parts.uri.path());
+        }
+        let delay = *body_delay;
+        let body = stream::once(async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, std::io::Error>(Bytes::from_static(
+                br#"{"statusCode":429,"message":"Rate limit is exceeded."}"#,
+            ))
+        });
+        return Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(header::RETRY_AFTER, retry_after.to_string())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(body.boxed()))
+            .expect("response");
+    }
     if let Answer::Echo { status } = answer {
         return echo(
             *status,
@@ -304,7 +343,9 @@ fn respond(answer: &Answer, is_token: bool, path: &str) -> Response {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.clone()))
             .expect("response"),
-        Answer::Echo { .. } => unreachable!("answered by echo()"),
+        Answer::Echo { .. } | Answer::ThrottleOnceSlowly { .. } => {
+            unreachable!("answered in handle()")
+        }
         Answer::Throttled { retry_after } => Response::builder()
             .status(StatusCode::TOO_MANY_REQUESTS)
             .header(header::RETRY_AFTER, *retry_after)
