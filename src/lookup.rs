@@ -684,7 +684,14 @@ where
                         throttled_attempts,
                     )
                 });
-                if let Some(change) = l.pacer.on_throttled(sent_at, pause) {
+                // Refused again, right after its pause: a limit of this
+                // customer's own more than of the run's (Partner Center
+                // limits some calls per partner and customer). The pause
+                // holds for everyone all the same; the rate stays.
+                let again = matches!(last_error, Some(LookupError::Throttled { .. }));
+                if again {
+                    l.pacer.on_throttled_again(sent_at, pause);
+                } else if let Some(change) = l.pacer.on_throttled(sent_at, pause) {
                     let admitted = change
                         .admitted
                         .map(|a| format!(" (the server admits about {a:.1}/s)"))

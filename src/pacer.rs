@@ -423,6 +423,22 @@ impl Pacer {
         })
     }
 
+    /// A 429 for a request dispatched at `sent_at`, for a customer whose
+    /// previous attempt was refused too. A run-wide limit seldom refuses
+    /// the same customer twice in a row: its retry is among the first out
+    /// after the pause, when the server has refilled. So this refusal is
+    /// most likely the customer's own limit, and one customer refused over
+    /// and over must not slow the whole run for good: the pause is
+    /// honoured as for any 429, the rate and the fit's episodes are left
+    /// alone.
+    pub fn on_throttled_again(&self, sent_at: Instant, retry_after: Duration) {
+        let mut s = self.state.lock().expect("pacer lock");
+        let until = Instant::now() + retry_after;
+        s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+        s.fit.refused(sent_at);
+        s.next_slot = s.next_slot.max(until);
+    }
+
     /// A 429's headers just announced a `Retry-After` window of `after`:
     /// no dispatch until it ends. Its body, and with it
     /// [`Pacer::on_throttled`] and the new rate, may come later; the pause
@@ -694,6 +710,7 @@ mod tests {
                 let mut rng = fastrand::Rng::with_seed(w + 16 * seed);
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < customers {
                     let mut first = true;
+                    let mut refused_before = false;
                     loop {
                         let at = pacer.acquire().await;
                         let ok = server.lock().unwrap().take(at);
@@ -711,10 +728,13 @@ mod tests {
                         }
                         let retry_after = Duration::from_secs(1);
                         pauses.lock().unwrap().push((at, at + retry_after));
-                        if let Some(c) = pacer.on_throttled(at, retry_after) {
+                        if refused_before {
+                            pacer.on_throttled_again(at, retry_after);
+                        } else if let Some(c) = pacer.on_throttled(at, retry_after) {
                             let change = (at - t0, c.from, c.to, c.admitted);
                             changes.lock().unwrap().push(change);
                         }
+                        refused_before = true;
                         tokio::time::sleep(Duration::from_millis(rng.u64(0..100))).await;
                     }
                 }
@@ -796,6 +816,58 @@ mod tests {
         assert!(run.pace <= 1.2, "{run:?}");
         assert!(run.final_rate > 45.0, "{run:?}");
         assert_eq!(run.inside_pause, 0, "{run:?}");
+    }
+
+    /// No limit on the run, but one customer refused on every attempt (a
+    /// limit of its own): after its first 429 the run slows down, and it
+    /// recovers while that customer is refused again and again, instead of
+    /// settling on a "limit" that is not there (5/s from 20, before).
+    #[tokio::test(start_paused = true)]
+    async fn a_customer_refused_over_and_over_does_not_slow_the_run_for_good() {
+        let pacer = Arc::new(Pacer::new(20.0));
+        let start = Instant::now();
+        let hot = {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                // It comes up a second into the run.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                for attempt in 0..12 {
+                    let at = pacer.acquire().await;
+                    if attempt == 0 {
+                        pacer.on_throttled(at, Duration::from_secs(1));
+                    } else {
+                        pacer.on_throttled_again(at, Duration::from_secs(1));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        let mut others = Vec::new();
+        for _ in 0..8 {
+            let pacer = pacer.clone();
+            others.push(tokio::spawn(async move {
+                for _ in 0..50 {
+                    pacer.acquire().await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    pacer.on_success();
+                }
+            }));
+        }
+        hot.await.unwrap();
+        for o in others {
+            o.await.unwrap();
+        }
+        assert!(
+            pacer.rate() > 19.0,
+            "the rate did not come back: {}",
+            pacer.rate()
+        );
+        // 412 requests at 20/s is 20.6 s, and its twelve 1-second pauses
+        // hold everyone for 12.6 s more: 33 s, with some room for the
+        // climb back after the first cut. (Cut for every refusal, the rate
+        // ended at 1.5/s.)
+        let took = start.elapsed().as_secs_f64();
+        assert!(took < 38.0, "took {took} s");
     }
 
     #[tokio::test(start_paused = true)]
