@@ -246,6 +246,9 @@ pub struct Counters {
     pub retries: AtomicU64,
     pub(crate) throttled_responses: AtomicU64,
     budget_used: AtomicU64,
+    /// Lookups a stop ended before their answer (never sent, or not
+    /// retried): a stop that cut none short changed nothing.
+    cut_short: AtomicU64,
     /// Customers in a row that ended `unauthorized`.
     unauthorized_streak: AtomicU64,
 }
@@ -462,6 +465,7 @@ pub(crate) async fn look_up_each(
         }
     }
     drop(stream);
+    let answered_all = answered.iter().all(|a| *a);
     for (i, answered) in answered.into_iter().enumerate() {
         let attempts = sent[i].load(Ordering::Relaxed);
         if !answered && attempts > 0 {
@@ -477,9 +481,17 @@ pub(crate) async fn look_up_each(
         }
     }
     on_done(Landed::Idle);
+    // A deadline that passed once every customer had been asked, and whose
+    // drain saw every answer in, cut nothing short: the report is complete,
+    // and saying "deadline" would keep a weekly job from taking it as the
+    // next --previous. (A signal still says it was stopped: someone asked.)
+    let all_answered = answered_all && lookup.counters.cut_short.load(Ordering::Relaxed) == 0;
+    let stopped = stop
+        .reason()
+        .filter(|r| !(*r == StopReason::Deadline && all_answered));
     Finished {
         counters: lookup.counters.clone(),
-        stopped: stop.reason(),
+        stopped,
     }
 }
 
@@ -588,13 +600,16 @@ where
     let mut same_way = 0u32;
     let mut refreshed_after_401 = false;
     let mut last_error: Option<LookupError> = None;
-    let stopped = |last_error: Option<LookupError>, attempts| match last_error {
-        Some(error) => Ended::Failed {
-            error,
-            attempts,
-            gave_up: Some(Cow::Borrowed(STOPPED)),
-        },
-        None => Ended::NotSent,
+    let stopped = |last_error: Option<LookupError>, attempts| {
+        l.counters.cut_short.fetch_add(1, Ordering::Relaxed);
+        match last_error {
+            Some(error) => Ended::Failed {
+                error,
+                attempts,
+                gave_up: Some(Cow::Borrowed(STOPPED)),
+            },
+            None => Ended::NotSent,
+        }
     };
     loop {
         if l.stop.reason().is_some() {

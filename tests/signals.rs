@@ -85,6 +85,38 @@ fn a_deadline_stops_dispatching_and_exits_3() {
     assert!(max_in_one_second(&times) <= 40);
 }
 
+/// A deadline that passes after every customer was asked, with every
+/// answer in within the drain, cut nothing short: the report is complete.
+#[test]
+fn a_deadline_that_cut_nothing_short_leaves_a_complete_report() {
+    let env = Env::new();
+    let sb = TestSandbox::start(SandboxConfig {
+        latency_min: Duration::from_millis(1500),
+        latency_max: Duration::from_millis(1500),
+        ..SandboxConfig::default()
+    });
+    let ids = approved(10);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(
+        &sb,
+        &input,
+        &[
+            "--rate",
+            "100",
+            "--concurrency",
+            "16",
+            "--deadline",
+            "500ms",
+        ],
+    )
+    .assert()
+    .code(0);
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "complete");
+    assert_eq!(s["lookups"]["not_reached"], 0);
+    assert_eq!(s["lookups"]["ok"], 10);
+}
+
 #[test]
 fn a_second_sigint_quits_at_once_without_a_report() {
     let env = Env::new();
