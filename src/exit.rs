@@ -29,8 +29,16 @@ impl Exit {
 
     /// Map a fatal error chain to its exit code.
     pub fn for_error(e: &anyhow::Error) -> Exit {
+        // `--column` naming no column is a bad option value, like a wrong
+        // `--expect-column`, not a broken input.
+        let bad_column = |c: &(dyn std::error::Error + 'static)| {
+            matches!(
+                c.downcast_ref::<crate::input::InputError>(),
+                Some(crate::input::InputError::ColumnNotFound { .. })
+            )
+        };
         if e.chain()
-            .any(|c| c.downcast_ref::<crate::config::UsageError>().is_some())
+            .any(|c| c.downcast_ref::<crate::config::UsageError>().is_some() || bad_column(c))
         {
             Exit::Usage
         } else if e.chain().any(|c| {

@@ -196,6 +196,18 @@ fn an_unreadable_input_is_fatal_and_named() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--column"));
+    // A `--column` the file does not have is a bad option value: exit 2,
+    // like a wrong `--expect-column`.
+    let one = env.write(
+        "one.csv",
+        "customer_tenant_id,name\ne860cc74-1af6-4fe7-a6a8-9c44ee1485df,A\n",
+    );
+    for column in ["nope", "0", "9"] {
+        env.sandbox_run(&one, &["--column", column])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("`--column {column}`")));
+    }
 }
 
 #[test]
