@@ -163,6 +163,15 @@ pub enum InputError {
         /// The headers seen (`column_N` where the file has none).
         headers: Vec<String>,
     },
+    /// Not text at all: a workbook, an archive, a PDF, a binary file.
+    #[error(
+        "the input is {what}, not a CSV text file; save the customer list as CSV \
+         (in Excel: File → Save As → CSV UTF-8) and give that file"
+    )]
+    NotText {
+        /// What it looks like instead.
+        what: &'static str,
+    },
     /// The CSV structure itself is broken.
     #[error("line {line}: malformed CSV: {message}")]
     Malformed {
@@ -199,7 +208,17 @@ pub fn parse_input(
     opts: &InputOptions,
     path_hint: Option<&Path>,
 ) -> Result<InputFile, InputError> {
+    if let Some(what) = not_text(bytes) {
+        return Err(InputError::NotText { what });
+    }
     let (text, encoding) = decode::decode(bytes, opts.encoding);
+    // Decoded text has no NUL (UTF-16 is decoded above): one means a
+    // binary file that happened to decode.
+    if text.contains('\0') {
+        return Err(InputError::NotText {
+            what: "a binary file (it holds NUL bytes)",
+        });
+    }
     let delimiter = sniff::choose_delimiter(&text, opts.delimiter, path_hint);
     let (records, blank_rows) = records::read_records(&text, delimiter)?;
     if records.is_empty() {
@@ -258,6 +277,28 @@ pub fn parse_input(
         sha256: hex_sha256(bytes),
         encoding: decode::encoding_name(encoding),
     })
+}
+
+/// What `bytes` are by their first bytes, when that is a format no CSV
+/// export starts with: an Excel workbook or another zip archive, an old
+/// binary Excel file, a PDF, a gzip file.
+fn not_text(bytes: &[u8]) -> Option<&'static str> {
+    const KINDS: [(&[u8], &str); 4] = [
+        (
+            b"PK\x03\x04",
+            "a zip archive (an Excel .xlsx workbook is one)",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "an Excel 97-2003 .xls workbook (or another Office file)",
+        ),
+        (b"%PDF-", "a PDF document"),
+        (b"\x1F\x8B", "a gzip-compressed file"),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, what)| *what)
 }
 
 /// Turn every repeat of a customer id into a [`RowKind::Duplicate`] of its
@@ -532,6 +573,37 @@ mod tests {
             blank_rows: 0,
         },
     ];
+
+    #[test]
+    fn workbooks_archives_and_binary_files_are_named_not_parsed() {
+        let opts = InputOptions::default();
+        // A zip that stores a CSV uncompressed would otherwise "parse".
+        let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x00\x00".to_vec();
+        zip.extend_from_slice(b"one.csvcustomer_tenant_id\n6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b\n");
+        let cases: [(&[u8], &str); 5] = [
+            (&zip, "a zip archive (an Excel .xlsx workbook is one)"),
+            (
+                b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00",
+                "an Excel 97-2003 .xls",
+            ),
+            (b"%PDF-1.7\n", "a PDF document"),
+            (b"\x1F\x8B\x08\x00", "a gzip-compressed file"),
+            (
+                b"customer_tenant_id\n6f1c2a3b-\x004d5e\n",
+                "a binary file (it holds NUL bytes)",
+            ),
+        ];
+        for (bytes, what) in cases {
+            let e = parse_err(bytes, &opts).to_string();
+            assert!(e.contains(what) && e.contains("CSV UTF-8"), "{e}");
+        }
+        // UTF-16 is text: its NUL bytes are decoded away.
+        let utf16: Vec<u8> = "customer_tenant_id\n6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(parse(&utf16).rows.len(), 1);
+    }
 
     #[test]
     fn every_dialect_yields_the_same_customers() {
