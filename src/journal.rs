@@ -80,17 +80,28 @@ pub struct Header {
     pub started_at: String,
     /// SHA-256 of the input file's bytes; `--resume` refuses another input.
     pub input_sha256: String,
+    /// Which server answered: the API root, or `sandbox` for `--sandbox`;
+    /// `--resume` refuses another, so a report never mixes answers of two
+    /// servers. Absent in journals of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 impl Header {
     /// The header of a run starting now with this version of the tool.
-    pub fn new(run_id: Uuid, started_at: DateTime<Utc>, input_sha256: &str) -> Header {
+    pub fn new(
+        run_id: Uuid,
+        started_at: DateTime<Utc>,
+        input_sha256: &str,
+        server: &str,
+    ) -> Header {
         Header {
             format: FORMAT,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             run_id,
             started_at: format_utc(started_at, 3),
             input_sha256: input_sha256.to_string(),
+            server: Some(server.to_string()),
         }
     }
 }
@@ -607,6 +618,7 @@ mod tests {
             Uuid::from_u128(7),
             "2026-01-11T12:00:00Z".parse().unwrap(),
             "abc123",
+            "https://api.partnercenter.microsoft.com",
         )
     }
 

@@ -170,7 +170,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let expect_column = expect_column(&cfg, &input)?;
     let ids = customers_to_look_up(&input, cfg.limit);
     let mut outcomes = Outcomes::new(ids.len());
-    let resume = Resume::open(&cfg, &input.sha256, &ids, &mut outcomes)?;
+    let resume = Resume::open(&cfg, &client.base_url, &input.sha256, &ids, &mut outcomes)?;
+    resume.keep_the_servers_window(&cfg, &client);
     let pending = resume.pending(&outcomes);
     client.for_customers(&cfg, pending.len());
     // A run stopped before its token is proved writes its (empty) partial
@@ -419,7 +420,12 @@ fn start_writing(
         Some(tail) => JournalWriter::resume(&cfg.out, tail, running.id, running.started_at)
             .context("cannot continue the journal"),
         None => {
-            let header = Header::new(running.id, running.started_at, running.input_sha256);
+            let header = Header::new(
+                running.id,
+                running.started_at,
+                running.input_sha256,
+                &resume::server_of(cfg, running.base_url),
+            );
             JournalWriter::create(&cfg.out, &header).context("cannot start the journal")
         }
     }

@@ -248,3 +248,50 @@ fn a_torn_last_journal_line_is_ignored_and_failed_customers_are_retried() {
     assert_eq!(types["resume"], 1);
     assert_eq!(types["outcome"], keep + expected.len());
 }
+
+/// A journal answered by one server is never continued against another:
+/// the report would mix their answers (here the built-in sandbox's made-up
+/// ones with a real-looking server's).
+#[test]
+fn resuming_against_another_server_is_refused_before_any_request() {
+    let env = Env::new();
+    let ids = ids_for(Answer::Approved, 5);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.sandbox_run(&input, &[]).assert().code(0);
+    let journal = std::fs::read(journal_path(&env)).unwrap();
+    let sb = TestSandbox::start(SandboxConfig::default());
+    env.run_against(&sb, &input, &["--resume"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("was answered by sandbox"));
+    assert!(sb.customer_requests().is_empty());
+    assert_eq!(std::fs::read(journal_path(&env)).unwrap(), journal);
+}
+
+/// A run resumed before the time Partner Center asked the earlier one to
+/// call again asks nobody: it stops at once, as throttled as before.
+#[test]
+fn resuming_inside_an_announced_retry_after_window_asks_nobody() {
+    let env = Env::new();
+    let sb = TestSandbox::start(common::hour_long_throttle(0.0));
+    let ids = ids_for(Answer::Approved, 5);
+    let input = env.write("in.csv", id_csv(&ids));
+    env.run_against(&sb, &input, &[]).assert().code(3);
+    assert_eq!(env.summary()["run"]["status"], "throttled");
+    let until = env.summary()["run"]["retry_after_until"].clone();
+    let asked = sb.customer_requests().len();
+    env.run_against(&sb, &input, &["--resume"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "beyond --max-wait: nobody is asked now",
+        ));
+    assert_eq!(
+        sb.customer_requests().len(),
+        asked,
+        "asked inside the window"
+    );
+    let s = env.summary();
+    assert_eq!(s["run"]["status"], "throttled");
+    assert_eq!(s["run"]["retry_after_until"], until);
+}

@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use super::client::Client;
 
 use crate::config::{self, Config};
 use crate::journal::{self, JournalError};
@@ -15,6 +18,33 @@ use crate::report::outcomes::Outcomes;
 /// The earlier run a resumed run continues; nothing for a fresh run.
 pub(super) struct Resume {
     earlier: Option<Earlier>,
+    /// When the earlier run stopped for a Retry-After beyond `--max-wait`:
+    /// when Partner Center asked to be called again (its `summary.json`'s
+    /// `run.retry_after_until`).
+    come_back_at: Option<DateTime<Utc>>,
+}
+
+/// Which server a run's answers come from, as the journal records it: the
+/// built-in sandbox, or the API root.
+pub(super) fn server_of(cfg: &Config, base_url: &str) -> String {
+    if cfg.sandbox {
+        SANDBOX.to_string()
+    } else {
+        base_url.trim_end_matches('/').to_string()
+    }
+}
+
+/// [`server_of`] a `--sandbox` run.
+const SANDBOX: &str = "sandbox";
+
+/// Whether a journal written against `then` may go on against `now`: the
+/// same server, or two test servers on this machine (`qualrecon sandbox`
+/// on a new port each time).
+fn same_server(then: &str, now: &str) -> bool {
+    let loopback = |s: &str| {
+        s != SANDBOX && reqwest::Url::parse(s).is_ok_and(|u| crate::transport::is_loopback(&u))
+    };
+    then == now || (loopback(then) && loopback(now))
 }
 
 /// What `--resume` takes over from the earlier run's journal, besides
@@ -24,6 +54,14 @@ struct Earlier {
     run_id: Uuid,
     /// Where this run continues the journal.
     tail: journal::Tail,
+}
+
+/// `run.retry_after_until` of the earlier run's `summary.json` in `out`,
+/// when it stopped for one.
+fn retry_after_until(out: &Path) -> Option<DateTime<Utc>> {
+    let bytes = std::fs::read(out.join(crate::report::export::SUMMARY_FILE)).ok()?;
+    let summary: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    summary["run"]["retry_after_until"].as_str()?.parse().ok()
 }
 
 fn nothing_to_resume(out: &Path) -> anyhow::Error {
@@ -54,13 +92,17 @@ impl Resume {
     /// `start_writing`).
     pub(super) fn open(
         cfg: &Config,
+        base_url: &str,
         input_sha256: &str,
         ids: &[Uuid],
         outcomes: &mut Outcomes,
     ) -> anyhow::Result<Resume> {
         if !cfg.resume {
             journal::check_replaceable(&cfg.out).context("cannot start the journal")?;
-            return Ok(Resume { earlier: None });
+            return Ok(Resume {
+                earlier: None,
+                come_back_at: None,
+            });
         }
         let earlier = match journal::read(&cfg.out) {
             Err(JournalError::Missing { .. }) => return Err(nothing_to_resume(&cfg.out)),
@@ -71,6 +113,16 @@ impl Resume {
             return Err(config::UsageError(format!(
                 "--resume: the input changed since run {} started (sha256 {} now, {} then); start a fresh run without --resume, or resume with the original input",
                 earlier.header.run_id, input_sha256, earlier.header.input_sha256
+            ))
+            .into());
+        }
+        let server = server_of(cfg, base_url);
+        if let Some(then) = &earlier.header.server
+            && !same_server(then, &server)
+        {
+            return Err(config::UsageError(format!(
+                "--resume: run {} was answered by {then}, this one would be by {server}; a report must not mix the answers of two servers: start a fresh run without --resume (or in another folder), or resume against {then}",
+                earlier.header.run_id
             ))
             .into());
         }
@@ -99,7 +151,36 @@ impl Resume {
                 run_id: earlier.last_run_id,
                 tail,
             }),
+            come_back_at: retry_after_until(&cfg.out),
         })
+    }
+
+    /// A run resumed before the time Partner Center asked the earlier one
+    /// to call again must not call earlier: it waits until then when that
+    /// is within `--max-wait`, else it stops at once as the earlier run
+    /// did (`throttled`, exit 3), asking nobody.
+    pub(super) fn keep_the_servers_window(&self, cfg: &Config, client: &Client) {
+        let Some(until) = self.come_back_at else {
+            return;
+        };
+        let Ok(wait) = (until - Utc::now()).to_std() else {
+            return;
+        };
+        let at = crate::model::format_utc(until, 0);
+        if wait <= cfg.max_wait {
+            tracing::warn!(
+                "Partner Center asked the earlier run to call again at {at}: waiting until then"
+            );
+            client.lookup.pacer.pause(wait);
+        } else {
+            tracing::warn!(
+                "Partner Center asked the earlier run to call again at {at}, beyond --max-wait: nobody is asked now"
+            );
+            client
+                .lookup
+                .stop
+                .request(crate::lookup::StopReason::Throttled { until });
+        }
     }
 
     /// The run whose journal this one continues.
