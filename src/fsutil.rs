@@ -39,6 +39,38 @@ pub struct AtomicFile {
     path: PathBuf,
 }
 
+/// Remove the temp files [`AtomicFile`] left in `dir` for the files
+/// `names` when a process was killed before renaming them (`kill -9`
+/// while a report was written): `.{name}.tmp-` and six random characters.
+/// Only regular files are removed, never through a link, and only while
+/// the folder's lock is held (no other run can be writing them). Returns
+/// what was removed.
+pub fn remove_stale_temp_files(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let stale = |file: &str| {
+        names.iter().any(|name| {
+            file.strip_prefix(&format!(".{name}.tmp-"))
+                .is_some_and(|rest| {
+                    rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
+                })
+        })
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let regular = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if regular
+            && entry.file_name().to_str().is_some_and(stale)
+            && fs::remove_file(&path).is_ok()
+        {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 impl AtomicFile {
     /// Start the file that will replace `path`.
     pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
@@ -330,6 +362,47 @@ pub fn replace_keeping_permissions(path: &Path, bytes: &[u8]) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temp_files_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in [
+            ".qualifications.csv.tmp-2l0I3N",
+            ".summary.json.tmp-VRoxlZ",
+            ".qualifications.csv.tmp-12345",
+            "qualifications.csv",
+            ".other.csv.tmp-abcdef",
+        ] {
+            fs::write(d.join(name), b"x").unwrap();
+        }
+        // A link at a temp name is an entry someone planted: left alone.
+        std::os::unix::fs::symlink(
+            d.join("qualifications.csv"),
+            d.join(".qualifications.jsonl.tmp-aaaaaa"),
+        )
+        .unwrap();
+        let mut removed = remove_stale_temp_files(
+            d,
+            &["qualifications.csv", "summary.json", "qualifications.jsonl"],
+        );
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                d.join(".qualifications.csv.tmp-2l0I3N"),
+                d.join(".summary.json.tmp-VRoxlZ")
+            ]
+        );
+        for kept in [
+            ".qualifications.csv.tmp-12345",
+            "qualifications.csv",
+            ".other.csv.tmp-abcdef",
+            ".qualifications.jsonl.tmp-aaaaaa",
+        ] {
+            assert!(fs::symlink_metadata(d.join(kept)).is_ok(), "{kept}");
+        }
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_files() {

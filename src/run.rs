@@ -215,6 +215,13 @@ fn take_folder(cfg: &Config) -> anyhow::Result<(FolderLock, Option<PreviousRun>)
     std::fs::create_dir_all(&cfg.out)
         .with_context(|| format!("cannot create the output folder {}", cfg.out.display()))?;
     let lock = lock_folder(&cfg.out)?;
+    let names = [CSV_FILE, XLSX_FILE, JSONL_FILE, SUMMARY_FILE, CHANGES_FILE];
+    for stale in crate::fsutil::remove_stale_temp_files(&cfg.out, &names) {
+        tracing::info!(
+            "removed {}, left by a run killed while writing its report",
+            stale.display()
+        );
+    }
     let previous = cfg
         .previous
         .as_deref()
