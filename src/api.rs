@@ -324,7 +324,31 @@ pub fn classify(
     body: &[u8],
     now: SystemTime,
 ) -> LookupError {
-    classify_detail(status, headers, describe_status(status, body), now)
+    let detail = describe_status(status, body);
+    // 400 with 900118 "Invalid Customer Id": Partner Center's way of
+    // saying there is no such customer, like 404 with 60003.
+    if status == StatusCode::BAD_REQUEST && fault_code(body).as_deref() == Some(INVALID_CUSTOMER_ID)
+    {
+        return LookupError::NotFound(detail);
+    }
+    classify_detail(status, headers, detail, now)
+}
+
+/// The API's error code for "Invalid Customer Id" (on a 400).
+const INVALID_CUSTOMER_ID: &str = "900118";
+
+/// The `code` of an ApiFault body (any key case), as text.
+fn fault_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(strip_bom(body)).ok()?;
+    let (_, code) = value
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("code"))?;
+    match code {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) => Some(s.trim().to_string()),
+        _ => None,
+    }
 }
 
 /// [`classify`] with the words already chosen.
@@ -464,6 +488,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // 400 with 900118 "Invalid Customer Id" (number or text code) says
+        // there is no such customer; another 400 stays a failure.
+        for body in [
+            r#"{"code":900118,"description":"Invalid Customer Id"}"#,
+            r#"{"Code":"900118","Description":"Invalid Customer Id"}"#,
+        ] {
+            let e = classify(status(400), &h, body.as_bytes(), now);
+            assert!(matches!(e, LookupError::NotFound(_)), "{e:?}");
+            assert!(
+                e.to_string().contains("code 900118: Invalid Customer Id"),
+                "{e}"
+            );
+        }
+        let other = classify(status(400), &h, br#"{"code":1,"description":"x"}"#, now);
+        assert!(
+            matches!(other, LookupError::Http { status: 400, .. }),
+            "{other:?}"
+        );
         assert!(!LookupError::Body(BodyError::Empty).is_retryable());
         assert!(!LookupError::Redirect("HTTP 302 Found".into()).is_retryable());
         assert!(!LookupError::TooLarge("HTTP 200 OK".into()).is_retryable());
