@@ -91,26 +91,24 @@ fn a_deadline_stops_dispatching_and_exits_3() {
 fn a_deadline_that_cut_nothing_short_leaves_a_complete_report() {
     let env = Env::new();
     let sb = TestSandbox::start(SandboxConfig {
-        latency_min: Duration::from_millis(1500),
-        latency_max: Duration::from_millis(1500),
+        latency_min: Duration::from_millis(3000),
+        latency_max: Duration::from_millis(3000),
         ..SandboxConfig::default()
     });
     let ids = approved(10);
     let input = env.write("in.csv", id_csv(&ids));
-    env.run_against(
-        &sb,
-        &input,
-        &[
-            "--rate",
-            "100",
-            "--concurrency",
-            "16",
-            "--deadline",
-            "500ms",
-        ],
-    )
-    .assert()
-    .code(0);
+    // Ten requests in the first 0.1 s, the deadline at 1.5 s (room for a
+    // slow start on a loaded machine), the answers at about 3 s: within
+    // the 5 s drain.
+    let args = [
+        "--rate",
+        "100",
+        "--concurrency",
+        "16",
+        "--deadline",
+        "1500ms",
+    ];
+    env.run_against(&sb, &input, &args).assert().code(0);
     let s = env.summary();
     assert_eq!(s["run"]["status"], "complete");
     assert_eq!(s["lookups"]["not_reached"], 0);
