@@ -280,6 +280,11 @@ pub struct TokenProvider {
     credentials: Credentials,
     cache: Mutex<Option<Cached>>,
     generation: AtomicU64,
+    /// The newest generation the API answered 401 to (0: none).
+    refused: AtomicU64,
+    /// A generation fetched because the one before it was refused, and
+    /// refused too: no request gets a fresh token for it (0: none).
+    in_vain: AtomicU64,
     /// The token of [`Credentials::Static`], made once.
     fixed: Option<Token>,
 }
@@ -297,6 +302,8 @@ impl TokenProvider {
             credentials,
             cache: Mutex::new(None),
             generation: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            in_vain: AtomicU64::new(0),
             fixed,
         }
     }
@@ -331,8 +338,21 @@ impl TokenProvider {
     }
 
     /// The API answered 401 to `used`: drop it so the next [`token`](Self::token)
-    /// fetches a fresh one (unless another request already did).
-    pub async fn invalidate(&self, used: &Token) {
+    /// fetches a fresh one (unless another request already did). Returns
+    /// whether trying again with a fresh token is worth it: not when
+    /// `used` was itself fetched after the token before it was refused.
+    /// The API then refuses this app's tokens, not one token, and the
+    /// endpoint is not asked again for every customer on the way to the
+    /// run's stop.
+    pub async fn invalidate(&self, used: &Token) -> bool {
+        let generation = used.generation;
+        let before = self.refused.fetch_max(generation, Ordering::Relaxed);
+        if self.in_vain.load(Ordering::Relaxed) == generation
+            || (generation > 1 && before == generation - 1)
+        {
+            self.in_vain.store(generation, Ordering::Relaxed);
+            return false;
+        }
         let mut cache = self.cache.lock().await;
         if cache
             .as_ref()
@@ -340,6 +360,7 @@ impl TokenProvider {
         {
             *cache = None;
         }
+        true
     }
 
     /// Whether a 401 can be cured by fetching a new token.

@@ -641,9 +641,9 @@ where
                 if matches!(r, Err(LookupError::Unauthorized(_)))
                     && !refreshed_after_401
                     && l.auth.can_refresh()
+                    && l.auth.invalidate(&token).await
                 {
                     refreshed_after_401 = true;
-                    l.auth.invalidate(&token).await;
                     tracing::debug!("{what}: 401: refreshing the token and trying once more");
                     last_error = r.err();
                     continue;

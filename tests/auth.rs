@@ -764,6 +764,24 @@ fn credentials_a_server_echoes_back_are_scrubbed_everywhere() {
     }
 }
 
+/// An API that refuses every token: one refresh (the first customers
+/// share it), not one per customer on the way to the stop after
+/// customers refused in a row.
+#[test]
+fn a_token_the_api_refuses_is_refreshed_once_not_for_every_customer() {
+    let api = Hostile::start(hostile::Answer::Open, hostile::Answer::Echo { status: 401 });
+    let env = Env::new();
+    let out = hostile::oauth_run(&env, &api.url(), &api.url(), 40)
+        .output()
+        .unwrap();
+    let stderr = lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the token"), "{stderr}");
+    let tokens = api.token_requests().len();
+    assert!(tokens <= 3, "{tokens} token requests");
+    assert_eq!(env.summary()["run"]["status"], "interrupted");
+}
+
 /// A token endpoint that asks to be left alone for an hour is not called
 /// again inside that hour (the secret would go into the window it
 /// announced), and the run says when to come back.
