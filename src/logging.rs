@@ -59,6 +59,12 @@ pub(crate) fn init_logging(format: LogFormat, quiet: bool) {
 /// written the same way.
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
+/// Before logging is set up (a command line that does not parse): write
+/// the error that ends the process in `format`.
+pub(crate) fn use_format(format: LogFormat) {
+    let _ = FORMAT.set(format);
+}
+
 /// Write `message`, the error that ends the process, on stderr the way the
 /// logs go: one JSON object with `--log-format json` (cron mail and
 /// journald then hold nothing else), each line stamped with the time off a

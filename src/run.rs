@@ -55,6 +55,35 @@ pub fn fail(e: &anyhow::Error) -> Exit {
     exit
 }
 
+/// The command line did not parse. A person at a terminal gets clap's own
+/// message; off a terminal, or when the command line asks for JSON logs,
+/// it is written the way the logs go (a JSON object, or timestamped
+/// lines), so cron mail and journald hold nothing else. Help and version
+/// requests print as clap prints them.
+pub fn command_line_error(e: clap::Error, args: &[String]) -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
+    let help_asked = e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if !e.use_stderr() || help_asked || (!json && std::io::stderr().is_terminal()) {
+        e.exit();
+    }
+    if json {
+        crate::logging::use_format(crate::logging::LogFormat::Json);
+    }
+    let rendered = e.render().to_string();
+    let text = rendered.trim_end();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let (message, help) = match text.rsplit_once("\n\n") {
+        Some((message, help)) if help.starts_with("For more information") => (message, Some(help)),
+        _ => (text, None),
+    };
+    crate::logging::print_fatal(message, help);
+    Exit::Usage.into()
+}
+
 /// `qualrecon sandbox`.
 pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
     init_logging(crate::logging::LogFormat::Text, false);

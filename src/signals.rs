@@ -44,7 +44,13 @@ fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
                 );
                 stop.request(reason);
             } else {
-                eprintln!("qualrecon: {name} again: quitting at once without a report");
+                // The last line of the process: written as the logs are
+                // (a JSON object with --log-format json, stamped off a
+                // terminal).
+                crate::logging::print_fatal(
+                    &format!("{name} again: quitting at once without a report"),
+                    None,
+                );
                 std::process::exit(i32::from(code.code()));
             }
         }

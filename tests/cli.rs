@@ -249,6 +249,15 @@ fn the_fatal_error_is_logged_in_the_log_format() {
         );
     }
     assert!(stderr.contains(" error: cannot read the input"), "{stderr}");
+    // Also when clap refuses the command line, before any logging is set up.
+    let out = env
+        .sandbox_run(&empty, &["--log-format", "json", "--rate", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value = serde_json::from_str(stderr.trim()).expect("one JSON object");
+    assert!(v["message"].as_str().unwrap().contains("--rate"), "{v}");
 }
 
 /// A run that must be refused: what it tries, its arguments after `--out`,

@@ -243,7 +243,12 @@ fn credentials(auth: &Auth, base_url: &str) -> Credentials {
 /// while there is time to renew a certificate that expires soon.
 fn log_sign_in(auth: &Auth) {
     let (certificate, refresh_token) = match auth {
-        Auth::Static(_) => return,
+        Auth::Static(_) => {
+            tracing::info!(
+                "signing in with the bearer token in PARTNER_CENTER_TOKEN (nothing to refresh: a 401 is final)"
+            );
+            return;
+        }
         Auth::Client {
             credential,
             refresh_token,
@@ -268,6 +273,9 @@ fn log_sign_in(auth: &Auth) {
                 tracing::info!("signing in with the refresh token in PARTNER_CENTER_REFRESH_TOKEN")
             }
         }
+    }
+    if certificate.is_none() && refresh_token.is_none() {
+        tracing::info!("signing in with the client secret (client credentials)");
     }
     if let Some(c) = certificate {
         tracing::info!("signing in with the certificate {}", c.describe());
