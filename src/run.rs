@@ -127,7 +127,7 @@ pub fn check_main(args: &CheckArgs) -> anyhow::Result<Exit> {
             args.input.encoding,
         ),
     )?;
-    println!("{}", input.describe(&path.display().to_string()));
+    print_out(&input.describe(&path.display().to_string()));
     Ok(if input.invalid_rows() > 0 {
         Exit::Partial
     } else {
@@ -164,7 +164,7 @@ fn check_customer_list(args: &CheckArgs) -> anyhow::Result<Exit> {
             "Partner Center customer list ({})",
             customers::list_url(&client.base_url)
         );
-        println!("{}", customers::describe(&listing, &source));
+        print_out(&customers::describe(&listing, &source));
         client.close().await;
         Ok(if listing.input.invalid_rows() > 0 {
             Exit::Partial
@@ -172,6 +172,14 @@ fn check_customer_list(args: &CheckArgs) -> anyhow::Result<Exit> {
             Exit::Success
         })
     })
+}
+
+/// `text` and a line break on stdout. A reader that went away (`check |
+/// head`) is no error: what it did not read, it did not want.
+fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 fn input_options(
@@ -429,7 +437,7 @@ fn say_how_it_ended(
         tracing::warn!("{}", screen::stopped_early(summary, resumable));
     }
     if !cfg.quiet {
-        println!("{}", screen::closing_summary(summary, written, exit));
+        print_out(&screen::closing_summary(summary, written, exit));
     }
     exit
 }

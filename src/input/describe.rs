@@ -39,7 +39,12 @@ impl fmt::Display for Description<'_> {
         if !file.extra_headers.is_empty() {
             writeln!(f, "  other columns  {}", name_list(&file.extra_headers))?;
         }
-        writeln!(f, "  data rows      {}", file.rows.len())?;
+        // Counted as summary.json's `input.rows`: blank rows included.
+        writeln!(
+            f,
+            "  data rows      {} (blank ones included)",
+            file.rows.len() + file.blank_rows
+        )?;
         writeln!(
             f,
             "  customers      {} (valid, distinct: these are looked up)",
@@ -112,7 +117,7 @@ mod tests {
             "delimiter      `;` (semicolon)",
             "id column      `Kund-ID` (column 1 of 2)",
             "other columns  `Namn`",
-            "data rows      31",
+            "data rows      32 (blank ones included)",
             "customers      1",
             "invalid        30",
             "line 2: not a GUID: `bad0`",
