@@ -87,6 +87,8 @@ pub fn command_line_error(e: clap::Error, args: &[String]) -> std::process::Exit
 /// `qualrecon sandbox`.
 pub fn sandbox_main(args: &SandboxArgs) -> anyhow::Result<Exit> {
     init_logging(crate::logging::LogFormat::Text, false);
+    // A flag value out of range is a usage error (exit 2), as for `run`.
+    sandbox::SandboxConfig::from_args(args).map_err(|e| config::UsageError(format!("{e:#}")))?;
     // One thread: it serves over 20,000 requests/s on its own, and leaves
     // the other cores to the client under test (a multi-threaded runtime
     // spent its time waking threads).
