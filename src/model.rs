@@ -601,6 +601,16 @@ pub fn parse_qualifications(body: &[u8]) -> Result<Vec<Qualification>, BodyError
     let items = match json_body(body)? {
         Value::Array(items) => items,
         Value::Object(mut map) => {
+            let mut lists = map
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("qualifications"));
+            if let (Some((a, first)), Some((b, second))) = (lists.next(), lists.next())
+                && first != second
+            {
+                return Err(BodyError::Shape(format!(
+                    "\"{a}\" and \"{b}\" disagree: which list is meant would be a guess"
+                )));
+            }
             list_field(&map, "qualifications")?;
             match take_ci(&mut map, "qualifications") {
                 Some(Value::Array(items)) => items,
@@ -652,17 +662,32 @@ fn wire_entry(item: Value) -> Result<WireQualification, String> {
             ..Default::default()
         }),
         Value::Object(mut map) => {
+            // Every spelling of the field, in any case: two that disagree
+            // leave which one is meant a guess, and an answer is never
+            // guessed.
             let mut text = |keys: &[&str]| -> Result<Option<String>, String> {
+                let mut found: Option<(String, String)> = None;
                 for key in keys {
-                    match take_ci(&mut map, key) {
-                        None | Some(Value::Null) => continue,
-                        Some(Value::String(s)) => return Ok(Some(s)),
-                        Some(other) => {
-                            return Err(format!("\"{key}\" is {}, not text", kind(&other)));
+                    while let Some((name, value)) = take_any_case(&mut map, key) {
+                        let value = match value {
+                            Value::Null => continue,
+                            Value::String(s) => s,
+                            other => {
+                                return Err(format!("\"{name}\" is {}, not text", kind(&other)));
+                            }
+                        };
+                        match &found {
+                            Some((first, seen)) if *seen != value => {
+                                return Err(format!(
+                                    "\"{first}\" and \"{name}\" disagree (`{seen}`, `{value}`)"
+                                ));
+                            }
+                            Some(_) => {}
+                            None => found = Some((name, value)),
                         }
                     }
                 }
-                Ok(None)
+                Ok(found.map(|(_, value)| value))
             };
             Ok(WireQualification {
                 qualification: text(&["qualification"])?,
@@ -714,6 +739,13 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     })
 }
 
+/// One entry whose key is `key` in any case, taken out of the map with its
+/// key as written; `None` once there is none left.
+fn take_any_case(map: &mut Map<String, Value>, key: &str) -> Option<(String, Value)> {
+    let found = map.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+    map.remove(&found).map(|v| (found, v))
+}
+
 /// [`get_ci`], taking the value out of the map.
 fn take_ci(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
     if let Some(v) = map.remove(key) {
@@ -752,6 +784,36 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[0].qualification, "Education");
         assert_eq!(a[0].vetting_status, VettingStatus::Approved);
+    }
+
+    /// Two spellings of one field that disagree make the answer a guess:
+    /// a `failed` row, never one of them picked. Two that agree are fine.
+    #[test]
+    fn spellings_that_disagree_are_refused_and_those_that_agree_are_not() {
+        for (body, words) in [
+            (
+                r#"[{"qualification":"Education","VETTINGSTATUS":"Approved","vettingStatus":"Denied"}]"#,
+                "disagree",
+            ),
+            (
+                r#"[{"qualification":"Education","vettingStatus":"InReview","vettingCreatedDate":"2020-01-01T00:00:00Z","vettingCreateDate":"2021-01-01T00:00:00Z"}]"#,
+                "\"vettingCreatedDate\" and \"vettingCreateDate\" disagree",
+            ),
+            (
+                r#"{"Qualifications":[{"qualification":"Education","vettingStatus":"Denied"}],"qualifications":[{"qualification":"Education","vettingStatus":"Approved"}]}"#,
+                "which list is meant",
+            ),
+        ] {
+            let e = parse_qualifications(body.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(words), "{e}");
+        }
+        let same = parse(
+            r#"[{"qualification":"Education","vettingStatus":"Approved","VettingStatus":"Approved","vettingReason":null,"VETTINGREASON":"r"}]"#,
+        );
+        assert_eq!(same[0].vetting_status, VettingStatus::Approved);
+        assert_eq!(same[0].vetting_reason.as_deref(), Some("r"));
     }
 
     #[test]
