@@ -663,14 +663,18 @@ mod tests {
     /// `Retry-After: 1`, after which the customer tries again (0–100 ms of
     /// jitter, like the lookup).
     async fn against_a_bucket(rate: f64, limit: f64, burst: f64, customers: usize) -> Run {
-        let server = Bucket {
+        against(rate, token_bucket(limit, burst), customers, 0).await
+    }
+
+    /// A full token bucket admitting `limit`/s with `burst`.
+    fn token_bucket(limit: f64, burst: f64) -> Bucket {
+        Bucket {
             rate: limit,
             burst,
             tokens: burst,
             last: Instant::now(),
             window: None,
-        };
-        against(rate, server, customers, 0).await
+        }
     }
 
     /// The same against a sliding window admitting `limit` a second.
@@ -950,14 +954,7 @@ mod tests {
                 }
                 let (mut paces, mut throttled) = (Vec::new(), Vec::new());
                 for seed in 0..seeds {
-                    let server = Bucket {
-                        rate: limit,
-                        burst,
-                        tokens: burst,
-                        last: Instant::now(),
-                        window: None,
-                    };
-                    let run = against(rate, server, ids, seed).await;
+                    let run = against(rate, token_bucket(limit, burst), ids, seed).await;
                     assert_eq!(run.inside_pause, 0, "{run:?}");
                     if env("ONLY").is_some() {
                         for (at, from, to, admitted) in &run.changes {

@@ -34,6 +34,23 @@ fn run_all(env: &Env, sb: &TestSandbox, extra: &[&str]) -> assert_cmd::Command {
     c
 }
 
+/// [`run_all`] that must end with exit 1 before any customer is looked
+/// up and with no report written: its stderr.
+fn refused_before_any_lookup(env: &Env, sb: &TestSandbox, extra: &[&str]) -> String {
+    let out = run_all(env, sb, extra)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(
+        sb.customer_requests().is_empty(),
+        "a customer was looked up"
+    );
+    assert!(!env.out().join("summary.json").exists());
+    assert!(!env.out().join("qualifications.csv").exists());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The list requests the sandbox saw, in arrival order.
 fn list_requests(sb: &TestSandbox) -> Vec<JournalEntry> {
     sb.journal()
@@ -277,12 +294,7 @@ fn a_list_page_that_fails_for_good_stops_the_run_before_any_lookup() {
         ..listing(1001)
     });
     let env = Env::new();
-    let out = run_all(&env, &sb, &[])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_before_any_lookup(&env, &sb, &[]);
     assert!(
         err.contains("listing the customers failed at page 2: HTTP 403 Forbidden"),
         "{err}"
@@ -558,12 +570,7 @@ fn a_retry_after_beyond_max_wait_while_listing_says_when_to_run_again() {
         ..listing(3)
     });
     let env = Env::new();
-    let out = run_all(&env, &sb, &["--max-wait", "500ms"])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_before_any_lookup(&env, &sb, &["--max-wait", "500ms"]);
     assert!(
         err.contains("a Retry-After beyond --max-wait while listing the customers")
             && err.contains("asked to be called again at")
@@ -580,12 +587,7 @@ fn a_retry_after_beyond_max_wait_while_listing_says_when_to_run_again() {
 fn an_empty_customer_list_is_refused_and_nothing_is_written() {
     let sb = TestSandbox::start(listing(0));
     let env = Env::new();
-    let out = run_all(&env, &sb, &[])
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_before_any_lookup(&env, &sb, &[]);
     assert!(err.contains("listed no customers at all"), "{err}");
     assert!(sb.customer_requests().is_empty());
     assert!(!env.out().join("summary.json").exists());
