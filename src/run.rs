@@ -50,7 +50,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 /// the way the logs go (`--log-format`), and give the exit code.
 pub fn fail(e: &anyhow::Error) -> Exit {
     let exit = Exit::for_error(e);
-    let help = (exit == Exit::Usage).then_some("For more information, try 'qualrecon run --help'.");
+    let help = (exit == Exit::Usage).then_some("For more information, try '--help'.");
     crate::logging::print_fatal(&format!("{e:#}"), help);
     exit
 }
