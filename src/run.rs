@@ -23,7 +23,7 @@ use crate::report::export::{CHANGES_FILE, CSV_FILE, JSONL_FILE, SUMMARY_FILE, XL
 use crate::report::outcomes::Outcomes;
 use crate::report::previous::{self, PreviousRun};
 use crate::report::summary::{self, RunMeta, Summary};
-use crate::report::{self, reconcile, screen, xlsx as report_xlsx};
+use crate::report::{self, ReportStream, reconcile, screen, xlsx as report_xlsx};
 use crate::sandbox::{self, SandboxArgs};
 use crate::signals;
 use client::Client;
@@ -229,18 +229,21 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         resumed_from: resume.run_id(),
     };
     let journal = start_writing(&cfg, proved, resume.tail(), &running)?;
-    let result = look_up(&cfg, &client, (&ids, &pending), journal, &mut outcomes).await;
-    let mut meta = run_meta(&cfg, &client, &result, started_at, run_id, input_path);
-    (meta.resumed_from, meta.resumed) = (resume.run_id(), resume.resumed(&ids, &pending));
-    let sources = report::Sources {
+    for &position in &pending {
+        outcomes.ask_again(position);
+    }
+    let plan = report::Plan {
         input: &input,
-        outcomes: &outcomes,
-        meta: &meta,
         expect_column,
         previous: previous.as_ref(),
-        pages,
+        started_at,
+        stale_after_days: cfg.stale_after_days,
     };
-    let (summary, written) = report::write(&destination(&cfg), &sources)?;
+    let mut report = ReportStream::start(&destination(&cfg), plan, outcomes)?;
+    let result = look_up(&cfg, &client, (&ids, &pending), journal, &mut report).await;
+    let mut meta = run_meta(&cfg, &client, &result, started_at, run_id, input_path);
+    (meta.resumed_from, meta.resumed) = (resume.run_id(), resume.resumed(&ids, &pending));
+    let (summary, written) = report.finish(&meta, pages)?;
     warn_about_stale_files(&cfg.out, &written);
     client.close().await;
     Ok(say_how_it_ended(&cfg, result.stopped, &summary, &written))
@@ -343,14 +346,14 @@ fn customers_to_look_up(input: &InputFile, limit: Option<u64>) -> Vec<Uuid> {
 }
 
 /// Look up the customers of `ids` at the positions `pending`, with the
-/// progress bar and the journal following; their outcomes go to
-/// `outcomes` (by position in `ids`), in place of any journaled ones.
+/// progress bar and the journal following; their outcomes go to the
+/// `report` (by position in `ids`), in place of any journaled ones.
 async fn look_up(
     cfg: &Config,
     client: &Client,
     (ids, pending): (&[Uuid], &[usize]),
     mut journal: JournalWriter,
-    outcomes: &mut Outcomes,
+    report: &mut ReportStream<'_>,
 ) -> Finished {
     let pending_ids: Vec<Uuid> = pending.iter().map(|&i| ids[i]).collect();
     tracing::info!(
@@ -365,7 +368,7 @@ async fn look_up(
         Landed::Outcome(i, o) => {
             progress.record(&o);
             journal.record(pending_ids[i], &o);
-            outcomes.set(pending[i], &o);
+            report.land(pending[i], &o);
         }
         Landed::Idle => journal.flush(),
     })

@@ -215,26 +215,7 @@ mod tests {
             sha256: String::new(),
             encoding: "utf-8",
         };
-        let meta = RunMeta {
-            id: uuid::Uuid::nil(),
-            status: "complete",
-            started_at: now,
-            finished_at: now,
-            base_url: String::new(),
-            rate: 5.0,
-            final_rate: 5.0,
-            concurrency: 8,
-            correlation_id: uuid::Uuid::nil(),
-            limit: None,
-            input_path: String::new(),
-            stale_after_days: 30,
-            requests: 0,
-            retries: 0,
-            throttled_responses: 0,
-            resumed_from: None,
-            resumed: None,
-            retry_after_until: None,
-        };
+        let meta = RunMeta::for_tests(now);
         let mut tally = Tally::new(now, 30);
         tally.add_customer(rows);
         tally.finish(&meta, &input)

@@ -1,8 +1,13 @@
-//! Every customer's outcome as the report needs it, kept small: a run of
-//! 100,000 customers holds this until the report is written, so each
-//! customer is a status, an error and a stretch of one shared list of
-//! qualification entries, and every text (qualification names, statuses,
-//! reasons, errors) is kept once however many customers share it.
+//! The outcomes a run holds until their rows are written, kept small.
+//!
+//! The report is written in input order while the lookups run
+//! ([`super::stream`]), so an outcome is held only from the moment it
+//! lands until every customer before it has been answered: the customers
+//! still being asked, or retried, hold back the ones after them. A resumed
+//! run starts with the journal's outcomes here. Each customer is a status,
+//! an error and its own few qualification entries, and every text
+//! (qualification names, statuses, reasons, errors) is kept once however
+//! many customers share it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use crate::model::{LookupStatus, Qualification, VettingDate, VettingStatus};
 struct Sym(u32);
 
 /// Texts seen many times, each kept once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Strings {
     index: HashMap<Arc<str>, Sym>,
     list: Vec<Arc<str>>,
@@ -69,57 +74,73 @@ struct Entry {
     date: Option<Date>,
 }
 
-/// One customer: how its lookup ended, and where its entries are.
-#[derive(Debug, Clone, Copy, Default)]
+/// One customer: how its lookup ended, and its entries.
+#[derive(Debug, Clone)]
 struct Slot {
-    /// `None`: never requested (the run stopped first).
-    status: Option<LookupStatus>,
+    status: LookupStatus,
+    /// The journal's outcome of a customer this run asks again: it is
+    /// reported only if the new one never comes.
+    asked_again: bool,
     error: Option<Sym>,
-    /// Its entries: `entries[start..start + len]`.
-    start: u32,
-    len: u32,
+    entries: Box<[Entry]>,
 }
 
 /// The outcomes of the customers a run looks up, by their position in
-/// that list (input order).
-#[derive(Debug, Default)]
+/// that list (input order), from when they land until their rows are
+/// written ([`Outcomes::take`]).
+#[derive(Debug, Default, Clone)]
 pub struct Outcomes {
     strings: Strings,
-    slots: Vec<Slot>,
-    entries: Vec<Entry>,
+    customers: usize,
+    slots: HashMap<usize, Slot>,
 }
 
 impl Outcomes {
     /// For `customers` customers, none of them answered yet.
     pub fn new(customers: usize) -> Outcomes {
         Outcomes {
-            slots: vec![Slot::default(); customers],
+            customers,
             ..Outcomes::default()
         }
     }
 
     /// How many customers there are.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.customers
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.customers == 0
     }
 
-    /// How customer `i`'s lookup ended; `None`: never requested.
+    /// How customer `i`'s lookup ended, if its outcome is held: `None`
+    /// when it was never answered (or its rows are written).
     pub fn status(&self, i: usize) -> Option<LookupStatus> {
-        self.slots[i].status
+        self.slots.get(&i).map(|s| s.status)
     }
 
-    /// Customer `i` ended with `outcome`, in place of any earlier one (a
-    /// resumed run asks again only customers whose outcome was not final:
-    /// those have no entries, so none are left behind).
+    /// Whether customer `i`'s outcome is held and final for this run: it
+    /// is not waiting to be asked again.
+    pub fn is_answered(&self, i: usize) -> bool {
+        self.slots.get(&i).is_some_and(|s| !s.asked_again)
+    }
+
+    /// This run asks customer `i` again: its outcome so far (from the
+    /// journal) stands only if no new one comes.
+    pub fn ask_again(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(&i) {
+            slot.asked_again = true;
+        }
+    }
+
+    /// Customer `i` ended with `outcome`, in place of any earlier one.
     pub fn set(&mut self, i: usize, outcome: &Outcome) {
-        let start = u32::try_from(self.entries.len()).expect("fewer than 2^32 entries");
-        for q in &outcome.qualifications {
-            let entry = Entry {
+        assert!(i < self.customers, "customer {i} of {}", self.customers);
+        let entries = outcome
+            .qualifications
+            .iter()
+            .map(|q| Entry {
                 qualification: self.strings.intern(&q.qualification),
                 status: match &q.vetting_status {
                     VettingStatus::Approved => Status::Approved,
@@ -139,29 +160,41 @@ impl Outcomes {
                     },
                     VettingDate::Raw(text) => Date::Raw(self.strings.intern(text)),
                 }),
-            };
-            self.entries.push(entry);
-        }
-        self.slots[i] = Slot {
-            status: Some(outcome.status),
+            })
+            .collect();
+        let slot = Slot {
+            status: outcome.status,
+            asked_again: false,
             error: outcome.error.as_deref().map(|e| self.strings.intern(e)),
-            start,
-            len: outcome.qualifications.len() as u32,
+            entries,
         };
+        self.slots.insert(i, slot);
     }
 
     /// Customer `i`'s outcome (without its request count); `None`: never
-    /// requested.
+    /// answered.
     pub fn get(&self, i: usize) -> Option<Outcome> {
-        let slot = self.slots[i];
-        let status = slot.status?;
-        let entries = &self.entries[slot.start as usize..(slot.start + slot.len) as usize];
-        Some(Outcome {
-            status,
-            qualifications: entries.iter().map(|e| self.qualification(e)).collect(),
+        self.slots.get(&i).map(|slot| self.outcome(slot))
+    }
+
+    /// Customer `i`'s outcome, no longer held: its rows are being written.
+    pub fn take(&mut self, i: usize) -> Option<Outcome> {
+        let slot = self.slots.remove(&i)?;
+        Some(self.outcome(&slot))
+    }
+
+    /// How many outcomes are held.
+    pub fn held(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn outcome(&self, slot: &Slot) -> Outcome {
+        Outcome {
+            status: slot.status,
+            qualifications: slot.entries.iter().map(|e| self.qualification(e)).collect(),
             error: slot.error.map(|e| self.strings.get(e).to_string()),
             attempts: 0,
-        })
+        }
     }
 
     fn qualification(&self, e: &Entry) -> Qualification {
@@ -192,8 +225,11 @@ impl Outcomes {
     /// Every qualification name the customers hold, each once.
     pub fn qualification_names(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
-        self.entries
-            .iter()
+        let mut positions: Vec<&usize> = self.slots.keys().collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .flat_map(|i| self.slots[i].entries.iter())
             .filter(|e| seen.insert(e.qualification))
             .map(|e| self.strings.get(e.qualification))
             .collect()
@@ -267,5 +303,18 @@ mod tests {
         assert_eq!(all.qualification_names(), ["Education", "StateOwnedEntity"]);
         // Education, the reason, UnderAppeal, the raw date, StateOwnedEntity, the error.
         assert_eq!(all.strings.list.len(), 6);
+
+        // Written rows let go of their outcome; one asked again is not
+        // answered until its new outcome lands.
+        assert_eq!(all.held(), 3);
+        assert_eq!(all.take(2).unwrap().qualifications, several.qualifications);
+        assert!(all.take(2).is_none() && !all.is_answered(2));
+        all.ask_again(0);
+        assert!(!all.is_answered(0) && all.status(0) == Some(LookupStatus::Failed));
+        all.ask_again(1);
+        assert!(all.status(1).is_none());
+        all.set(0, &several);
+        assert!(all.is_answered(0) && all.is_answered(3));
+        assert_eq!(all.held(), 2);
     }
 }

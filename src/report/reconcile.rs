@@ -186,6 +186,8 @@ pub struct Reconciler {
     /// Qualification names in lower case: the documented ones and every
     /// one the run returned.
     known: HashSet<String>,
+    /// The names [`Reconciler::learn`] saw, as spelled.
+    spellings: HashSet<String>,
     /// Expectations that are not qualification names, in first-seen order.
     unrecognised: Vec<String>,
     /// Customers per non-empty value, every value listed.
@@ -206,12 +208,37 @@ impl Reconciler {
         Reconciler {
             column,
             known,
+            spellings: HashSet::new(),
             unrecognised: Vec::new(),
             counts: Reconciliation::LABELLED
                 .iter()
                 .map(|r| (r.as_str(), 0))
                 .collect(),
         }
+    }
+
+    /// The run returned these qualification names: expectations naming
+    /// them are qualification names from now on.
+    pub fn learn<'a>(&mut self, returned: impl IntoIterator<Item = &'a str>) {
+        for name in returned.into_iter().filter(|q| !q.is_empty()) {
+            // Most answers repeat a spelling already learned: no allocation.
+            if !self.spellings.contains(name) {
+                self.spellings.insert(name.to_owned());
+                self.known.insert(name.to_lowercase());
+            }
+        }
+    }
+
+    /// Whether the value of input row `row`, answered `status`, is only
+    /// known when the run is over: its expectation is no qualification
+    /// name seen so far, and a later answer may still show it is one
+    /// (rule 4 looks at every name the run returned).
+    pub fn must_wait(&self, row: &InputRow, status: LookupStatus) -> bool {
+        let expectation = row.extra.get(self.column).map_or("", |e| e.trim());
+        status == LookupStatus::Ok
+            && !expectation.is_empty()
+            && !same_name(expectation, NONE)
+            && !self.known.contains(&expectation.to_lowercase())
     }
 
     /// Set `reconciliation` on every row of one customer (its rows, or one

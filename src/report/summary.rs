@@ -419,6 +419,33 @@ pub struct RunMeta {
     pub retry_after_until: Option<DateTime<Utc>>,
 }
 
+#[cfg(test)]
+impl RunMeta {
+    /// A complete run started at `now` against a loopback server, for tests.
+    pub fn for_tests(now: DateTime<Utc>) -> RunMeta {
+        RunMeta {
+            id: Uuid::nil(),
+            status: "complete",
+            started_at: now,
+            finished_at: now,
+            base_url: "http://127.0.0.1:1".into(),
+            rate: 5.0,
+            final_rate: 5.0,
+            concurrency: 8,
+            correlation_id: Uuid::nil(),
+            limit: None,
+            input_path: "in.csv".into(),
+            stale_after_days: 30,
+            requests: 1,
+            retries: 0,
+            throttled_responses: 0,
+            resumed_from: None,
+            resumed: None,
+            retry_after_until: None,
+        }
+    }
+}
+
 /// Count everything: the input's rows, then the report's rows customer by
 /// customer ([`Tally`]).
 pub fn build(meta: &RunMeta, input: &InputFile, rows: &[ReportRow]) -> Summary {

@@ -763,26 +763,7 @@ mod tests {
             encoding: "utf-8",
         };
         let now = chrono::Utc::now();
-        let meta = super::super::summary::RunMeta {
-            id: uuid::Uuid::nil(),
-            status: "complete",
-            started_at: now,
-            finished_at: now,
-            base_url: "http://127.0.0.1:1".into(),
-            rate: 5.0,
-            final_rate: 5.0,
-            concurrency: 8,
-            correlation_id: uuid::Uuid::nil(),
-            limit: None,
-            input_path: "in.csv".into(),
-            stale_after_days: 30,
-            requests: 1,
-            retries: 0,
-            throttled_responses: 0,
-            resumed_from: None,
-            resumed: None,
-            retry_after_until: None,
-        };
+        let meta = super::super::summary::RunMeta::for_tests(now);
         super::super::summary::build(&meta, &input, rows)
     }
 
