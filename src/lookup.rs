@@ -7,6 +7,8 @@
 //! is raced against the [`Stop`] switch, so a stop acts at once even while
 //! the run sits out an announced Retry-After window.
 
+mod window;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -21,6 +23,8 @@ use crate::api::{ApiClient, LookupError};
 use crate::auth::{AuthError, Token, TokenProvider};
 use crate::model::{Qualification, VettingDate, VettingStatus};
 use crate::pacer::Pacer;
+pub use window::REORDER_WINDOW;
+use window::Window;
 
 /// Moved to [`crate::model`], which owns the report's values; named here
 /// too for the callers of [`look_up_all`].
@@ -181,6 +185,9 @@ pub struct LookupSettings {
     /// `--max-wait`: the longest `Retry-After` the run sits out; a longer
     /// one stops the run ([`StopReason::Throttled`]).
     pub max_wait: Duration,
+    /// Customers that may be started beyond the earliest one not yet
+    /// answered ([`REORDER_WINDOW`]).
+    pub reorder_window: usize,
 }
 
 /// `--max-wait` unless set: ten minutes covers the Retry-After of a
@@ -233,6 +240,7 @@ impl LookupSettings {
             default_throttle_pause: DEFAULT_THROTTLE_PAUSE,
             drain_grace: DRAIN_GRACE,
             max_wait: DEFAULT_MAX_WAIT,
+            reorder_window: REORDER_WINDOW,
         }
     }
 }
@@ -417,19 +425,31 @@ pub(crate) async fn look_up_each(
     // Requests sent per customer so far, so a lookup abandoned in flight
     // after a stop is not reported as never requested.
     let sent: Arc<Vec<AtomicU32>> = Arc::new(ids.iter().map(|_| AtomicU32::new(0)).collect());
-    let mut stream = futures::stream::iter(ids.iter().copied().enumerate())
-        .map(|(i, id)| {
-            let lookup = lookup.clone();
-            let sent = sent.clone();
-            async move {
-                let outcome = look_up_one(&lookup, id, &sent[i]).await;
-                if let Some(o) = &outcome {
-                    lookup.watch_for_a_dead_token(o);
+    let window = Arc::new(Window::new(lookup.settings.reorder_window));
+    let admitted = window.clone();
+    // Boxed to pin it, and still drop it (and the lookups in it) below.
+    let mut stream = Box::pin(
+        futures::stream::iter(ids.iter().copied().enumerate())
+            .then(move |(i, id)| {
+                let window = admitted.clone();
+                async move {
+                    window.admit(i).await;
+                    (i, id)
                 }
-                (i, outcome)
-            }
-        })
-        .buffer_unordered(live);
+            })
+            .map(|(i, id)| {
+                let lookup = lookup.clone();
+                let sent = sent.clone();
+                async move {
+                    let outcome = look_up_one(&lookup, id, &sent[i]).await;
+                    if let Some(o) = &outcome {
+                        lookup.watch_for_a_dead_token(o);
+                    }
+                    (i, outcome)
+                }
+            })
+            .buffer_unordered(live),
+    );
 
     let stop = lookup.stop.clone();
     let stopped = stop.wait();
@@ -445,6 +465,7 @@ pub(crate) async fn look_up_each(
             next = stream.next() => match next {
                 Some((i, Some(outcome))) => {
                     answered[i] = true;
+                    window.advance(&answered);
                     unsettled = true;
                     on_done(Landed::Outcome(i, outcome));
                 }
@@ -452,6 +473,7 @@ pub(crate) async fn look_up_each(
                 None => break,
             },
             () = &mut stopped, if grace.is_none() => {
+                window.open();
                 grace = Some(Box::pin(tokio::time::sleep(lookup.settings.drain_grace)));
             }
             () = async { grace.as_mut().expect("guarded").await }, if grace.is_some() => {

@@ -478,3 +478,49 @@ fn an_endless_error_body_is_cut_at_the_cap_and_the_status_still_counts() {
         "HTTP 404 Not Found: response body larger than the 4 MiB limit; reading stopped there",
     );
 }
+
+/// A customer slow to answer holds back the report's rows after it, so
+/// the lookups start no customer more than the reorder window beyond it:
+/// the outcomes waiting for it stay few, whatever it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_customer_is_started_beyond_the_reorder_window_of_one_still_unanswered() {
+    let cfg = SandboxConfig {
+        slow: true,
+        slow_delay: Duration::from_millis(700),
+        ..SandboxConfig::default()
+    };
+    let seed = cfg.seed;
+    let candidates = approved(2000);
+    let slow = |id: &Uuid| tenant_faults(seed, id).slow;
+    let first = *candidates
+        .iter()
+        .find(|id| slow(id))
+        .expect("a slow tenant");
+    let mut ids = vec![first];
+    ids.extend(candidates.iter().filter(|id| !slow(id)).take(30));
+    let sb = Sandbox::start(cfg).await.expect("sandbox");
+    let mut settings = LookupSettings::new(8, ids.len());
+    settings.reorder_window = 4;
+    let static_token = Credentials::Static(secrecy::SecretString::from(STATIC_TOKEN.to_string()));
+    let lookup = in_process_lookup(&sb, static_token, settings, 500.0);
+    let mut landed = Vec::new();
+    let result = look_up_all(lookup, &ids, |id, _| landed.push(id)).await;
+    assert!(
+        result
+            .outcomes
+            .iter()
+            .all(|o| o.as_ref().is_some_and(|o| o.status == LookupStatus::Ok))
+    );
+    let position = |id: &Uuid| ids.iter().position(|x| x == id).unwrap();
+    let before_first: Vec<usize> = landed
+        .iter()
+        .take_while(|id| **id != first)
+        .map(position)
+        .collect();
+    assert_eq!(
+        before_first,
+        [1, 2, 3],
+        "only the customers within the window answer before the slow one"
+    );
+    assert_eq!(landed.len(), ids.len());
+}
