@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::api::LookupError;
-use crate::input::{InputFile, InputRow, RowClassifier, RowKind, hex_sha256};
+use crate::input::{Cells, InputFile, InputRow, RowClassifier, RowKind, hex_sha256};
 use crate::lookup::{Ended, Lookup, StopReason, unless_stopped, with_retries};
 use crate::model::{BodyError, CONTINUATION_HEADER, get_ci, json_body, kind, list_field, snippet};
 
@@ -323,16 +323,15 @@ pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Lis
         pages = page_no;
         for customer in page.customers {
             let position = listed.len() as u64 + 1;
-            rows.push(InputRow {
-                line: position,
-                raw_id: crate::redact::scrub(&customer.id).into_owned(),
-                // Server text that becomes report cells: no credential it
-                // may have quoted.
-                extra: [&customer.company_name, &customer.domain]
-                    .map(|t| crate::redact::scrub(t).into_owned())
-                    .into(),
-                kind: classifier.classify(&customer.id, position),
-            });
+            // Server text that becomes report cells: no credential it may
+            // have quoted.
+            let extra = [&customer.company_name, &customer.domain].map(|t| crate::redact::scrub(t));
+            rows.push(InputRow::new(
+                position,
+                &crate::redact::scrub(&customer.id),
+                Cells::new(extra.iter().map(|t| t.as_ref())),
+                classifier.classify(&customer.id, position),
+            ));
             listed.push(customer);
         }
         tracing::debug!("customer list page {pages}: {} listed so far", rows.len());
@@ -477,7 +476,7 @@ impl fmt::Display for Description<'_> {
         )?;
         for row in input.rows.iter().take(SHOWN) {
             let id = match row.kind {
-                RowKind::Invalid { .. } => snippet(row.raw_id.as_bytes(), 36),
+                RowKind::Invalid { .. } => snippet(row.raw_id().as_bytes(), 36),
                 RowKind::Customer(id) | RowKind::Duplicate { id, .. } => id.to_string(),
             };
             writeln!(
@@ -485,8 +484,8 @@ impl fmt::Display for Description<'_> {
                 "    {:>8}  {:<36}  {:<40}  {}",
                 row.line,
                 id,
-                snippet(row.extra[0].as_bytes(), 39),
-                snippet(row.extra[1].as_bytes(), 80)
+                snippet(row.extra.get(0).unwrap_or_default().as_bytes(), 39),
+                snippet(row.extra.get(1).unwrap_or_default().as_bytes(), 80)
             )?;
         }
         match input.rows.len().saturating_sub(SHOWN) {

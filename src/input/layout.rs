@@ -1,7 +1,7 @@
 //! Whether line 1 is a header, and which column holds the customer ids.
 
 use super::guid::guid_of;
-use super::records::{Record, trim_cell};
+use super::records::trim_cell;
 
 /// Normalised header names (see [`normalise_header`]) of the id column, most
 /// specific first: if a file has both `id` and `tenant id`, the latter wins.
@@ -54,6 +54,82 @@ pub(super) struct Layout {
     pub(super) id_column: usize,
 }
 
+/// What the layout is chosen from, gathered record by record without
+/// keeping them: the first record, the widest one, and per column how
+/// many cells of the records after the first are filled and how many of
+/// those are GUIDs.
+#[derive(Debug, Default)]
+pub(super) struct Shape {
+    /// The first record's cells.
+    first: Vec<String>,
+    /// Non-blank records seen.
+    records: usize,
+    /// The widest record's length.
+    width: usize,
+    /// Per column, over the records after the first: (filled, GUIDs).
+    after_first: Vec<(usize, usize)>,
+}
+
+impl Shape {
+    /// Count one more non-blank record.
+    pub(super) fn add(&mut self, record: &csv::StringRecord) {
+        self.records += 1;
+        self.width = self.width.max(record.len());
+        if self.records == 1 {
+            self.first = record.iter().map(str::to_owned).collect();
+            return;
+        }
+        if self.after_first.len() < record.len() {
+            self.after_first.resize(record.len(), (0, 0));
+        }
+        for (count, cell) in self.after_first.iter_mut().zip(record.iter()) {
+            count_cell(count, cell);
+        }
+    }
+
+    /// The first record's cells.
+    pub(super) fn first(&self) -> &[String] {
+        &self.first
+    }
+
+    /// Non-blank records, the first included.
+    pub(super) fn records(&self) -> usize {
+        self.records
+    }
+
+    /// The widest record's length (at least 1).
+    pub(super) fn width(&self) -> usize {
+        self.width.max(1)
+    }
+
+    /// Whether at least half the filled cells of column `col` are GUIDs,
+    /// over the data records: those after the first, and the first too
+    /// unless it is a header (`with_first`).
+    fn mostly_guids(&self, col: usize, with_first: bool) -> bool {
+        let mut count = self.after_first.get(col).copied().unwrap_or((0, 0));
+        if with_first && let Some(cell) = self.first.get(col) {
+            count_cell(&mut count, cell);
+        }
+        let (filled, guids) = count;
+        filled > 0 && guids * 2 >= filled
+    }
+
+    /// Columns whose data cells are mostly GUIDs.
+    fn guid_columns(&self, with_first: bool) -> Vec<usize> {
+        (0..self.width())
+            .filter(|&col| self.mostly_guids(col, with_first))
+            .collect()
+    }
+}
+
+/// Count `cell` into a column's (filled, GUIDs).
+fn count_cell(count: &mut (usize, usize), cell: &str) {
+    if !trim_cell(cell).is_empty() {
+        count.0 += 1;
+        count.1 += usize::from(guid_of(cell).is_some());
+    }
+}
+
 /// Why no id column could be chosen. Columns are by position: the pipeline
 /// names them with [`column_names`] when it words the error.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,14 +154,10 @@ pub(super) enum LayoutProblem {
 }
 
 /// Decide whether the first record is a header and which column holds the
-/// ids; `column` is `--column`. `records` holds at least one record and
-/// `width` is the widest record's length.
-pub(super) fn choose_layout(
-    records: &[Record],
-    width: usize,
-    column: Option<&str>,
-) -> Result<Layout, NoLayout> {
-    let first = &records[0].cells;
+/// ids; `column` is `--column`. `shape` has seen at least one record.
+pub(super) fn choose_layout(shape: &Shape, column: Option<&str>) -> Result<Layout, NoLayout> {
+    let first = shape.first();
+    let width = shape.width();
     let first_is_guid = |col: usize| first.get(col).is_some_and(|cell| guid_of(cell).is_some());
     let fail = |problem, has_header| {
         Err(NoLayout {
@@ -114,19 +186,23 @@ pub(super) fn choose_layout(
     // A GUID on line 1 makes it data, even if another of its cells happens to
     // read like a header (a note saying "id"): real headers never hold GUIDs.
     let guid_cells: Vec<usize> = (0..width).filter(|&col| first_is_guid(col)).collect();
-    let (has_header, data) = match guid_cells[..] {
+    let has_header = match guid_cells[..] {
         [id_column] => {
             return Ok(Layout {
                 has_header: false,
                 id_column,
             });
         }
-        [] => (true, &records[1..]),
-        _ => (false, records),
+        [] => true,
+        _ => false,
     };
+    // The data records: the first too unless it is the header.
+    let with_first = !has_header;
     if let (true, Some((column, alias))) = (has_header, find_alias(first)) {
-        let id_column = match guid_columns(data, width)[..] {
-            [other] if WEAK_ALIASES.contains(&alias) && !mostly_guids(data, column) => other,
+        let id_column = match shape.guid_columns(with_first)[..] {
+            [other] if WEAK_ALIASES.contains(&alias) && !shape.mostly_guids(column, with_first) => {
+                other
+            }
             _ => column,
         };
         return Ok(Layout {
@@ -134,10 +210,10 @@ pub(super) fn choose_layout(
             id_column,
         });
     }
-    if data.is_empty() {
+    if has_header && shape.records() == 1 {
         return fail(LayoutProblem::NoDataRows, true);
     }
-    let candidates = guid_columns(data, width);
+    let candidates = shape.guid_columns(with_first);
     match candidates[..] {
         [id_column] => Ok(Layout {
             has_header,
@@ -193,24 +269,6 @@ pub(super) fn find_alias(headers: &[String]) -> Option<(usize, &'static str)> {
         .find_map(|&alias| Some((normalised.iter().position(|h| h == alias)?, alias)))
 }
 
-/// Columns that [`mostly_guids`].
-fn guid_columns(rows: &[Record], width: usize) -> Vec<usize> {
-    (0..width).filter(|&col| mostly_guids(rows, col)).collect()
-}
-
-/// Whether the non-empty cells of column `col` are mostly (at least half)
-/// GUIDs.
-fn mostly_guids(rows: &[Record], col: usize) -> bool {
-    let (mut filled, mut guids) = (0usize, 0usize);
-    for cell in rows.iter().filter_map(|r| r.cells.get(col)) {
-        if !trim_cell(cell).is_empty() {
-            filled += 1;
-            guids += usize::from(guid_of(cell).is_some());
-        }
-    }
-    filled > 0 && guids * 2 >= filled
-}
-
 /// Column names: the header text (trimmed), or `column_N` (N = 1-based
 /// column number) where there is no header, the header cell is empty, or a
 /// ragged row runs past the header.
@@ -226,16 +284,16 @@ pub(super) fn column_names(first: &[String], has_header: bool, width: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::records::read_records;
+    use crate::input::records::for_each_record;
 
     const A: &str = "e083ac65-ff8b-4ba1-9541-05e7a2881ddc";
     const B: &str = "97ca2b55-839e-4579-98d4-39599a228c98";
 
     /// The layout of `text` split on `delimiter`, with `--column` if given.
     fn layout_of(text: &str, delimiter: u8, column: Option<&str>) -> Result<Layout, NoLayout> {
-        let (records, _) = read_records(text, delimiter).expect("records parse");
-        let width = records.iter().map(|r| r.cells.len()).max().unwrap_or(1);
-        choose_layout(&records, width, column)
+        let mut shape = Shape::default();
+        for_each_record(text, delimiter, |_, record| shape.add(record)).expect("records parse");
+        choose_layout(&shape, column)
     }
 
     fn found(has_header: bool, id_column: usize) -> Result<Layout, NoLayout> {

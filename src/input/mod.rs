@@ -16,6 +16,7 @@
 //! `records`; `decode` and `records` use no sibling. Only `describe` uses
 //! this module (it adds [`InputFile::describe`]), and nothing uses it.
 
+mod cells;
 mod decode;
 mod describe;
 mod guid;
@@ -32,13 +33,14 @@ use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+pub use cells::Cells;
 pub use decode::parse_encoding;
 pub use guid::parse_guid;
 pub(crate) use sniff::delimiter_name;
 
 use guid::shorten;
 pub(crate) use layout::normalise_header;
-use layout::{LayoutProblem, NoLayout, column_names};
+use layout::{LayoutProblem, NoLayout, Shape, column_names};
 
 /// Options that steer how the input is read.
 #[derive(Debug, Clone, Default)]
@@ -75,17 +77,46 @@ pub struct InputFile {
     pub encoding: &'static str,
 }
 
-/// One data row.
+/// One data row: what the report needs of it, not the whole record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputRow {
     /// 1-based physical line where the record starts (line 1 = header).
     pub line: u64,
-    /// The id cell exactly as written.
-    pub raw_id: String,
+    /// The id cell as written, unless it is its id's canonical form
+    /// (lower-case, hyphenated), as most are: see [`InputRow::raw_id`].
+    raw: Option<Box<str>>,
     /// The other cells, aligned with `extra_headers` (missing cells are "").
-    pub extra: Vec<String>,
+    pub extra: Cells,
     /// What this row is.
     pub kind: RowKind,
+}
+
+impl InputRow {
+    /// The row on `line` whose id cell reads `raw_id`.
+    pub fn new(line: u64, raw_id: &str, extra: Cells, kind: RowKind) -> InputRow {
+        let canonical = match &kind {
+            RowKind::Customer(id) | RowKind::Duplicate { id, .. } => {
+                let mut buf = Uuid::encode_buffer();
+                raw_id == id.hyphenated().encode_lower(&mut buf)
+            }
+            RowKind::Invalid { .. } => false,
+        };
+        InputRow {
+            line,
+            raw: (!canonical).then(|| raw_id.into()),
+            extra,
+            kind,
+        }
+    }
+
+    /// The id cell exactly as written.
+    pub fn raw_id(&self) -> std::borrow::Cow<'_, str> {
+        match (&self.raw, &self.kind) {
+            (Some(raw), _) => raw.as_ref().into(),
+            (None, RowKind::Customer(id) | RowKind::Duplicate { id, .. }) => id.to_string().into(),
+            (None, RowKind::Invalid { .. }) => "".into(),
+        }
+    }
 }
 
 /// What a data row turned out to be.
@@ -220,48 +251,41 @@ pub fn parse_input(
         });
     }
     let delimiter = sniff::choose_delimiter(&text, opts.delimiter, path_hint);
-    let (records, blank_rows) = records::read_records(&text, delimiter)?;
-    if records.is_empty() {
+    // Read twice, keeping no record: first the shape the layout is chosen
+    // from, then the rows.
+    let mut shape = Shape::default();
+    let blank_rows = records::for_each_record(&text, delimiter, |_, record| shape.add(record))?;
+    if shape.records() == 0 {
         return Err(InputError::Empty);
     }
-    let width = records.iter().map(|r| r.cells.len()).max().unwrap_or(1);
-    let layout = layout::choose_layout(&records, width, opts.column.as_deref())
-        .map_err(|refusal| layout_error(refusal, &records[0].cells, width, opts))?;
-    let names = column_names(&records[0].cells, layout.has_header, width);
-    if layout.has_header && records.len() == 1 {
+    let width = shape.width();
+    let layout = layout::choose_layout(&shape, opts.column.as_deref())
+        .map_err(|refusal| layout_error(refusal, shape.first(), width, opts))?;
+    let names = column_names(shape.first(), layout.has_header, width);
+    if layout.has_header && shape.records() == 1 {
         return Err(InputError::NoDataRows { headers: names });
     }
 
     let id_column = layout.id_column;
-    // Each record is consumed as its row is made (its cells move into the
-    // row), so a large input is not held twice.
-    let mut rows: Vec<InputRow> = records
-        .into_iter()
-        .skip(usize::from(layout.has_header))
-        .map(|record| {
-            let mut cells = record.cells.into_iter();
-            let mut raw_id = String::new();
-            let mut extra = Vec::with_capacity(width.saturating_sub(1));
-            for col in 0..width {
-                let cell = cells.next().unwrap_or_default();
-                if col == id_column {
-                    raw_id = cell;
-                } else {
-                    extra.push(cell);
-                }
-            }
-            let kind = match parse_guid(&raw_id) {
-                Ok(id) => RowKind::Customer(id),
-                Err(reason) => RowKind::Invalid { reason },
-            };
-            InputRow {
-                line: record.line,
-                raw_id,
-                extra,
-                kind,
-            }
-        })
-        .collect();
+    let mut rows: Vec<InputRow> =
+        Vec::with_capacity(shape.records() - usize::from(layout.has_header));
+    let mut header = layout.has_header;
+    records::for_each_record(&text, delimiter, |line, record| {
+        if std::mem::take(&mut header) {
+            return;
+        }
+        let raw_id = record.get(id_column).unwrap_or_default();
+        let extra = Cells::new(
+            (0..width)
+                .filter(|&col| col != id_column)
+                .map(|col| record.get(col).unwrap_or_default()),
+        );
+        let kind = match parse_guid(raw_id) {
+            Ok(id) => RowKind::Customer(id),
+            Err(reason) => RowKind::Invalid { reason },
+        };
+        rows.push(InputRow::new(line, raw_id, extra, kind));
+    })?;
     mark_duplicates(&mut rows);
 
     let mut extra_headers = names;
@@ -637,12 +661,15 @@ mod tests {
     fn cells_are_kept_verbatim() {
         let sv = parse(DIALECTS[1].bytes);
         assert_eq!(row_at(&sv, 2).extra, ["Åkersberga gymnasium", "Sverige"]);
-        assert_eq!(row_at(&sv, 3).extra[0], "Skolan i Örebro, AB");
+        assert_eq!(row_at(&sv, 3).extra.get(0).unwrap(), "Skolan i Örebro, AB");
         assert_eq!(
-            row_at(&sv, 7).raw_id,
+            row_at(&sv, 7).raw_id(),
             " a5250fec-d0db-4f5f-86ad-1ad306756c65 "
         );
-        assert_eq!(row_at(&sv, 8).extra[0], "Malmö \"Centrum\" skola");
+        assert_eq!(
+            row_at(&sv, 8).extra.get(0).unwrap(),
+            "Malmö \"Centrum\" skola"
+        );
 
         let pc = parse(DIALECTS[3].bytes);
         assert_eq!(pc.id_column, 1);
@@ -651,13 +678,13 @@ mod tests {
             ["Fabrikam, Inc.", "fabrikam.onmicrosoft.com", "2020-11-30"]
         );
         assert_eq!(
-            row_at(&pc, 3).raw_id,
+            row_at(&pc, 3).raw_id(),
             "{97CA2B55-839E-4579-98D4-39599A228C98}"
         );
 
         let notes = parse(DIALECTS[4].bytes);
         assert_eq!(
-            row_at(&notes, 2).extra[1],
+            row_at(&notes, 2).extra.get(1).unwrap(),
             "Renewal due in May.\nCall the principal first."
         );
         assert_eq!(
@@ -666,7 +693,7 @@ mod tests {
         );
         // The empty line inside the quoted note is text, not a blank row.
         assert_eq!(
-            row_at(&notes, 5).extra[1],
+            row_at(&notes, 5).extra.get(1).unwrap(),
             "-5% discount agreed,\nsee mail from \"Anna\"\n\nend of note"
         );
         assert_eq!(row_at(&notes, 10).extra, ["@SUM(A1)", "-5%"]);
@@ -744,7 +771,7 @@ mod tests {
             reasons[5]
         );
         assert_eq!(
-            row_at(&file, 6).raw_id,
+            row_at(&file, 6).raw_id(),
             "97ca2b55-839e-4579-98d4-39599a228c9"
         );
     }
@@ -1083,7 +1110,7 @@ mod tests {
                     Ok(id) => RowKind::Customer(id),
                     Err(reason) => RowKind::Invalid { reason },
                 };
-                rows.push(InputRow { line, raw_id, extra: Vec::new(), kind });
+                rows.push(InputRow::new(line, &raw_id, Cells::default(), kind));
             }
             mark_duplicates(&mut rows);
             let got: Vec<RowKind> = rows.into_iter().map(|r| r.kind).collect();
@@ -1103,7 +1130,7 @@ mod tests {
             prop_assert_eq!(file.invalid_rows(), 0);
             prop_assert_eq!(lines(&file), expected_lines);
             prop_assert_eq!(file.blank_rows, blank);
-            let notes: Vec<&str> = file.rows.iter().map(|r| r.extra[0].as_str()).collect();
+            let notes: Vec<&str> = file.rows.iter().map(|r| r.extra.get(0).unwrap()).collect();
             let written: Vec<&str> = generated.rows.iter().map(|r| r.note.as_str()).collect();
             prop_assert_eq!(notes, written);
         }

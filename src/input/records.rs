@@ -34,7 +34,9 @@ pub(super) fn is_blank(record: &csv::StringRecord) -> bool {
     record.iter().all(|cell| trim_cell(cell).is_empty())
 }
 
-/// One non-blank CSV record.
+/// One non-blank CSV record, kept (tests only: the reader hands records
+/// over one at a time, [`for_each_record`]).
+#[cfg(test)]
 #[derive(Debug)]
 pub(super) struct Record {
     /// Physical line where the record starts.
@@ -53,21 +55,24 @@ pub(super) struct Malformed {
     pub(super) message: String,
 }
 
-/// Split the text into non-blank records with their start lines, and count
-/// blank rows: both lines `csv` skips silently and records whose cells are all
-/// empty.
+/// Hand every non-blank record to `visit` with its start line, in order,
+/// and count blank rows: both lines `csv` skips silently and records whose
+/// cells are all empty. Nothing is kept: a large input is read twice (its
+/// shape, then its rows) rather than held as records.
 ///
 /// `csv` gives each record's byte offset as where its parse began, i.e. right
 /// after the previous record's terminator and before any skipped blank lines;
 /// so the true start is found by skipping line breaks from there, and blank
 /// lines are the physical lines no record covers.
-pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, usize), Malformed> {
+pub(super) fn for_each_record(
+    text: &str,
+    delimiter: u8,
+    mut visit: impl FnMut(u64, &csv::StringRecord),
+) -> Result<usize, Malformed> {
     let bytes = text.as_bytes();
     let lines = LineIndex::new(bytes);
     let mut reader = csv_reader(text, delimiter);
     let mut record = csv::StringRecord::new();
-    // At most a record per line: one allocation, not a doubling series.
-    let mut records = Vec::with_capacity(usize::try_from(lines.count()).unwrap_or(0));
     let mut blank_records = 0;
     let mut covered_lines = 0;
     let mut last_covered = 0;
@@ -102,14 +107,7 @@ pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, us
         if is_blank(&record) {
             blank_records += 1;
         } else {
-            // Sized exactly: `collect` would reserve room for four cells,
-            // 72 bytes wasted per record of an id-only file.
-            let mut cells = Vec::with_capacity(record.len());
-            cells.extend(record.iter().map(str::to_owned));
-            records.push(Record {
-                line: first_line,
-                cells,
-            });
+            visit(first_line, &record);
         }
     }
     // Without strict mode `csv` lets an unclosed quote swallow the rest of the
@@ -127,6 +125,19 @@ pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, us
     }
     let blank_lines = lines.count() - covered_lines;
     let blank_rows = blank_records + usize::try_from(blank_lines).unwrap_or(usize::MAX);
+    Ok(blank_rows)
+}
+
+/// Every non-blank record with its start line, and the blank rows.
+#[cfg(test)]
+pub(super) fn read_records(text: &str, delimiter: u8) -> Result<(Vec<Record>, usize), Malformed> {
+    let mut records = Vec::new();
+    let blank_rows = for_each_record(text, delimiter, |line, record| {
+        records.push(Record {
+            line,
+            cells: record.iter().map(str::to_owned).collect(),
+        });
+    })?;
     Ok((records, blank_rows))
 }
 

@@ -283,7 +283,7 @@ pub struct Destination<'a> {
 /// The row of invalid input row `row`, unusable for `reason`.
 fn invalid_row(row: &InputRow, reason: &str) -> ReportRow {
     ReportRow {
-        customer_tenant_id: row.raw_id.clone(),
+        customer_tenant_id: row.raw_id().into_owned(),
         lookup_status: LookupStatus::InvalidInput,
         error: reason.to_owned(),
         ..ReportRow::blank(row)
@@ -303,7 +303,7 @@ impl ReportRow {
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: String::new(),
-            extra: row.extra.clone(),
+            extra: row.extra.to_vec(),
             reconciliation: None,
         }
     }
@@ -414,7 +414,7 @@ impl<'p> ChangeLog<'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::InputRow;
+    use crate::input::{Cells, InputRow};
     use crate::model::Qualification;
 
     /// Every row, the lookups over.
@@ -441,12 +441,12 @@ mod tests {
     }
 
     fn row(line: u64, raw: &str, kind: RowKind) -> InputRow {
-        InputRow {
+        InputRow::new(
             line,
-            raw_id: raw.into(),
-            extra: vec![format!("name {line}")],
+            raw,
+            Cells::new([format!("name {line}").as_str()]),
             kind,
-        }
+        )
     }
 
     #[test]
@@ -534,6 +534,7 @@ mod tests {
 #[cfg(test)]
 mod streaming {
     use super::*;
+    use crate::input::Cells;
     use crate::model::Qualification;
 
     fn file(expectations: &[&str]) -> InputFile {
@@ -543,12 +544,12 @@ mod streaming {
             .map(|(i, expected)| {
                 let line = i as u64 + 2;
                 let id = Uuid::from_u128(line.into());
-                InputRow {
+                InputRow::new(
                     line,
-                    raw_id: id.to_string(),
-                    extra: vec![(*expected).to_owned()],
-                    kind: RowKind::Customer(id),
-                }
+                    &id.to_string(),
+                    Cells::new([*expected]),
+                    RowKind::Customer(id),
+                )
             })
             .collect();
         InputFile {
