@@ -218,23 +218,44 @@ const LIST_CAP: usize = 20;
 
 /// Read the customer list from `path` (`-` = stdin) and parse it.
 pub fn read_input(path: &Path, opts: &InputOptions) -> anyhow::Result<InputFile> {
-    if path == Path::new("-") {
+    let stdin = path == Path::new("-");
+    let (bytes, what) = if stdin {
         let mut bytes = Vec::new();
         std::io::stdin()
             .lock()
             .read_to_end(&mut bytes)
             .context("cannot read the input from stdin")?;
-        return parse_input(&bytes, opts, None).context("cannot use the input read from stdin");
-    }
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read input file {}", path.display()))?;
-    parse_input(&bytes, opts, Some(path))
-        .with_context(|| format!("cannot use input file {}", path.display()))
+        (bytes, "the input read from stdin".to_owned())
+    } else {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        (bytes, format!("input file {}", path.display()))
+    };
+    let hint = (!stdin).then_some(path);
+    let mut file =
+        parse_unmarked(&bytes, opts, hint).with_context(|| format!("cannot use {what}"))?;
+    // The bytes are let go before the duplicates are sorted out: the two
+    // together would be the peak of a large input.
+    drop(bytes);
+    mark_duplicates(&mut file.rows);
+    Ok(file)
 }
 
 /// Parse a whole input file. Pure: `path_hint` is only used for its extension
 /// (`.tsv`/`.tab` mean tab when no delimiter is given).
 pub fn parse_input(
+    bytes: &[u8],
+    opts: &InputOptions,
+    path_hint: Option<&Path>,
+) -> Result<InputFile, InputError> {
+    let mut file = parse_unmarked(bytes, opts, path_hint)?;
+    mark_duplicates(&mut file.rows);
+    Ok(file)
+}
+
+/// [`parse_input`] but for the duplicates: every valid id is still a
+/// [`RowKind::Customer`].
+fn parse_unmarked(
     bytes: &[u8],
     opts: &InputOptions,
     path_hint: Option<&Path>,
@@ -286,7 +307,6 @@ pub fn parse_input(
         };
         rows.push(InputRow::new(line, raw_id, extra, kind));
     })?;
-    mark_duplicates(&mut rows);
 
     let mut extra_headers = names;
     let id_header = extra_headers.remove(id_column);
