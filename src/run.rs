@@ -355,7 +355,12 @@ async fn look_up(
     mut journal: JournalWriter,
     report: &mut ReportStream<'_>,
 ) -> Finished {
-    let pending_ids: Vec<Uuid> = pending.iter().map(|&i| ids[i]).collect();
+    // A fresh run asks everyone: no second list of a million ids.
+    let pending_ids: std::borrow::Cow<'_, [Uuid]> = if pending.len() == ids.len() {
+        ids.into()
+    } else {
+        pending.iter().map(|&i| ids[i]).collect::<Vec<_>>().into()
+    };
     tracing::info!(
         "looking up {} customers at up to {} requests/s, {} in flight (MS-CorrelationId {})",
         pending.len(),
