@@ -20,8 +20,14 @@ impl Cells {
     /// The cells in order. A NUL inside a cell (only possible from another
     /// source than a file, e.g. a customer list) is dropped rather than
     /// allowed to split it.
-    pub fn new<'a>(cells: impl IntoIterator<Item = &'a str>) -> Cells {
-        let mut text = String::new();
+    pub fn new<'a, I>(cells: I) -> Cells
+    where
+        I: IntoIterator<Item = &'a str>,
+        I::IntoIter: Clone,
+    {
+        let cells = cells.into_iter();
+        // Sized first: one allocation per row, not a doubling series.
+        let mut text = String::with_capacity(cells.clone().map(|c| c.len() + 1).sum());
         for cell in cells {
             text.extend(cell.chars().filter(|c| *c != END));
             text.push(END);
