@@ -5,9 +5,9 @@
 //! lands until every customer before it has been answered: the customers
 //! still being asked, or retried, hold back the ones after them. A resumed
 //! run starts with the journal's outcomes here. Each customer is a status,
-//! an error and its own few qualification entries, and every text
-//! (qualification names, statuses, reasons, errors) is kept once however
-//! many customers share it.
+//! an error and its own few qualification entries, and every text of
+//! those entries (qualification names, statuses, reasons) is kept once
+//! however many customers share it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,7 +81,9 @@ struct Slot {
     /// The journal's outcome of a customer this run asks again: it is
     /// reported only if the new one never comes.
     asked_again: bool,
-    error: Option<Sym>,
+    /// Its own: errors often name the request (an id, a time), so few
+    /// repeat, and it goes when the row is written.
+    error: Option<Box<str>>,
     entries: Box<[Entry]>,
 }
 
@@ -165,7 +167,7 @@ impl Outcomes {
         let slot = Slot {
             status: outcome.status,
             asked_again: false,
-            error: outcome.error.as_deref().map(|e| self.strings.intern(e)),
+            error: outcome.error.as_deref().map(Box::from),
             entries,
         };
         self.slots.insert(i, slot);
@@ -192,7 +194,7 @@ impl Outcomes {
         Outcome {
             status: slot.status,
             qualifications: slot.entries.iter().map(|e| self.qualification(e)).collect(),
-            error: slot.error.map(|e| self.strings.get(e).to_string()),
+            error: slot.error.as_deref().map(str::to_owned),
             attempts: 0,
         }
     }
@@ -301,8 +303,8 @@ mod tests {
         );
         assert_eq!(all.get(3).unwrap().qualifications, several.qualifications);
         assert_eq!(all.qualification_names(), ["Education", "StateOwnedEntity"]);
-        // Education, the reason, UnderAppeal, the raw date, StateOwnedEntity, the error.
-        assert_eq!(all.strings.list.len(), 6);
+        // Education, the reason, UnderAppeal, the raw date, StateOwnedEntity.
+        assert_eq!(all.strings.list.len(), 5);
 
         // Written rows let go of their outcome; one asked again is not
         // answered until its new outcome lands.
