@@ -37,6 +37,44 @@ fn parent_of(path: &Path) -> &Path {
 pub struct AtomicFile {
     tmp: tempfile::NamedTempFile,
     path: PathBuf,
+    _live: LiveTemp,
+}
+
+/// The temp files of every [`AtomicFile`] not yet renamed or dropped: the
+/// report's are open for the whole run, and a process that quits at once
+/// (a second signal) removes them with [`remove_live_temp_files`] rather
+/// than leave them for the next run.
+static LIVE_TEMP_FILES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// One temp file in [`LIVE_TEMP_FILES`], for as long as it lives.
+#[derive(Debug)]
+struct LiveTemp(PathBuf);
+
+impl LiveTemp {
+    fn new(path: &Path) -> LiveTemp {
+        live_temp_files().push(path.to_path_buf());
+        LiveTemp(path.to_path_buf())
+    }
+}
+
+impl Drop for LiveTemp {
+    fn drop(&mut self) {
+        live_temp_files().retain(|p| *p != self.0);
+    }
+}
+
+fn live_temp_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE_TEMP_FILES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remove the temp files of every [`AtomicFile`] still being written: the
+/// process is about to quit without running destructors.
+pub fn remove_live_temp_files() {
+    for path in live_temp_files().iter() {
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// Remove the temp files [`AtomicFile`] left in `dir` for the files
@@ -82,9 +120,11 @@ impl AtomicFile {
             .permissions(Permissions::from_mode(NEW_FILE_MODE))
             .tempfile_in(dir)
             .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        let live = LiveTemp::new(tmp.path());
         Ok(AtomicFile {
             tmp,
             path: path.to_path_buf(),
+            _live: live,
         })
     }
 
@@ -96,7 +136,7 @@ impl AtomicFile {
     /// Flush it to disk and rename it into place; returns it, open for
     /// writing at the end.
     pub fn commit(self) -> anyhow::Result<File> {
-        let AtomicFile { tmp, path } = self;
+        let AtomicFile { tmp, path, .. } = self;
         let tmp_name = tmp.path().display().to_string();
         tmp.as_file()
             .sync_all()

@@ -51,6 +51,8 @@ fn listen_for_signals(stop: Stop) -> anyhow::Result<()> {
                     &format!("{name} again: quitting at once without a report"),
                     None,
                 );
+                // The report being written goes too: no temp file is left.
+                crate::fsutil::remove_live_temp_files();
                 std::process::exit(i32::from(code.code()));
             }
         }

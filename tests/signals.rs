@@ -140,6 +140,14 @@ fn a_second_sigint_quits_at_once_without_a_report() {
         "the second signal must quit without a report"
     );
     assert_eq!(env.summary()["run"]["status"], "running");
+    // The report's files, open since the first request, are not left
+    // behind as temp files.
+    let left: Vec<String> = std::fs::read_dir(env.out())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
