@@ -381,6 +381,7 @@ pub(crate) async fn list_customers(l: &Lookup, limit: Option<u64>) -> Result<Lis
             blank_rows: 0,
             sha256: listing_sha256(&listed),
             encoding: "utf-8",
+            spill: None,
         },
         pages,
         complete,

@@ -193,6 +193,7 @@ fn input_options(
         column,
         delimiter,
         encoding,
+        spill_over: None,
     }
 }
 

@@ -55,6 +55,16 @@ impl Cells {
         self.0.is_empty()
     }
 
+    /// The cells as kept: each ended by `\0`.
+    pub(super) fn as_text(&self) -> &str {
+        &self.0
+    }
+
+    /// Cells from [`Cells::as_text`]'s form.
+    pub(super) fn from_text(text: String) -> Cells {
+        Cells(text.into_boxed_str())
+    }
+
     /// The cells as owned strings, for a report row.
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()

@@ -23,6 +23,7 @@ mod guid;
 mod layout;
 mod records;
 mod sniff;
+mod spill;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -37,6 +38,7 @@ pub use cells::Cells;
 pub use decode::parse_encoding;
 pub use guid::parse_guid;
 pub(crate) use sniff::delimiter_name;
+pub use spill::{SPILL_OVER, Spill};
 
 use guid::shorten;
 pub(crate) use layout::normalise_header;
@@ -51,6 +53,10 @@ pub struct InputOptions {
     pub delimiter: Option<u8>,
     /// `--encoding`; `None` = detect (see [`decode`]). A BOM still wins.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// An input larger than this (in bytes) with passthrough columns keeps
+    /// their cells in a temp file ([`Spill`]); `None`: in memory, always.
+    /// [`read_input`] uses [`SPILL_OVER`] unless told otherwise.
+    pub spill_over: Option<usize>,
 }
 
 /// A whole parsed input file.
@@ -75,6 +81,10 @@ pub struct InputFile {
     /// The encoding the bytes were decoded from, by its WHATWG name
     /// in lower case (`utf-8`, `utf-16le`, `windows-1252`, `shift_jis`, …).
     pub encoding: &'static str,
+    /// A large input's passthrough cells, when they are kept on disk (the
+    /// rows' own `extra` is then empty): read them with
+    /// [`InputFile::cells`].
+    pub spill: Option<Spill>,
 }
 
 /// One data row: what the report needs of it, not the whole record.
@@ -203,6 +213,12 @@ pub enum InputError {
         /// What it looks like instead.
         what: &'static str,
     },
+    /// The temp file for a large input's passthrough cells failed.
+    #[error(
+        "cannot keep the input's other columns in a temporary file (in TMPDIR): {0}; \
+         free some space there, or point TMPDIR at a folder with room"
+    )]
+    Spill(std::io::Error),
     /// The CSV structure itself is broken.
     #[error("line {line}: malformed CSV: {message}")]
     Malformed {
@@ -232,8 +248,12 @@ pub fn read_input(path: &Path, opts: &InputOptions) -> anyhow::Result<InputFile>
         (bytes, format!("input file {}", path.display()))
     };
     let hint = (!stdin).then_some(path);
+    let opts = InputOptions {
+        spill_over: opts.spill_over.or(Some(SPILL_OVER)),
+        ..opts.clone()
+    };
     let mut file =
-        parse_unmarked(&bytes, opts, hint).with_context(|| format!("cannot use {what}"))?;
+        parse_unmarked(&bytes, &opts, hint).with_context(|| format!("cannot use {what}"))?;
     // The bytes are let go before the duplicates are sorted out: the two
     // together would be the peak of a large input.
     drop(bytes);
@@ -291,22 +311,42 @@ fn parse_unmarked(
     let mut rows: Vec<InputRow> =
         Vec::with_capacity(shape.records() - usize::from(layout.has_header));
     let mut header = layout.has_header;
+    let mut spill = match opts.spill_over {
+        Some(over) if width > 1 && text.len() > over => {
+            Some(spill::SpillWriter::new(rows.capacity()).map_err(InputError::Spill)?)
+        }
+        _ => None,
+    };
+    let mut spill_failed = None;
     records::for_each_record(&text, delimiter, |line, record| {
         if std::mem::take(&mut header) {
             return;
         }
         let raw_id = record.get(id_column).unwrap_or_default();
-        let extra = Cells::new(
+        let mut extra = Cells::new(
             (0..width)
                 .filter(|&col| col != id_column)
                 .map(|col| record.get(col).unwrap_or_default()),
         );
+        if let Some(spill) = &mut spill {
+            if let Err(e) = spill.push(&extra) {
+                spill_failed.get_or_insert(e);
+            }
+            extra = Cells::default();
+        }
         let kind = match parse_guid(raw_id) {
             Ok(id) => RowKind::Customer(id),
             Err(reason) => RowKind::Invalid { reason },
         };
         rows.push(InputRow::new(line, raw_id, extra, kind));
     })?;
+    if let Some(e) = spill_failed {
+        return Err(InputError::Spill(e));
+    }
+    let spill = spill
+        .map(spill::SpillWriter::finish)
+        .transpose()
+        .map_err(InputError::Spill)?;
 
     let mut extra_headers = names;
     let id_header = extra_headers.remove(id_column);
@@ -320,6 +360,7 @@ fn parse_unmarked(
         blank_rows,
         sha256: hex_sha256(bytes),
         encoding: decode::encoding_name(encoding),
+        spill,
     })
 }
 
@@ -431,6 +472,15 @@ impl From<records::Malformed> for InputError {
 }
 
 impl InputFile {
+    /// The passthrough cells of row `i` (of `rows`), from memory or, for
+    /// a large input, read back from its temp file.
+    pub fn cells(&self, i: usize) -> std::io::Result<std::borrow::Cow<'_, Cells>> {
+        match &self.spill {
+            Some(spill) => spill.cells(i).map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(&self.rows[i].extra)),
+        }
+    }
+
     /// The customers to look up: first occurrences of valid ids, in input order.
     pub fn customers(&self) -> impl Iterator<Item = (Uuid, &InputRow)> {
         self.rows.iter().filter_map(|row| match row.kind {
@@ -647,6 +697,45 @@ mod tests {
             .flat_map(u16::to_le_bytes)
             .collect();
         assert_eq!(parse(&utf16).rows.len(), 1);
+    }
+
+    /// A large input keeps its passthrough cells on disk and gives the
+    /// same cells back, row by row; one with no other column has nothing
+    /// to keep there.
+    #[test]
+    fn a_large_inputs_cells_are_kept_on_disk_and_read_back_the_same() {
+        let spilling = InputOptions {
+            spill_over: Some(0),
+            ..InputOptions::default()
+        };
+        for d in DIALECTS {
+            let kept = parse(d.bytes);
+            let spilled = parse_input(d.bytes, &spilling, None).expect("input parses");
+            assert_eq!(
+                spilled.spill.is_some(),
+                !d.extra_headers.is_empty(),
+                "{}",
+                d.name
+            );
+            assert_eq!(spilled.rows.len(), kept.rows.len(), "{}", d.name);
+            for (i, row) in kept.rows.iter().enumerate() {
+                assert_eq!(*spilled.cells(i).unwrap(), row.extra, "{} row {i}", d.name);
+                assert_eq!(spilled.rows[i].kind, row.kind, "{}", d.name);
+                if spilled.spill.is_some() {
+                    assert!(spilled.rows[i].extra.is_empty());
+                }
+            }
+        }
+        let small = InputOptions {
+            spill_over: Some(1 << 20),
+            ..InputOptions::default()
+        };
+        assert!(
+            parse_input(DIALECTS[0].bytes, &small, None)
+                .unwrap()
+                .spill
+                .is_none()
+        );
     }
 
     #[test]

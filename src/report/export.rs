@@ -214,6 +214,7 @@ mod tests {
             blank_rows: 0,
             sha256: String::new(),
             encoding: "utf-8",
+            spill: None,
         };
         let meta = RunMeta::for_tests(now);
         let mut tally = Tally::new(now, 30);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::row::{Reconciliation, ReportRow};
 use super::screen::printable;
-use crate::input::{InputFile, InputRow, RowKind, normalise_header};
+use crate::input::{Cells, InputFile, RowKind, normalise_header};
 use crate::model::{LookupStatus, VettingStatus};
 
 /// The expectation column's header, normalised (any case, spaces and
@@ -78,9 +78,15 @@ pub fn doubts(input: &InputFile, column: usize, named: bool) -> Vec<String> {
             ));
         }
     }
-    fn cell(row: &InputRow, column: usize) -> &str {
-        row.extra.get(column).map_or("", |c| c.trim())
-    }
+    // The expectation of row `i` (a large input's cells are read back; one
+    // that cannot be is taken as blank: this is only a warning).
+    let cell = |i: usize| -> String {
+        input
+            .cells(i)
+            .ok()
+            .and_then(|cells| cells.get(column).map(|c| c.trim().to_owned()))
+            .unwrap_or_default()
+    };
     let repeated: HashSet<u64> = input
         .rows
         .iter()
@@ -92,20 +98,22 @@ pub fn doubts(input: &InputFile, column: usize, named: bool) -> Vec<String> {
     if repeated.is_empty() {
         return doubts;
     }
-    let first: HashMap<u64, &str> = input
+    let first: HashMap<u64, String> = input
         .rows
         .iter()
-        .filter(|r| repeated.contains(&r.line))
-        .map(|r| (r.line, cell(r, column)))
+        .enumerate()
+        .filter(|(_, r)| repeated.contains(&r.line))
+        .map(|(i, r)| (r.line, cell(i)))
         .collect();
-    let conflicts: Vec<(u64, &str, u64, &str)> = input
+    let conflicts: Vec<(u64, String, u64, String)> = input
         .rows
         .iter()
-        .filter_map(|r| match r.kind {
+        .enumerate()
+        .filter_map(|(i, r)| match r.kind {
             RowKind::Duplicate { first_line, .. } => {
-                let was = first.get(&first_line).copied().unwrap_or("");
-                let now = cell(r, column);
-                (!was.eq_ignore_ascii_case(now)).then_some((first_line, was, r.line, now))
+                let was = first.get(&first_line).cloned().unwrap_or_default();
+                let now = cell(i);
+                (!was.eq_ignore_ascii_case(&now)).then_some((first_line, was, r.line, now))
             }
             _ => None,
         })
@@ -229,12 +237,13 @@ impl Reconciler {
         }
     }
 
-    /// Whether the value of input row `row`, answered `status`, is only
+    /// Whether the value of an input row with passthrough `cells`,
+    /// answered `status`, is only
     /// known when the run is over: its expectation is no qualification
     /// name seen so far, and a later answer may still show it is one
     /// (rule 4 looks at every name the run returned).
-    pub fn must_wait(&self, row: &InputRow, status: LookupStatus) -> bool {
-        let expectation = row.extra.get(self.column).map_or("", |e| e.trim());
+    pub fn must_wait(&self, cells: &Cells, status: LookupStatus) -> bool {
+        let expectation = cells.get(self.column).map_or("", |e| e.trim());
         status == LookupStatus::Ok
             && !expectation.is_empty()
             && !same_name(expectation, NONE)

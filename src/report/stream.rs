@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ use super::previous::PreviousRun;
 use super::reconcile::Reconciler;
 use super::row::{NOT_LOOKED_UP, ReportRow, whole_days};
 use super::summary::{ChangesInfo, PreviousRunInfo, RunMeta, Summary, Tally};
-use crate::input::{InputFile, InputRow, RowKind};
+use crate::input::{Cells, InputFile, InputRow, RowKind};
 use crate::lookup::Outcome;
 use crate::model::{LookupStatus, VettingDate, VettingStatus};
 
@@ -85,35 +86,40 @@ impl<'a> InOrder<'a> {
 
     /// The next row group, if it can be written now. `hold` says whether
     /// a customer answered with a status must still wait for the end
-    /// anyway (it is asked only before then).
+    /// anyway, given its row's passthrough cells (it is asked only before
+    /// then). An error: a large input's cells could not be read back.
     pub fn next(
         &mut self,
-        hold: impl Fn(&InputRow, LookupStatus) -> bool,
-    ) -> Option<Vec<ReportRow>> {
+        hold: impl Fn(&Cells, LookupStatus) -> bool,
+    ) -> std::io::Result<Option<Vec<ReportRow>>> {
         loop {
-            let row = self.input.rows.get(self.next_row)?;
+            let Some(row) = self.input.rows.get(self.next_row) else {
+                return Ok(None);
+            };
+            let cells = || self.input.cells(self.next_row);
             let group = match &row.kind {
-                RowKind::Invalid { reason } => Some(vec![invalid_row(row, reason)]),
+                RowKind::Invalid { reason } => Some(vec![invalid_row(row, &*cells()?, reason)]),
                 RowKind::Duplicate { .. } => None,
                 RowKind::Customer(_) if self.next_customer >= self.outcomes.len() => None,
                 RowKind::Customer(id) => {
                     let position = self.next_customer;
+                    let cells = cells()?;
                     if !self.over {
                         let status = self.outcomes.status(position);
                         if !self.outcomes.is_answered(position)
-                            || status.is_some_and(|status| hold(row, status))
+                            || status.is_some_and(|status| hold(&cells, status))
                         {
-                            return None;
+                            return Ok(None);
                         }
                     }
                     self.next_customer += 1;
                     let outcome = self.outcomes.take(position);
-                    Some(customer_rows(*id, row, outcome.as_ref(), self.now))
+                    Some(customer_rows(*id, row, &cells, outcome.as_ref(), self.now))
                 }
             };
             self.next_row += 1;
             if group.is_some() {
-                return group;
+                return Ok(group);
             }
         }
     }
@@ -241,11 +247,17 @@ impl<'a> ReportStream<'a> {
         while self.failed.is_none() {
             let reconciler = self.reconciler.as_ref();
             let hold =
-                |row: &InputRow, status| reconciler.is_some_and(|r| r.must_wait(row, status));
-            let Some(mut group) = self.rows.next(hold) else {
-                return;
+                |cells: &Cells, status| reconciler.is_some_and(|r| r.must_wait(cells, status));
+            let next = self
+                .rows
+                .next(hold)
+                .context("reading the input's other columns back");
+            let written = match next {
+                Ok(None) => return,
+                Ok(Some(mut group)) => self.write(&mut group),
+                Err(e) => Err(e),
             };
-            if let Err(e) = self.write(&mut group) {
+            if let Err(e) = written {
                 tracing::error!(
                     "cannot write the report: {e:#}; the lookups go on into the journal (run again with --resume once it is fixed)"
                 );
@@ -280,19 +292,21 @@ pub struct Destination<'a> {
     pub csv_bom: bool,
 }
 
-/// The row of invalid input row `row`, unusable for `reason`.
-fn invalid_row(row: &InputRow, reason: &str) -> ReportRow {
+/// The row of invalid input row `row` (passthrough `cells`), unusable for
+/// `reason`.
+fn invalid_row(row: &InputRow, cells: &Cells, reason: &str) -> ReportRow {
     ReportRow {
         customer_tenant_id: row.raw_id().into_owned(),
         lookup_status: LookupStatus::InvalidInput,
         error: reason.to_owned(),
-        ..ReportRow::blank(row)
+        ..ReportRow::blank(row, cells)
     }
 }
 
 impl ReportRow {
-    /// The row of input row `row` before anything is known about it.
-    fn blank(row: &InputRow) -> ReportRow {
+    /// The row of input row `row` (passthrough `cells`) before anything
+    /// is known about it.
+    fn blank(row: &InputRow, cells: &Cells) -> ReportRow {
         ReportRow {
             customer_tenant_id: String::new(),
             input_line: row.line,
@@ -303,24 +317,25 @@ impl ReportRow {
             days_in_review: None,
             lookup_status: LookupStatus::Ok,
             error: String::new(),
-            extra: row.extra.to_vec(),
+            extra: cells.to_vec(),
             reconciliation: None,
         }
     }
 }
 
-/// The rows of customer `id` (input row `row`): one per qualification, or
-/// one saying it has none, or why the lookup failed; `None`: never
-/// requested.
+/// The rows of customer `id` (input row `row`, passthrough `cells`): one
+/// per qualification, or one saying it has none, or why the lookup failed;
+/// `None`: never requested.
 fn customer_rows(
     id: Uuid,
     row: &InputRow,
+    cells: &Cells,
     outcome: Option<&Outcome>,
     now: DateTime<Utc>,
 ) -> Vec<ReportRow> {
     let base = ReportRow {
         customer_tenant_id: id.to_string(),
-        ..ReportRow::blank(row)
+        ..ReportRow::blank(row, cells)
     };
     match outcome {
         None => vec![ReportRow {
@@ -421,7 +436,7 @@ mod tests {
     fn build_rows(input: &InputFile, outcomes: Outcomes, now: DateTime<Utc>) -> Vec<ReportRow> {
         let mut rows = InOrder::new(input, outcomes, now);
         rows.end();
-        std::iter::from_fn(|| rows.next(|_, _| false))
+        std::iter::from_fn(|| rows.next(|_, _| false).unwrap())
             .flatten()
             .collect()
     }
@@ -437,6 +452,7 @@ mod tests {
             blank_rows: 0,
             sha256: String::new(),
             encoding: "utf-8",
+            spill: None,
         }
     }
 
@@ -562,6 +578,7 @@ mod streaming {
             blank_rows: 0,
             sha256: String::new(),
             encoding: "utf-8",
+            spill: None,
         }
     }
 
@@ -590,7 +607,7 @@ mod streaming {
 
     /// The lines of the row groups `rows` can write now.
     fn ready(rows: &mut InOrder<'_>) -> Vec<u64> {
-        std::iter::from_fn(|| rows.next(|_, _| false))
+        std::iter::from_fn(|| rows.next(|_, _| false).unwrap())
             .map(|group| group[0].input_line)
             .collect()
     }
@@ -610,7 +627,7 @@ mod streaming {
         assert_eq!(rows.waiting(), 0, "written outcomes are let go");
         // The run stops before customer 3 is answered: it is "not looked up".
         rows.end();
-        let last: Vec<ReportRow> = std::iter::from_fn(|| rows.next(|_, _| false))
+        let last: Vec<ReportRow> = std::iter::from_fn(|| rows.next(|_, _| false).unwrap())
             .flatten()
             .collect();
         assert_eq!(last.len(), 1);
@@ -633,12 +650,16 @@ mod streaming {
         rows.land(0, &holding("Education"));
         let first = rows
             .next(|_, _| false)
+            .unwrap()
             .expect("customer 0 is answered anew");
         assert_eq!(first[0].qualification, "Education");
-        assert!(rows.next(|_, _| false).is_none());
+        assert!(rows.next(|_, _| false).unwrap().is_none());
         // Never asked again before the end: the journal's outcome stands.
         rows.end();
-        let second = rows.next(|_, _| false).expect("customer 1 at the end");
+        let second = rows
+            .next(|_, _| false)
+            .unwrap()
+            .expect("customer 1 at the end");
         assert_eq!(second[0].lookup_status, LookupStatus::Failed);
         assert_eq!(second[0].error, "HTTP 503");
     }
@@ -699,5 +720,80 @@ mod streaming {
             (2, 1, 1)
         );
         assert_eq!(summary.lookups.ok, 4);
+    }
+}
+
+#[cfg(test)]
+mod spilled {
+    use super::*;
+    use crate::input::{InputOptions, parse_input};
+    use crate::model::Qualification;
+
+    /// The report of `input` with every customer approved for Education.
+    fn report_of(input: &InputFile) -> (String, Summary) {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = Destination {
+            out: dir.path(),
+            formats: Formats {
+                csv: true,
+                xlsx: false,
+                jsonl: false,
+            },
+            csv_bom: false,
+        };
+        let customers = input.customer_count();
+        let mut outcomes = Outcomes::new(customers);
+        for i in 0..customers {
+            outcomes.set(
+                i,
+                &Outcome {
+                    status: LookupStatus::Ok,
+                    qualifications: vec![Qualification {
+                        qualification: "Education".into(),
+                        vetting_status: VettingStatus::Approved,
+                        vetting_reason: None,
+                        vetting_created_date: None,
+                    }],
+                    error: None,
+                    attempts: 1,
+                },
+            );
+        }
+        let now = Utc::now();
+        let plan = Plan {
+            input,
+            expect_column: Some(1),
+            previous: None,
+            started_at: now,
+            stale_after_days: 30,
+        };
+        let report = ReportStream::start(&dest, plan, outcomes).unwrap();
+        let (summary, _) = report.finish(&RunMeta::for_tests(now), None).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("qualifications.csv")).unwrap();
+        (csv, summary)
+    }
+
+    #[test]
+    fn a_report_from_cells_kept_on_disk_is_the_same() {
+        let text = "customer_tenant_id,name,expected_qualification\n\
+            e083ac65-ff8b-4ba1-9541-05e7a2881ddc,\"Skolan, AB\",Education\n\
+            not-a-guid,Bad,Education\n\
+            97ca2b55-839e-4579-98d4-39599a228c98,\"two\nlines\",Eduction\n\
+            E083AC65-FF8B-4BA1-9541-05E7A2881DDC,Again,none\n";
+        let kept = parse_input(text.as_bytes(), &InputOptions::default(), None).unwrap();
+        let spilling = InputOptions {
+            spill_over: Some(0),
+            ..InputOptions::default()
+        };
+        let spilled = parse_input(text.as_bytes(), &spilling, None).unwrap();
+        assert!(spilled.spill.is_some());
+        let (csv, summary) = report_of(&kept);
+        assert!(
+            csv.contains("\"Skolan, AB\"") && csv.contains("\"two\nlines\""),
+            "{csv}"
+        );
+        let (from_disk, spilled_summary) = report_of(&spilled);
+        assert_eq!(from_disk, csv);
+        assert_eq!(spilled_summary.reconciliation, summary.reconciliation);
     }
 }

@@ -761,6 +761,7 @@ mod tests {
             blank_rows: 0,
             sha256: String::new(),
             encoding: "utf-8",
+            spill: None,
         };
         let now = chrono::Utc::now();
         let meta = super::super::summary::RunMeta::for_tests(now);
