@@ -3,23 +3,19 @@
 //! A row carries its other columns into the report. Held as a `Vec` of
 //! `String`s, each cell costs 24 bytes and an allocation of its own on top
 //! of its text; a 100,000-row export with a few columns spends more on
-//! that than on the text. Here every cell is followed by a NUL, which no
-//! accepted input holds (a NUL makes the file binary, see `parse_input`).
+//! that than on the text. Here every cell is its length in bytes, a `:`
+//! and its text, one after another: any text is kept as it came, NUL
+//! included (a customer list from Partner Center may hold one).
 
 use std::fmt;
 
-/// The cells, each ended by `\0`: no cells is the empty string, one empty
-/// cell is `"\0"`.
+/// The cells, each as `{length in bytes}:{text}`: no cells is the empty
+/// string, one empty cell is `"0:"`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cells(Box<str>);
 
-/// Ends every cell.
-const END: char = '\0';
-
 impl Cells {
-    /// The cells in order. A NUL inside a cell (only possible from another
-    /// source than a file, e.g. a customer list) is dropped rather than
-    /// allowed to split it.
+    /// The cells in order.
     pub fn new<'a, I>(cells: I) -> Cells
     where
         I: IntoIterator<Item = &'a str>,
@@ -27,17 +23,27 @@ impl Cells {
     {
         let cells = cells.into_iter();
         // Sized first: one allocation per row, not a doubling series.
-        let mut text = String::with_capacity(cells.clone().map(|c| c.len() + 1).sum());
+        let size = cells.clone().map(|c| c.len() + digits(c.len()) + 1).sum();
+        let mut text = String::with_capacity(size);
         for cell in cells {
-            text.extend(cell.chars().filter(|c| *c != END));
-            text.push(END);
+            text.push_str(itoa(cell.len()).as_str());
+            text.push(':');
+            text.push_str(cell);
         }
         Cells(text.into_boxed_str())
     }
 
-    /// Every cell, in order.
+    /// Every cell, in order. Text that is not in the form (only possible
+    /// from a temp file that changed under the run) ends the cells there.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.split_terminator(END)
+        let mut rest: &str = &self.0;
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_once(':')?;
+            let len: usize = len.parse().ok()?;
+            let cell = tail.get(..len)?;
+            rest = &tail[len..];
+            Some(cell)
+        })
     }
 
     /// Cell `i`, if the row has that many.
@@ -47,7 +53,7 @@ impl Cells {
 
     /// How many cells.
     pub fn len(&self) -> usize {
-        self.0.bytes().filter(|b| *b == 0).count()
+        self.iter().count()
     }
 
     /// Whether there are none.
@@ -55,7 +61,7 @@ impl Cells {
         self.0.is_empty()
     }
 
-    /// The cells as kept: each ended by `\0`.
+    /// The cells as kept (see [`Cells`]).
     pub(super) fn as_text(&self) -> &str {
         &self.0
     }
@@ -68,6 +74,39 @@ impl Cells {
     /// The cells as owned strings, for a report row.
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()
+    }
+}
+
+/// Decimal digits of `n`.
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// `n` in decimal, without an allocation of its own.
+fn itoa(n: usize) -> Itoa {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Itoa { buf, at }
+}
+
+/// A number written by [`itoa`].
+struct Itoa {
+    buf: [u8; 20],
+    at: usize,
+}
+
+impl Itoa {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.at..]).expect("ASCII digits")
     }
 }
 
@@ -101,12 +140,19 @@ mod tests {
         let one_empty = Cells::new([""]);
         assert_eq!((one_empty.len(), one_empty.get(0)), (1, Some("")));
         assert_eq!(Cells::new(["", "x", ""]), ["", "x", ""]);
-        assert_eq!(Cells::new(["a\0b"]), ["ab"]);
+        // Any text is kept: NUL, colons, digits.
+        assert_eq!(Cells::new(["a\0b", "12:3", ":"]), ["a\0b", "12:3", ":"]);
+        let long = "é".repeat(600);
+        assert_eq!(Cells::new([long.as_str(), "x"]).get(0), Some(long.as_str()));
+        assert_eq!(
+            digits(0) + digits(9) + digits(10) + digits(1200),
+            1 + 1 + 2 + 4
+        );
     }
 
     proptest! {
         #[test]
-        fn cells_come_back_as_they_went_in(cells in proptest::collection::vec("[^\u{0}]*", 0..6)) {
+        fn cells_come_back_as_they_went_in(cells in proptest::collection::vec("(?s).*", 0..6)) {
             let kept = Cells::new(cells.iter().map(String::as_str));
             prop_assert_eq!(kept.to_vec(), cells.clone());
             prop_assert_eq!(kept.len(), cells.len());
