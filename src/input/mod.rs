@@ -95,7 +95,9 @@ pub struct InputRow {
     /// The id cell as written, unless it is its id's canonical form
     /// (lower-case, hyphenated), as most are: see [`InputRow::raw_id`].
     raw: Option<Box<str>>,
-    /// The other cells, aligned with `extra_headers` (missing cells are "").
+    /// The other cells, aligned with `extra_headers` (missing cells are
+    /// ""); none when a large input keeps them on disk, so read them with
+    /// [`InputFile::cells`].
     pub extra: Cells,
     /// What this row is.
     pub kind: RowKind,
