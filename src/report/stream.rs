@@ -103,14 +103,14 @@ impl<'a> InOrder<'a> {
                 RowKind::Customer(_) if self.next_customer >= self.outcomes.len() => None,
                 RowKind::Customer(id) => {
                     let position = self.next_customer;
+                    if !self.over && !self.outcomes.is_answered(position) {
+                        return Ok(None);
+                    }
+                    // Read only now: a large input's cells come from disk.
                     let cells = cells()?;
-                    if !self.over {
-                        let status = self.outcomes.status(position);
-                        if !self.outcomes.is_answered(position)
-                            || status.is_some_and(|status| hold(&cells, status))
-                        {
-                            return Ok(None);
-                        }
+                    let status = self.outcomes.status(position);
+                    if !self.over && status.is_some_and(|status| hold(&cells, status)) {
+                        return Ok(None);
                     }
                     self.next_customer += 1;
                     let outcome = self.outcomes.take(position);
