@@ -671,15 +671,7 @@ mod streaming {
     fn an_expectation_a_later_answer_names_is_reconciled_with_every_answer() {
         let dir = tempfile::tempdir().unwrap();
         let input = file(&["MilitaryBase", "MilitaryBase", "Typo", "Education"]);
-        let dest = Destination {
-            out: dir.path(),
-            formats: Formats {
-                csv: true,
-                xlsx: false,
-                jsonl: false,
-            },
-            csv_bom: false,
-        };
+        let dest = csv_only(dir.path());
         let plan = Plan {
             input: &input,
             expect_column: Some(0),
@@ -721,43 +713,28 @@ mod streaming {
         );
         assert_eq!(summary.lookups.ok, 4);
     }
-}
 
-#[cfg(test)]
-mod spilled {
-    use super::*;
-    use crate::input::{InputOptions, parse_input};
-    use crate::model::Qualification;
-
-    /// The report of `input` with every customer approved for Education.
-    fn report_of(input: &InputFile) -> (String, Summary) {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = Destination {
-            out: dir.path(),
+    /// Only `qualifications.csv` (and the summary), in `out`.
+    fn csv_only(out: &Path) -> Destination<'_> {
+        Destination {
+            out,
             formats: Formats {
                 csv: true,
                 xlsx: false,
                 jsonl: false,
             },
             csv_bom: false,
-        };
+        }
+    }
+
+    /// The report of `input` with every customer approved for Education.
+    fn report_of(input: &InputFile) -> (String, Summary) {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = csv_only(dir.path());
         let customers = input.customer_count();
         let mut outcomes = Outcomes::new(customers);
         for i in 0..customers {
-            outcomes.set(
-                i,
-                &Outcome {
-                    status: LookupStatus::Ok,
-                    qualifications: vec![Qualification {
-                        qualification: "Education".into(),
-                        vetting_status: VettingStatus::Approved,
-                        vetting_reason: None,
-                        vetting_created_date: None,
-                    }],
-                    error: None,
-                    attempts: 1,
-                },
-            );
+            outcomes.set(i, &holding("Education"));
         }
         let now = Utc::now();
         let plan = Plan {
@@ -780,6 +757,7 @@ mod spilled {
             not-a-guid,Bad,Education\n\
             97ca2b55-839e-4579-98d4-39599a228c98,\"two\nlines\",Eduction\n\
             E083AC65-FF8B-4BA1-9541-05E7A2881DDC,Again,none\n";
+        use crate::input::{InputOptions, parse_input};
         let kept = parse_input(text.as_bytes(), &InputOptions::default(), None).unwrap();
         let spilling = InputOptions {
             spill_over: Some(0),
